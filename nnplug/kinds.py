@@ -1,0 +1,105 @@
+"""What each kind of plugin is: the objects the hooks in ``nnplug.hookspecs`` return."""
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+
+class Layer:
+    """A layer plugin. The model creates one instance per position in the network.
+
+    Subclasses set ``name`` (the registry name), ``description`` (one line), ``resizes`` (True when
+    the layer maps its input to the hidden width, as affine does), ``options`` (their defaults; a
+    config may set them) and implement the three methods below in the cache style of CS231n.
+    """
+
+    name: str = ""
+    description: str = ""
+    resizes: bool = False
+    options: dict = {}
+
+    def __init__(self, in_dim, out_dim=None, *, dtype=np.float64, seed=None, **options):
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            allowed = ", ".join(sorted(self.options)) or "none"
+            raise ValueError(f"layer {self.name!r} has no option {unknown[0]!r} (its options: {allowed})")
+        for key, default in self.options.items():
+            setattr(self, key, options.get(key, default))
+        self.in_dim = int(in_dim)
+        self.out_dim = int(out_dim) if self.resizes and out_dim is not None else self.in_dim
+        self.dtype = np.dtype(dtype)
+        self.seed = seed
+
+    def init_params(self, rng, init="gaussian", weight_scale=1e-2):
+        """Return this layer's parameters by local name (``W``, ``gamma``, ...); none by default."""
+        return {}
+
+    def forward(self, x, params, mode):
+        """Return ``(out, cache)``; ``mode`` is 'train' or 'test'."""
+        raise NotImplementedError
+
+    def backward(self, dout, cache):
+        """Return ``(dx, grads)`` with ``grads`` keyed like the layer's parameters."""
+        raise NotImplementedError
+
+    def get_state(self):
+        """Everything besides parameters that a checkpoint must hold (running statistics, RNG state).
+
+        Values are numpy arrays or JSON-serialisable objects.
+        """
+        return {}
+
+    def set_state(self, state):
+        """Restore what ``get_state`` returned."""
+
+
+def check_mode(mode):
+    if mode not in ("train", "test"):
+        raise ValueError(f"Invalid forward mode {mode!r}: expected 'train' or 'test'")
+    return mode
+
+
+@dataclass(frozen=True)
+class Loss:
+    """A loss plugin: ``fn(scores (N, C), y (N,)) -> (loss, dscores)``."""
+
+    name: str
+    fn: Callable
+    description: str = ""
+
+    def __call__(self, scores, y):
+        return self.fn(scores, y)
+
+
+@dataclass(frozen=True)
+class UpdateRule:
+    """An update-rule plugin: ``fn(w, dw, config, out=None) -> (next_w, config)``.
+
+    ``config`` is a per-parameter dict the rule fills with ``defaults`` and its own state. With
+    ``out`` given (``out=w`` for in place) the rule writes the step there instead of allocating.
+    """
+
+    name: str
+    fn: Callable
+    defaults: dict = field(default_factory=dict)
+    description: str = ""
+
+    def __call__(self, w, dw, config=None, out=None):
+        return self.fn(w, dw, config, out=out)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A data-set plugin: ``load(**options) -> dict`` of raw splits.
+
+    The dict holds ``X_train, y_train, X_test, y_test`` (and ``X_val, y_val`` where the data set
+    defines its own validation split) plus ``class_names``; ``nnplug.data.prepare`` does the rest.
+    """
+
+    name: str
+    load: Callable[..., dict]
+    description: str = ""
+    options: dict = field(default_factory=dict)
+
+    def __call__(self, **options) -> Any:
+        return self.load(**options)

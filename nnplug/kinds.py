@@ -10,15 +10,20 @@ class Layer:
 
     Subclasses set ``name`` (the registry name), ``description`` (one line), ``resizes`` (True when
     the layer maps its input to the hidden width, as affine does), ``options`` (their defaults; a
-    config may set them) and implement the three methods below in the cache style of CS231n.
+    config may set them), ``regularized`` (local names of the parameters L2 applies to) and
+    implement the three methods below in the cache style of CS231n.
+
+    ``rng`` is the layer's own ``numpy.random.Generator`` (the model derives it from its seed);
+    ``input_grad`` is False where nobody needs dx (the first layer), so a layer may skip that work.
     """
 
     name: str = ""
     description: str = ""
     resizes: bool = False
     options: dict = {}
+    regularized: tuple = ()
 
-    def __init__(self, in_dim, out_dim=None, *, dtype=np.float64, seed=None, **options):
+    def __init__(self, in_dim, out_dim=None, *, dtype=np.float64, rng=None, **options):
         unknown = sorted(set(options) - set(self.options))
         if unknown:
             allowed = ", ".join(sorted(self.options)) or "none"
@@ -28,7 +33,8 @@ class Layer:
         self.in_dim = int(in_dim)
         self.out_dim = int(out_dim) if self.resizes and out_dim is not None else self.in_dim
         self.dtype = np.dtype(dtype)
-        self.seed = seed
+        self.rng = rng if rng is not None else np.random.default_rng()
+        self.input_grad = True
 
     def init_params(self, rng, init="gaussian", weight_scale=1e-2):
         """Return this layer's parameters by local name (``W``, ``gamma``, ...); none by default."""
@@ -45,12 +51,13 @@ class Layer:
     def get_state(self):
         """Everything besides parameters that a checkpoint must hold (running statistics, RNG state).
 
-        Values are numpy arrays or JSON-serialisable objects.
+        Values are numpy arrays or JSON-serialisable objects. Subclasses with buffers extend it.
         """
-        return {}
+        return {"rng": self.rng.bit_generator.state}
 
     def set_state(self, state):
         """Restore what ``get_state`` returned."""
+        self.rng.bit_generator.state = state["rng"]
 
 
 def check_mode(mode):

@@ -1,0 +1,116 @@
+"""Networks composed from layer plugins by name: ``{block} x (L-1) - affine - loss``.
+
+``FullyConnectedNet`` and ``TwoLayerNet`` are the CS231n front doors onto ``Network``.
+"""
+import numpy as np
+
+from nnplug.registry import default_registry
+
+
+class Network:
+    """A stack of layer plugins with the CS231n model contract: ``params`` and ``loss(X, y=None)``.
+
+    Parameters are named by their layer's local name and the index of their hidden block
+    (``W1, b1, gamma1, ...``); the output affine layer's are ``W<L>, b<L>``.
+    """
+
+    def __init__(self, hidden_dims, input_dim=3 * 32 * 32, num_classes=10, block=("affine", "relu"),
+                 loss="softmax", dropout=0.0, init="gaussian", weight_scale=1e-2, reg=0.0,
+                 dtype=np.float64, seed=None, layer_options=None, registry=None):
+        registry = registry or default_registry()
+        self.reg = reg
+        self.dtype = np.dtype(dtype)
+        self.hidden_dims = [int(h) for h in hidden_dims]
+        self.num_layers = len(self.hidden_dims) + 1
+        self.block = list(block) + (["dropout"] if dropout else [])
+        layer_options = {name: dict(opts) for name, opts in (layer_options or {}).items()}
+        if dropout:
+            layer_options.setdefault("dropout", {})["p"] = dropout
+        self.loss_fn = registry.get("losses", loss)
+
+        # one stream for the weights, one per layer for what it draws while training (dropout)
+        init_seq, layer_seq = np.random.SeedSequence(seed).spawn(2)
+        init_rng = np.random.default_rng(init_seq)
+        plan = [(i, name, h) for i, h in enumerate(self.hidden_dims, 1) for name in self.block]
+        plan.append((self.num_layers, "affine", num_classes))
+        layer_rngs = [np.random.default_rng(s) for s in layer_seq.spawn(len(plan))]
+
+        self.params = {}
+        self.layers = []  # (layer, {local param name: global param name})
+        self.regularized = []
+        dim = int(np.prod(input_dim))
+        for (index, name, width), rng in zip(plan, layer_rngs):
+            layer = registry.get("layers", name)(dim, width, dtype=self.dtype, rng=rng,
+                                                 **layer_options.get(name, {}))
+            names = {}
+            for local, value in layer.init_params(init_rng, init, weight_scale).items():
+                names[local] = self._unique_name(f"{local}{index}")
+                self.params[names[local]] = value.astype(self.dtype, copy=False)
+            self.regularized += [names[local] for local in layer.regularized]
+            self.layers.append((layer, names))
+            dim = layer.out_dim
+        if self.layers:
+            self.layers[0][0].input_grad = False
+
+    def _unique_name(self, name):
+        candidate, k = name, 1
+        while candidate in self.params:
+            k += 1
+            candidate = f"{name}_{k}"
+        return candidate
+
+    def loss(self, X, y=None):
+        """Scores ``(N, C)`` in test mode without ``y``; ``(loss, grads)`` in train mode with it."""
+        mode = "test" if y is None else "train"
+        params = self.params
+        out = X if X.dtype == self.dtype else X.astype(self.dtype)
+        caches = []
+        for layer, names in self.layers:
+            out, cache = layer.forward(out, {local: params[g] for local, g in names.items()}, mode)
+            caches.append(cache)
+        if y is None:
+            return out
+
+        loss, dout = self.loss_fn(out, y)
+        grads = {}
+        for (layer, names), cache in zip(reversed(self.layers), reversed(caches)):
+            dout, layer_grads = layer.backward(dout, cache)
+            for local, g in names.items():
+                grads[g] = layer_grads[local]
+        if self.reg:
+            for name in self.regularized:
+                w = params[name].ravel()
+                loss += 0.5 * self.reg * float(w @ w)
+                grads[name] += self.reg * params[name]
+        return loss, grads
+
+    def get_state(self):
+        """Per-layer state (running statistics, random generators) for checkpoints."""
+        return [layer.get_state() for layer, _ in self.layers]
+
+    def set_state(self, states):
+        for (layer, _), state in zip(self.layers, states):
+            layer.set_state(state)
+
+
+class FullyConnectedNet(Network):
+    """CS231n's ``{affine - [batch norm] - relu - [dropout]} x (L-1) - affine - softmax``."""
+
+    def __init__(self, hidden_dims, input_dim=3 * 32 * 32, num_classes=10, dropout=0,
+                 use_batchnorm=False, reg=0.0, weight_scale=1e-2, dtype=np.float64, seed=None):
+        block = ["affine", "batchnorm", "relu"] if use_batchnorm else ["affine", "relu"]
+        # CS231n hands the seed to dropout, which then draws the same mask on every call
+        options = {"dropout": {"seed": seed}} if dropout else None
+        super().__init__(hidden_dims, input_dim, num_classes, block=block, dropout=dropout,
+                         weight_scale=weight_scale, reg=reg, dtype=dtype, seed=seed,
+                         layer_options=options)
+        self.use_batchnorm = use_batchnorm
+        self.use_dropout = dropout > 0
+
+
+class TwoLayerNet(Network):
+    """CS231n's ``affine - relu - affine - softmax`` with parameters ``W1, b1, W2, b2``."""
+
+    def __init__(self, input_dim=3 * 32 * 32, hidden_dim=100, num_classes=10, weight_scale=1e-3,
+                 reg=0.0):
+        super().__init__([hidden_dim], input_dim, num_classes, weight_scale=weight_scale, reg=reg)

@@ -1,0 +1,127 @@
+"""Every update rule against a step computed by hand, state included, over several steps."""
+import numpy as np
+import pytest
+
+from nnplug.gradcheck import rel_error
+from nnplug.registry import default_registry
+
+RULES = default_registry().names("optimizers")
+
+
+def by_hand(name, w, grads, cfg):
+    """Reference trajectories written straight from SPEC.md (and PyTorch's docs), no shared code."""
+    lr = cfg["learning_rate"]
+    w = w.copy()
+    state = {"v": np.zeros_like(w), "c": np.zeros_like(w), "m": np.zeros_like(w), "s": np.zeros_like(w), "buf": None}
+    for t, g in enumerate(grads, 1):
+        if name == "sgd":
+            w = w - lr * g
+        elif name == "sgd_momentum":
+            state["v"] = cfg["momentum"] * state["v"] - lr * g
+            w = w + state["v"]
+        elif name == "nesterov":  # PyTorch: buf = mu * buf + g; w -= lr * (g + mu * buf)
+            buf = g.copy() if state["buf"] is None else cfg["momentum"] * state["buf"] + g
+            state["buf"] = buf
+            w = w - lr * (g + cfg["momentum"] * buf)
+        elif name == "adagrad":
+            state["c"] = state["c"] + g ** 2
+            w = w - lr * g / (np.sqrt(state["c"]) + cfg["epsilon"])
+        elif name == "rmsprop":
+            d = cfg["decay_rate"]
+            state["c"] = d * state["c"] + (1 - d) * g ** 2
+            w = w - lr * g / (np.sqrt(state["c"]) + cfg["epsilon"])
+        elif name in ("adam", "adamw"):
+            b1, b2 = cfg["beta1"], cfg["beta2"]
+            if name == "adamw":
+                w = w * (1 - lr * cfg["weight_decay"])
+            state["m"] = b1 * state["m"] + (1 - b1) * g
+            state["s"] = b2 * state["s"] + (1 - b2) * g ** 2
+            mhat, vhat = state["m"] / (1 - b1 ** t), state["s"] / (1 - b2 ** t)
+            w = w - lr * mhat / (np.sqrt(vhat) + cfg["epsilon"])
+    return w, state
+
+
+HYPER = {
+    "sgd": {"learning_rate": 0.1},
+    "sgd_momentum": {"learning_rate": 0.1, "momentum": 0.8},
+    "nesterov": {"learning_rate": 0.1, "momentum": 0.8},
+    "adagrad": {"learning_rate": 0.1, "epsilon": 1e-8},
+    "rmsprop": {"learning_rate": 0.01, "decay_rate": 0.9, "epsilon": 1e-8},
+    "adam": {"learning_rate": 0.01, "beta1": 0.8, "beta2": 0.95, "epsilon": 1e-8},
+    "adamw": {"learning_rate": 0.01, "beta1": 0.8, "beta2": 0.95, "epsilon": 1e-8, "weight_decay": 0.1},
+}
+
+
+@pytest.mark.parametrize("name", sorted(HYPER))
+@pytest.mark.parametrize("in_place", [False, True])
+def test_rule_follows_the_hand_computed_trajectory(name, in_place):
+    rule = default_registry().get("optimizers", name)
+    rng = np.random.default_rng(0)
+    w0 = rng.standard_normal((4, 5))
+    grads = [rng.standard_normal((4, 5)) for _ in range(5)]
+    w, config = w0.copy(), dict(HYPER[name])
+    for g in grads:
+        w, config = rule(w, g, config, out=w if in_place else None)
+    expected, state = by_hand(name, w0, grads, HYPER[name])
+    assert rel_error(w, expected) < 1e-10
+    if name in ("adam", "adamw"):
+        assert config["t"] == 5
+        assert rel_error(config["m"], state["m"]) < 1e-12 and rel_error(config["v"], state["s"]) < 1e-12
+    elif name == "sgd_momentum":
+        assert rel_error(config["velocity"], state["v"]) < 1e-12
+    elif name == "nesterov":  # our velocity is PyTorch's buffer scaled by -lr
+        assert rel_error(config["velocity"], -HYPER[name]["learning_rate"] * state["buf"]) < 1e-12
+    elif name in ("adagrad", "rmsprop"):
+        assert rel_error(config["cache"], state["c"]) < 1e-12
+
+
+@pytest.mark.parametrize("name", sorted(HYPER))
+def test_classic_calls_change_neither_w_nor_the_given_state(name):
+    rule = default_registry().get("optimizers", name)
+    rng = np.random.default_rng(1)
+    w, dw = rng.standard_normal((3, 3)), rng.standard_normal((3, 3))
+    _, config = rule(w.copy(), dw, dict(HYPER[name]))
+    snapshot = {k: np.copy(v) for k, v in config.items()}
+    w_before = w.copy()
+    rule(w, dw, config)
+    assert np.array_equal(w, w_before)
+    for key in ("velocity", "cache", "m", "v"):
+        if key in snapshot:
+            assert not np.array_equal(config[key], snapshot[key])  # the rule returns new state
+
+
+def test_defaults_follow_spec():
+    registry = default_registry()
+    expected = {"sgd": {"learning_rate": 1e-2}, "adam": {"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.999,
+                                                         "epsilon": 1e-8}}
+    for name, defaults in expected.items():
+        _, config = registry.get("optimizers", name)(np.zeros(2), np.zeros(2))
+        for key, value in defaults.items():
+            assert config[key] == value
+    _, config = registry.get("optimizers", "adam")(np.zeros(2), np.zeros(2))
+    assert config["t"] == 1
+
+
+def test_cs231n_sgd_momentum_expected_values():
+    from nnplug_std.classic import sgd_momentum
+
+    N, D = 4, 5
+    w = np.linspace(-0.4, 0.6, num=N * D).reshape(N, D)
+    dw = np.linspace(-0.6, 0.4, num=N * D).reshape(N, D)
+    v = np.linspace(0.6, 0.9, num=N * D).reshape(N, D)
+    next_w, config = sgd_momentum(w, dw, {"learning_rate": 1e-3, "velocity": v})
+    expected_next_w = np.asarray([
+        [0.1406, 0.20738947, 0.27417895, 0.34096842, 0.40775789],
+        [0.47454737, 0.54133684, 0.60812632, 0.67491579, 0.74170526],
+        [0.80849474, 0.87528421, 0.94207368, 1.00886316, 1.07565263],
+        [1.14244211, 1.20923158, 1.27602105, 1.34281053, 1.4096]])
+    assert rel_error(next_w, expected_next_w) < 1e-8
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", RULES)
+def test_rules_keep_float32(name, dtype):
+    rule = default_registry().get("optimizers", name)
+    w = np.ones((3, 2), dtype=dtype)
+    next_w, config = rule(w, np.ones_like(w), {}, out=w)
+    assert next_w.dtype == dtype and next_w is w

@@ -1,0 +1,115 @@
+"""The Solver keeps CS231n's semantics and emits events to listeners."""
+import numpy as np
+import pytest
+
+from nnplug.model import FullyConnectedNet
+from nnplug.schedules import learning_rate
+from nnplug.solver import DivergenceError, Solver
+
+
+def small_data(n_train=200, n_val=50, dim=20, classes=4, seed=0):
+    # linearly separable-ish blobs so a short run learns something real
+    rng = np.random.default_rng(seed)
+    centers = 3 * rng.standard_normal((classes, dim))
+    y = rng.integers(0, classes, n_train + n_val)
+    X = centers[y] + rng.standard_normal((n_train + n_val, dim))
+    return {"X_train": X[:n_train], "y_train": y[:n_train], "X_val": X[n_train:], "y_val": y[n_train:]}
+
+
+def make(**kwargs):
+    model = FullyConnectedNet([16], input_dim=20, num_classes=4, weight_scale=1e-1, seed=0)
+    options = {"num_epochs": 3, "batch_size": 50, "verbose": False, "seed": 0,
+               "optim_config": {"learning_rate": 0.05}, **kwargs}
+    return Solver(model, small_data(), **options)
+
+
+def test_histories_follow_cs231n():
+    solver = make()
+    solver.train()
+    assert len(solver.loss_history) == 3 * (200 // 50)
+    assert len(solver.train_acc_history) == len(solver.val_acc_history) == 3 + 1  # first iteration + epochs
+    assert solver.epoch == 3
+    assert solver.best_val_acc == max(solver.val_acc_history) > 0.9
+    assert all(np.array_equal(solver.model.params[k], solver.best_params[k]) for k in solver.best_params)
+
+
+def test_unknown_option_and_update_rule():
+    with pytest.raises(ValueError, match='Unrecognized arguments "bogus"'):
+        make(bogus=1)
+    with pytest.raises(ValueError, match='Invalid update_rule "adma".*adam'):
+        make(update_rule="adma")
+
+
+def test_same_seed_same_run_and_different_seed_different_run():
+    a, b, c = make(), make(), make(seed=1)
+    for s in (a, b, c):
+        s.train()
+    assert a.loss_history == b.loss_history
+    assert a.loss_history != c.loss_history
+
+
+def test_lr_decay_multiplies_each_epoch():
+    solver = make(lr_decay=0.5)
+    solver.train()
+    assert all(cfg["learning_rate"] == pytest.approx(0.05 * 0.5 ** 3) for cfg in solver.optim_configs.values())
+
+
+@pytest.mark.parametrize("schedule,expected", [
+    ("step", [0.05, 0.05, 0.005, 0.005]),
+    ("cosine", [0.05 * 0.5 * (1 + np.cos(np.pi * e / 3)) for e in range(4)]),
+])
+def test_schedules(schedule, expected):
+    solver = make(lr_schedule=schedule, lr_step_size=2, lr_gamma=0.1)
+    solver.train()
+    assert solver.lr_history == pytest.approx(expected)
+
+
+def test_learning_rate_function_rejects_unknown_schedule():
+    with pytest.raises(ValueError, match="'linear'"):
+        learning_rate("linear", 1.0, 1)
+
+
+class Recorder:
+    def __init__(self):
+        self.events = []
+
+    def on_train_start(self, solver):
+        self.events.append("start")
+
+    def on_iteration(self, solver, iteration, loss):
+        self.events.append(("it", iteration))
+
+    def on_epoch_end(self, solver, epoch, train_acc, val_acc, learning_rate):
+        self.events.append(("epoch", epoch))
+
+    def on_new_best(self, solver, epoch, val_acc):
+        self.events.append(("best", epoch))
+
+    def on_train_end(self, solver):
+        self.events.append("end")
+
+
+def test_events_reach_listeners_in_order():
+    recorder = Recorder()
+    solver = make(num_epochs=2, listeners=[recorder])
+    solver.train()
+    events = recorder.events
+    assert events[0] == "start" and events[-1] == "end"
+    assert [e for e in events if e[0] == "it"] == [("it", t) for t in range(8)]
+    assert [e for e in events if e[0] == "epoch"] == [("epoch", 0), ("epoch", 1), ("epoch", 2)]
+    assert events.index(("epoch", 0)) == events.index(("it", 0)) + 1
+    assert ("best", 0) in events
+
+
+def test_divergence_stops_with_iteration_and_learning_rate():
+    solver = make(optim_config={"learning_rate": 1e6}, num_epochs=20)
+    with pytest.raises(DivergenceError, match=r"iteration \d+ .*learning rate 1e\+06"):
+        solver.train()
+
+
+def test_check_accuracy_in_batches_and_samples():
+    solver = make()
+    data = small_data()
+    full = solver.check_accuracy(data["X_val"], data["y_val"], batch_size=7)
+    assert full == solver.check_accuracy(data["X_val"], data["y_val"], batch_size=50)
+    assert 0 <= solver.check_accuracy(data["X_train"], data["y_train"], num_samples=10) <= 1

@@ -1,0 +1,75 @@
+"""The user's own arrays from an ``.npz`` file, checked before anything trains on them.
+
+Keys: ``X_train, y_train, X_test, y_test``, optionally ``X_val, y_val`` (together) and
+``class_names`` (strings). Samples are ``(N, ...)`` with the same shape in every split (images as
+``(N, C, H, W)``), labels are integers ``0..C-1``. The file is read with ``allow_pickle=False``:
+object arrays are refused rather than unpickled.
+"""
+import numpy as np
+
+from nnplug.kinds import Dataset
+
+REQUIRED = ("X_train", "y_train", "X_test", "y_test")
+OPTIONAL = ("X_val", "y_val", "class_names")
+
+
+def load(path=None):
+    if not path:
+        raise ValueError("path=None is not allowed: the npz data set needs data.path=FILE.npz")
+    arrays = {}
+    with np.load(path, allow_pickle=False) as archive:
+        for key in archive.files:
+            if key not in REQUIRED + OPTIONAL:
+                raise ValueError(f"{path}: unexpected key {key!r}; allowed keys: {', '.join(REQUIRED + OPTIONAL)}")
+            try:
+                arrays[key] = archive[key]
+            except ValueError as exc:  # an object array, which would need pickle
+                raise ValueError(f"{path}: key {key!r} cannot be read without pickle ({exc}); store plain numeric arrays") from None
+    missing = [key for key in REQUIRED if key not in arrays]
+    if ("X_val" in arrays) != ("y_val" in arrays):
+        missing.append("y_val" if "X_val" in arrays else "X_val")
+    if missing:
+        raise ValueError(f"{path}: missing key {', '.join(missing)} (found: {', '.join(sorted(arrays)) or 'none'})")
+    sample_shape = arrays["X_train"].shape[1:]
+    for part in ("train", "val", "test"):
+        if f"X_{part}" in arrays:
+            _check_split(path, part, arrays[f"X_{part}"], arrays[f"y_{part}"], sample_shape)
+    arrays["class_names"] = _class_names(path, arrays)
+    return arrays
+
+
+def _check_split(path, part, x, y, sample_shape):
+    key = f"X_{part}"
+    if x.dtype.kind not in "uif":
+        raise ValueError(f"{path}: key {key!r} has dtype {x.dtype}, expected integers or floats")
+    if x.ndim < 2 or len(x) == 0:
+        raise ValueError(f"{path}: key {key!r} has shape {x.shape}, expected (N, features...) with N >= 1")
+    if x.shape[1:] != sample_shape:
+        raise ValueError(f"{path}: key {key!r} has samples of shape {x.shape[1:]}, expected {sample_shape} like X_train")
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        raise ValueError(f"{path}: key {key!r} holds NaN or infinite values")
+    key = f"y_{part}"
+    if y.dtype.kind not in "ui":
+        raise ValueError(f"{path}: key {key!r} has dtype {y.dtype}, expected integer class labels")
+    if y.shape != (len(x),):
+        raise ValueError(f"{path}: key {key!r} has shape {y.shape}, expected ({len(x)},) to match X_{part}")
+    if y.min() < 0:
+        raise ValueError(f"{path}: key {key!r} has label {y.min()}, expected labels from 0")
+
+
+def _class_names(path, arrays):
+    """The stored names, or "0".."C-1" with C one more than the largest label."""
+    if "class_names" not in arrays:
+        top = max(int(arrays[key].max()) for key in ("y_train", "y_val", "y_test") if key in arrays)
+        return [str(c) for c in range(top + 1)]
+    names = arrays["class_names"]
+    if names.dtype.kind != "U" or names.ndim != 1:
+        raise ValueError(f"{path}: key 'class_names' has dtype {names.dtype} and shape {names.shape}, expected a 1-D array of strings")
+    return names.tolist()
+
+
+DATASET = Dataset(
+    "npz", load,
+    "your own arrays from an .npz file (X_train, y_train, X_test, y_test, optional X_val/y_val, class_names)",
+    {"path": None},
+)

@@ -50,9 +50,12 @@ def fetch_archive(url, dest_dir, md5, *, timeout=60):
         with open(archive, "wb") as out:
             _check_md5(url, md5, _stream(url, out, timeout))
         extracted = os.path.join(work, "extracted")
-        with tarfile.open(archive) as tar:
-            # The "data" filter refuses absolute paths, links out of the folder and device files.
-            tar.extractall(extracted, filter="data")
+        try:
+            with tarfile.open(archive) as tar:
+                # The "data" filter refuses absolute paths, links out of the folder and device files.
+                tar.extractall(extracted, filter="data")
+        except tarfile.TarError as exc:
+            raise DownloadError(f"cannot extract {url}: {exc}") from exc
         top = _single_folder(extracted, url)
         try:
             os.replace(top, dest_dir)

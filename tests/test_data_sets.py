@@ -1,0 +1,100 @@
+"""digits, mnist1d and npz through nnplug.data, and the conf/data configs that select them."""
+import inspect
+import pathlib
+import random
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+from sklearn.datasets import load_digits
+
+from nnplug import data
+from nnplug.registry import default_registry
+
+CONF = pathlib.Path(__file__).resolve().parents[1] / "conf" / "data"
+
+
+def test_digits_is_split_1297_250_250_with_a_seeded_shuffle():
+    cfg = OmegaConf.load(CONF / "digits.yaml")
+    d = data.load(**cfg)
+    assert [len(d[f"X_{p}"]) for p in ("train", "val", "test")] == [1297, 250, 250]
+    assert d["X_train"].shape[1:] == (1, 8, 8) and d["num_classes"] == 10
+    again = data.load(**cfg)
+    np.testing.assert_array_equal(d["y_test"], again["y_test"])
+    other = data.load(**{**cfg, "seed": 1})
+    assert not np.array_equal(d["y_test"], other["y_test"])
+    # the three splits partition the whole set
+    labels = np.concatenate([d["y_train"], d["y_val"], d["y_test"]])
+    np.testing.assert_array_equal(np.bincount(labels), np.bincount(load_digits().target))
+
+
+def test_digits_refuses_a_test_size_that_leaves_no_training_rows():
+    with pytest.raises(ValueError, match=r"test_size=1796 is not allowed: expected a whole number from 1 to 1795"):
+        data.load("digits", test_size=1796)
+
+
+@pytest.mark.slow
+def test_mnist1d_is_generated_offline_with_the_paper_arguments_and_leaves_global_rngs_alone():
+    np.random.seed(123)
+    random.seed(123)
+    expected_numpy, expected_python = np.random.rand(), random.random()
+    np.random.seed(123)
+    random.seed(123)
+    d = data.load(**OmegaConf.load(CONF / "mnist1d.yaml"))
+    assert (np.random.rand(), random.random()) == (expected_numpy, expected_python)
+    assert [d[f"X_{p}"].shape for p in ("train", "val", "test")] == [(3600, 40), (400, 40), (1000, 40)]
+    assert d["X_train"].dtype == np.float32 and d["image_shape"] is None and d["input_dim"] == 40
+    assert np.bincount(np.concatenate([d["y_train"], d["y_val"], d["y_test"]])).tolist() == [500] * 10
+
+
+def write_npz(path, **overrides):
+    rng = np.random.default_rng(0)
+    arrays = {"X_train": rng.normal(size=(20, 5)), "y_train": rng.integers(0, 3, 20),
+              "X_test": rng.normal(size=(6, 5)), "y_test": rng.integers(0, 3, 6)}
+    arrays.update(overrides)
+    np.savez(path, **{k: v for k, v in arrays.items() if v is not None})
+    return str(path)
+
+
+def test_npz_loads_the_users_arrays(tmp_path):
+    path = write_npz(tmp_path / "mine.npz", X_val=np.ones((4, 5)), y_val=np.array([0, 1, 2, 2]),
+                     class_names=np.array(["cat", "dog", "eel"]))
+    d = data.load("npz", path=path)
+    assert [len(d[f"X_{p}"]) for p in ("train", "val", "test")] == [20, 4, 6]
+    assert d["class_names"] == ["cat", "dog", "eel"] and d["X_train"].dtype == np.float32
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"y_test": None}, r"missing key y_test"),
+    ({"X_val": np.ones((2, 5))}, r"missing key y_val"),
+    ({"X_train": np.ones((20, 5), dtype=complex)}, r"key 'X_train' has dtype complex128, expected integers or floats"),
+    ({"X_test": np.ones((6, 4))}, r"key 'X_test' has samples of shape \(4,\), expected \(5,\) like X_train"),
+    ({"X_train": np.ones(20)}, r"key 'X_train' has shape \(20,\), expected \(N, features...\)"),
+    ({"X_test": np.full((6, 5), np.nan)}, r"key 'X_test' holds NaN or infinite values"),
+    ({"y_train": np.zeros(19, np.int64)}, r"key 'y_train' has shape \(19,\), expected \(20,\) to match X_train"),
+    ({"y_train": np.zeros(20)}, r"key 'y_train' has dtype float64, expected integer class labels"),
+    ({"y_test": np.array([0, 1, -1, 0, 0, 0])}, r"key 'y_test' has label -1, expected labels from 0"),
+    ({"x_train": np.ones((2, 5))}, r"unexpected key 'x_train'"),
+    ({"class_names": np.array([1, 2, 3])}, r"key 'class_names' has dtype int64 and shape \(3,\), expected a 1-D array of strings"),
+    ({"X_train": np.array([[{}]] * 20, dtype=object)}, r"key 'X_train' cannot be read without pickle"),
+])
+def test_npz_validation_names_the_key(tmp_path, overrides, message):
+    path = write_npz(tmp_path / "bad.npz", **overrides)
+    with pytest.raises(ValueError, match=message):
+        data.load("npz", path=path)
+
+
+def test_npz_labels_beyond_the_class_names_are_refused(tmp_path):
+    path = write_npz(tmp_path / "bad.npz", class_names=np.array(["a", "b"]))
+    with pytest.raises(ValueError, match=r"y_train has labels from 0 to 2: expected 0 to 1 for the 2 class names"):
+        data.load("npz", path=path)
+
+
+@pytest.mark.parametrize("conf", sorted(CONF.glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_data_config_has_the_shared_keys_and_only_options_its_data_set_takes(conf):
+    cfg = OmegaConf.load(conf)
+    shared = [p for p in inspect.signature(data.load).parameters if p not in ("registry", "dataset_options")]
+    assert list(cfg)[:1] == ["name"] and set(shared) <= set(cfg)
+    dataset = default_registry().get("datasets", cfg.name)
+    assert set(cfg) - set(shared) <= set(dataset.options)
+    assert cfg.name == conf.stem

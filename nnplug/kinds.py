@@ -48,6 +48,17 @@ class Layer:
         """Return ``(dx, grads)`` with ``grads`` keyed like the layer's parameters."""
         raise NotImplementedError
 
+    def fuse(self, following):
+        """Offer to run this layer together with the layers that follow it in the network.
+
+        ``following`` lists the layer instances after this one. Return ``(runner, count)`` where
+        ``runner`` has this class's ``forward`` and ``backward`` and stands for this layer and the
+        next ``count - 1``, its parameters keyed by their local names; or None (the default) to run
+        alone. The fused layers stay in the network and keep their parameters and state: a fused
+        path is only faster arithmetic, never a different model.
+        """
+        return None
+
     def get_state(self):
         """Everything besides parameters that a checkpoint must hold (running statistics, RNG state).
 

@@ -16,7 +16,7 @@ class Network:
 
     def __init__(self, hidden_dims, input_dim=3 * 32 * 32, num_classes=10, block=("affine", "relu"),
                  loss="softmax", dropout=0.0, init="gaussian", weight_scale=1e-2, reg=0.0,
-                 dtype=np.float64, seed=None, layer_options=None, registry=None):
+                 dtype=np.float64, seed=None, layer_options=None, registry=None, fuse=True):
         registry = registry or default_registry()
         self.reg = reg
         self.dtype = np.dtype(dtype)
@@ -51,6 +51,26 @@ class Network:
             dim = layer.out_dim
         if self.layers:
             self.layers[0][0].input_grad = False
+        self._runs = self._plan_runs() if fuse else self.layers
+
+    def _plan_runs(self):
+        """``(runner, names)`` per step of the forward pass, where layers that offer it run fused."""
+        runs, i = [], 0
+        while i < len(self.layers):
+            layer, names = self.layers[i]
+            fuse = getattr(layer, "fuse", None)  # layers written before fusing existed lack it
+            offer = fuse([other for other, _ in self.layers[i + 1:]]) if fuse else None
+            if offer is not None:
+                runner, count = offer
+                merged = {}
+                for _, part_names in self.layers[i:i + count]:
+                    merged.update(part_names)
+                runs.append((runner, merged))
+                i += count
+            else:
+                runs.append((layer, names))
+                i += 1
+        return runs
 
     def _unique_name(self, name):
         candidate, k = name, 1
@@ -65,7 +85,7 @@ class Network:
         params = self.params
         out = X if X.dtype == self.dtype else X.astype(self.dtype)
         caches = []
-        for layer, names in self.layers:
+        for layer, names in self._runs:
             out, cache = layer.forward(out, {local: params[g] for local, g in names.items()}, mode)
             caches.append(cache)
         if y is None:
@@ -73,7 +93,7 @@ class Network:
 
         loss, dout = self.loss_fn(out, y)
         grads = {}
-        for (layer, names), cache in zip(reversed(self.layers), reversed(caches)):
+        for (layer, names), cache in zip(reversed(self._runs), reversed(caches)):
             dout, layer_grads = layer.backward(dout, cache)
             for local, g in names.items():
                 grads[g] = layer_grads[local]

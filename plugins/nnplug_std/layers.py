@@ -35,7 +35,8 @@ def relu_forward(x):
 
 
 def relu_backward(dout, cache):
-    return np.where(cache > 0, dout, 0).astype(dout.dtype, copy=False)
+    # a multiply by the mask: np.where on a random sign pattern is ten times slower
+    return dout * (cache > 0)
 
 
 def leaky_relu_forward(x, alpha=0.01):
@@ -69,6 +70,11 @@ def sigmoid_backward(dout, cache):
 
 # --- normalisation ------------------------------------------------------------------------------
 
+def _column_sums(a):
+    # a matrix-vector product: BLAS sums the columns of a C-ordered (N, D) array 3x faster than sum(0)
+    return np.ones(a.shape[0], dtype=a.dtype) @ a
+
+
 def _normalize(x, axis, eps):
     mean = x.mean(axis=axis, keepdims=True)
     xc = x - mean
@@ -84,38 +90,70 @@ def _normalize_backward(dx_hat, x_hat, inv_std, axis):
                             - x_hat * (dx_hat * x_hat).sum(axis=axis, keepdims=True))
 
 
-def batchnorm_forward(x, gamma, beta, bn_param):
+def _bn_setup(bn_param, d, dtype):
+    """SPEC's bn_param defaults: (mode, eps, momentum, running_mean, running_var)."""
     mode = bn_param.get("mode")
     if mode not in ("train", "test"):
         raise ValueError(f"Invalid forward batchnorm mode {mode!r}: expected 'train' or 'test'")
-    eps = bn_param.get("eps", 1e-5)
-    momentum = bn_param.get("momentum", 0.9)
-    d = x.shape[1]
-    running_mean = bn_param.get("running_mean", np.zeros(d, dtype=x.dtype))
-    running_var = bn_param.get("running_var", np.zeros(d, dtype=x.dtype))
+    running_mean = bn_param.get("running_mean")
+    running_var = bn_param.get("running_var")
+    return (mode, bn_param.get("eps", 1e-5), bn_param.get("momentum", 0.9),
+            np.zeros(d, dtype=dtype) if running_mean is None else running_mean,
+            np.zeros(d, dtype=dtype) if running_var is None else running_var)
+
+
+def _bn_train_stats(xc, eps):
+    """Centre ``xc`` (N, D) in place by its column means; return (mean, biased var, 1 / std)."""
+    n = xc.shape[0]
+    mean = _column_sums(xc) / n
+    xc -= mean
+    var = np.einsum("ij,ij->j", xc, xc) / n  # one pass, no (N, D) temporary
+    return mean, var, 1 / np.sqrt(var + eps)
+
+
+def _bn_train_backward(dy, xc, inv_std, scale):
+    """Batch norm's gradients from dy = dL/d(out), the centred input and scale = gamma / std.
+
+    With x_hat = xc * inv_std: sum(dx_hat) = gamma * dbeta and sum(dx_hat * x_hat) = gamma * dgamma,
+    so the classic dx = inv_std / N * (N dx_hat - sum(dx_hat) - x_hat sum(dx_hat x_hat)) becomes
+    scale * (dy - dbeta / N - xc * inv_std * dgamma / N): per-feature vectors and four passes over dy.
+    Returns (dx, dgamma, dbeta).
+    """
+    n = dy.shape[0]
+    dbeta = _column_sums(dy)
+    dgamma = np.einsum("ij,ij->j", dy, xc) * inv_std
+    dx = xc * (inv_std * dgamma / n)
+    np.subtract(dy, dx, out=dx)
+    dx -= dbeta / n
+    dx *= scale
+    return dx, dgamma, dbeta
+
+
+def batchnorm_forward(x, gamma, beta, bn_param):
+    mode, eps, momentum, running_mean, running_var = _bn_setup(bn_param, x.shape[1], x.dtype)
     if mode == "train":
-        x_hat, mean, var, inv_std = _normalize(x, 0, eps)
-        running_mean = momentum * running_mean + (1 - momentum) * mean[0]
-        running_var = momentum * running_var + (1 - momentum) * var[0]
-        cache = (x_hat, gamma, inv_std)
+        xc = x.astype(np.result_type(x, 1.0))  # a copy, centred in place; ints become float64
+        mean, var, inv_std = _bn_train_stats(xc, eps)
+        running_mean = momentum * running_mean + (1 - momentum) * mean
+        running_var = momentum * running_var + (1 - momentum) * var
+        scale = gamma * inv_std
+        out = xc * scale
+        cache = (xc, inv_std, scale)
     else:
-        x_hat = (x - running_mean) / np.sqrt(running_var + eps)
-        cache = (x_hat, gamma, None)
+        out = (x - running_mean) / np.sqrt(running_var + eps)
+        out *= gamma
+        cache = (None, None, None)
     bn_param["running_mean"] = running_mean
     bn_param["running_var"] = running_var
-    out = x_hat * gamma
     out += beta
     return out, cache
 
 
 def batchnorm_backward(dout, cache):
-    x_hat, gamma, inv_std = cache
-    dgamma = (dout * x_hat).sum(axis=0)
-    dbeta = dout.sum(axis=0)
+    xc, inv_std, scale = cache
     if inv_std is None:
         raise ValueError("batchnorm_backward needs a cache from a 'train' mode forward pass")
-    dx = _normalize_backward(dout * gamma, x_hat, inv_std, 0)
-    return dx, dgamma, dbeta
+    return _bn_train_backward(dout, xc, inv_std, scale)
 
 
 def batchnorm_backward_alt(dout, cache):
@@ -180,16 +218,43 @@ def affine_relu_backward(dout, cache):
 
 
 def affine_bn_relu_forward(x, w, b, gamma, beta, bn_param):
-    a, fc_cache = affine_forward(x, w, b)
-    an, bn_cache = batchnorm_forward(a, gamma, beta, bn_param)
-    out, relu_cache = relu_forward(an)
-    return out, (fc_cache, bn_cache, relu_cache)
+    """affine -> batch norm -> relu in one go: the hidden block of a batch-norm net, written for speed.
+
+    Same results as composing the three classic functions, up to rounding. In train mode the bias
+    is left out of the normalised path: batch norm subtracts the batch mean, which removes it
+    exactly (it still enters the running mean).
+    """
+    mode, eps, momentum, running_mean, running_var = _bn_setup(bn_param, w.shape[1], w.dtype)
+    a = x.reshape(x.shape[0], -1) @ w
+    if mode == "train":
+        mean, var, inv_std = _bn_train_stats(a, eps)  # a is centred in place
+        bn_param["running_mean"] = momentum * running_mean + (1 - momentum) * (mean + b)
+        bn_param["running_var"] = momentum * running_var + (1 - momentum) * var
+        scale = gamma * inv_std
+        out = a * scale
+        cache = (x, w, a, inv_std, scale, out)
+    else:
+        a += b
+        a -= running_mean
+        a /= np.sqrt(running_var + eps)
+        a *= gamma
+        out, cache = a, (x, w, None, None, None, None)
+        bn_param["running_mean"], bn_param["running_var"] = running_mean, running_var
+    out += beta
+    np.maximum(out, 0, out=out)
+    return out, cache
 
 
-def affine_bn_relu_backward(dout, cache):
-    fc_cache, bn_cache, relu_cache = cache
-    dan, dgamma, dbeta = batchnorm_backward(relu_backward(dout, relu_cache), bn_cache)
-    dx, dw, db = affine_backward(dan, fc_cache)
+def affine_bn_relu_backward(dout, cache, input_grad=True):
+    """Gradients of ``affine_bn_relu_forward``: ``dx, dw, db, dgamma, dbeta`` (dx None without input_grad)."""
+    x, w, xc, inv_std, scale, out = cache
+    if inv_std is None:
+        raise ValueError("affine_bn_relu_backward needs a cache from a 'train' mode forward pass")
+    da, dgamma, dbeta = _bn_train_backward(dout * (out > 0), xc, inv_std, scale)
+    dw = x.reshape(x.shape[0], -1).T @ da
+    # the forward pass never adds b to what it normalises: its gradient is exactly zero
+    db = np.zeros_like(dbeta)
+    dx = (da @ w.T).reshape(x.shape) if input_grad else None
     return dx, dw, db, dgamma, dbeta
 
 
@@ -225,6 +290,12 @@ class Affine(Layer):
     def backward(self, dout, cache):
         dx, dw, db = affine_backward(dout, cache, self.input_grad)
         return dx, {"W": dw, "b": db}
+
+    def fuse(self, following):
+        # exact types: a subclass of BatchNorm or ReLU may compute something else
+        if [type(layer) for layer in following[:2]] == [BatchNorm, ReLU]:
+            return _AffineBatchNormReLU(self, following[0]), 3
+        return None
 
 
 class _Elementwise(Layer):
@@ -304,6 +375,27 @@ class BatchNorm(_Normalization):
         super().set_state(state)
         self.bn_param["running_mean"] = np.array(state["running_mean"], dtype=self.dtype)
         self.bn_param["running_var"] = np.array(state["running_var"], dtype=self.dtype)
+
+
+class _AffineBatchNormReLU:
+    """Runs an affine, a batch-norm and a relu layer as one step (see ``Layer.fuse``).
+
+    The three layers keep their parameters' names and their state (the running statistics stay
+    in the batch-norm layer's ``bn_param``); only the arithmetic is shared.
+    """
+
+    def __init__(self, affine, batchnorm):
+        self.affine = affine
+        self.batchnorm = batchnorm
+
+    def forward(self, x, params, mode):
+        bn_param = self.batchnorm.bn_param
+        bn_param["mode"] = check_mode(mode)
+        return affine_bn_relu_forward(x, params["W"], params["b"], params["gamma"], params["beta"], bn_param)
+
+    def backward(self, dout, cache):
+        dx, dw, db, dgamma, dbeta = affine_bn_relu_backward(dout, cache, self.affine.input_grad)
+        return dx, {"W": dw, "b": db, "gamma": dgamma, "beta": dbeta}
 
 
 class LayerNorm(_Normalization):

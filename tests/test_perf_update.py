@@ -1,0 +1,44 @@
+"""Update rules work on large parameters block by block: the blocks must add up to the whole step."""
+import numpy as np
+import pytest
+
+from nnplug.registry import default_registry
+from nnplug_std import optim
+
+RULES = default_registry().names("optimizers")
+
+
+def trajectory(rule, w, grads, config, in_place):
+    for g in grads:
+        w, config = rule(w, g, config, out=w if in_place else None)
+    return w, config
+
+
+@pytest.mark.parametrize("name", RULES)
+@pytest.mark.parametrize("in_place", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_blocked_update_equals_the_whole_array_update(name, in_place, dtype, monkeypatch):
+    rule = default_registry().get("optimizers", name)
+    rng = np.random.default_rng(0)
+    shape = (3 * optim.BLOCK // 100 + 7, 100)  # several blocks and a ragged last one
+    w0 = rng.standard_normal(shape).astype(dtype)
+    grads = [rng.standard_normal(shape).astype(dtype) for _ in range(3)]
+    blocked, blocked_config = trajectory(rule, w0.copy(), grads, {}, in_place)
+    monkeypatch.setattr(optim, "BLOCK", w0.size)  # one block: the plain whole-array arithmetic
+    whole, whole_config = trajectory(rule, w0.copy(), grads, {}, in_place)
+    assert blocked.dtype == dtype
+    np.testing.assert_array_equal(blocked, whole)
+    for key, value in whole_config.items():
+        np.testing.assert_array_equal(blocked_config[key], value)
+
+
+@pytest.mark.parametrize("name", RULES)
+def test_a_parameter_that_is_not_c_ordered_is_updated_whole(name):
+    rule = default_registry().get("optimizers", name)
+    rng = np.random.default_rng(1)
+    w = np.asfortranarray(rng.standard_normal((optim.BLOCK // 50, 100)))
+    g = rng.standard_normal(w.shape)
+    expected, _ = rule(np.ascontiguousarray(w), g, {})
+    updated, _ = rule(w, g, {}, out=w)
+    assert updated is w
+    np.testing.assert_allclose(w, expected, rtol=1e-15)

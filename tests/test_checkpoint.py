@@ -1,0 +1,169 @@
+"""Checkpoint files: exact round trips, atomic replacement, and refusal of anything that could run code."""
+import os
+import pickle
+import re
+import zipfile
+
+import numpy as np
+import pytest
+
+from nnplug import checkpoint
+from nnplug.checkpoint import CheckpointError
+
+
+class Payload:
+    """Unpickling this creates ``marker``: proof that a loader executed code from a file."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return open, (self.marker, "w")
+
+
+def sample_state():
+    rng = np.random.default_rng(7)
+    rng.random(3)  # a state other than the seed's
+    return {
+        "params": {"W1": rng.standard_normal((3, 4)), "b1": np.zeros(4, dtype=np.float32)},
+        "optim": {"W1": {"learning_rate": 1e-3 * 0.95 ** 3, "t": 12, "m": np.full((3, 4), 0.1),
+                         "beta": np.float32(0.9)}},
+        "layers": [{"rng": rng.bit_generator.state, "running_mean": np.arange(4.0)}, None],
+        "loss_history": [2.302585092994046, 0.1 + 0.2],
+        "flag": True,
+        "name": "adam",
+    }
+
+
+def test_round_trip_is_exact_in_values_dtypes_and_scalar_types(tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    state = sample_state()
+    checkpoint.save(path, state)
+    back = checkpoint.load(path)
+    assert back["params"]["b1"].dtype == np.float32
+    np.testing.assert_array_equal(back["params"]["W1"], state["params"]["W1"])
+    assert back["optim"]["W1"]["learning_rate"] == state["optim"]["W1"]["learning_rate"]  # float repr is exact
+    assert type(back["optim"]["W1"]["beta"]) is np.float32 and type(back["optim"]["W1"]["t"]) is int
+    assert back["layers"][0]["rng"] == state["layers"][0]["rng"]
+    assert back["layers"][1] is None
+    assert back["loss_history"] == state["loss_history"] and back["flag"] is True and back["name"] == "adam"
+
+
+def test_file_is_an_npz_with_the_state_as_json(tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    checkpoint.save(path, sample_state())
+    with zipfile.ZipFile(path) as archive:
+        assert "state.json" in archive.namelist() and "params/W1.npy" in archive.namelist()
+    np.testing.assert_array_equal(np.load(path, allow_pickle=False)["params/W1"], sample_state()["params"]["W1"])
+
+
+def test_replacing_is_all_or_nothing(tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    checkpoint.save(path, {"epoch": 1})
+
+    def crash(f):
+        f.write(b"half a checkpoint")
+        raise KeyboardInterrupt  # as if killed while writing
+
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.atomic_write(path, crash)
+    assert checkpoint.load(path) == {"epoch": 1}
+    assert os.listdir(tmp_path) == ["checkpoint.npz"]  # no temporary file left behind
+
+
+@pytest.mark.parametrize("bad", [np.array([object()], dtype=object), {1: "not a string key"}, {1, 2}])
+def test_what_only_a_pickle_could_hold_is_refused_on_save(tmp_path, bad):
+    path = tmp_path / "checkpoint.npz"
+    with pytest.raises(CheckpointError, match="checkpoint .*checkpoint.npz"):
+        checkpoint.save(path, {"x": bad})
+    assert not path.exists()
+
+
+def test_non_finite_scalars_are_refused_on_save(tmp_path):
+    with pytest.raises(CheckpointError, match="not finite"):
+        checkpoint.save(tmp_path / "checkpoint.npz", {"best_val_acc": float("nan")})
+
+
+def rewrite_member(path, member, write):
+    """Copy the archive at ``path`` with ``member`` replaced by what ``write(file)`` writes."""
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            if name == member:
+                with archive.open(name, "w") as f:
+                    write(f)
+            else:
+                archive.writestr(name, data)
+
+
+def test_a_pickled_object_inside_a_real_checkpoint_is_refused_without_running_it(tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    marker = tmp_path / "payload-ran"
+    checkpoint.save(path, sample_state())
+    payload = np.array([Payload(marker)], dtype=object)
+    rewrite_member(path, "params/W1.npy", lambda f: np.lib.format.write_array(f, payload, allow_pickle=True))
+
+    refused = rf"checkpoint {re.escape(str(path))}: unreadable or corrupt .*pickle"
+    with pytest.raises(CheckpointError, match=refused):
+        checkpoint.load(path)
+    assert not marker.exists()
+
+    # the payload is live: a loader that allowed pickles would have run it
+    np.load(path, allow_pickle=True)["params/W1"]
+    assert marker.exists()
+
+
+@pytest.mark.parametrize("craft", ["savez_object_array", "plain_pickle"])
+def test_files_that_are_pickles_are_refused_without_running_them(tmp_path, craft):
+    path = tmp_path / "checkpoint.npz"
+    marker = tmp_path / "payload-ran"
+    if craft == "savez_object_array":
+        np.savez(path, params=np.array([Payload(marker)], dtype=object))
+    else:
+        path.write_bytes(pickle.dumps({"params": Payload(marker)}))
+    with pytest.raises(CheckpointError, match=f"checkpoint {re.escape(str(path))}: "):
+        checkpoint.load(path)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("keep", [0.0, 0.5, 0.99])
+def test_truncated_file_gives_one_error_naming_it(tmp_path, keep):
+    path = tmp_path / "checkpoint.npz"
+    checkpoint.save(path, sample_state())
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    with pytest.raises(CheckpointError, match=f"^checkpoint {re.escape(str(path))}: unreadable or corrupt"):
+        checkpoint.load(path)
+
+
+def test_a_flipped_byte_in_array_data_is_detected(tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    checkpoint.save(path, {"w": np.zeros(1000)})
+    data = bytearray(path.read_bytes())
+    data[data.index(b"\x00" * 800) + 400] ^= 0xFF  # inside the array's 8,000 zero bytes
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="CRC"):
+        checkpoint.load(path)
+
+
+@pytest.mark.parametrize("content,message", [
+    (None, "no such file"),
+    ({"other.npy": np.zeros(2)}, "not an nnplug checkpoint"),
+    ({"state.json": b'{"format": "nnplug-checkpoint", "version": 99, "state": {}}'}, "format version 99"),
+    ({"state.json": b'{"format": "nnplug-checkpoint", "version": 1, "state": {"w": {"__ndarray__": "w"}}}'},
+     "unreadable or corrupt"),  # names an array that is not there
+    ({"state.json": b"{not json"}, "unreadable or corrupt"),
+])
+def test_files_that_are_not_checkpoints(tmp_path, content, message):
+    path = tmp_path / "checkpoint.npz"
+    if content is not None:
+        with zipfile.ZipFile(path, "w") as archive:
+            for name, value in content.items():
+                if isinstance(value, np.ndarray):
+                    with archive.open(name, "w") as f:
+                        np.lib.format.write_array(f, value)
+                else:
+                    archive.writestr(name, value)
+    with pytest.raises(CheckpointError, match=f"checkpoint {re.escape(str(path))}: {message}"):
+        checkpoint.load(path)

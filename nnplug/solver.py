@@ -1,6 +1,13 @@
 """The Solver: CS231n's training loop, emitting events that trackers and displays listen to."""
+import copy
+import json
+import signal
+import threading
+
 import numpy as np
 
+from nnplug import checkpoint
+from nnplug.checkpoint import CheckpointError
 from nnplug.registry import UnknownPluginError, default_registry
 from nnplug.schedules import SCHEDULES, learning_rate
 
@@ -11,15 +18,36 @@ class DivergenceError(RuntimeError):
     """The loss stopped being a finite number."""
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped training; the state at that iteration is in ``checkpoint``.
+
+    A KeyboardInterrupt, so that ``except Exception`` does not swallow it and trackers treat the
+    run as killed rather than failed. ``exit_code`` is the shell's 128 + signal number.
+    """
+
+    def __init__(self, signum, checkpoint_path=None):
+        name = signal.Signals(signum).name
+        saved = f"; resume from {checkpoint_path}" if checkpoint_path else ""
+        super().__init__(f"training stopped by {name}{saved}")
+        self.signum = signum
+        self.checkpoint = checkpoint_path
+        self.exit_code = 128 + signum
+
+
 class Solver:
     """Trains any model with ``params`` and ``loss(X, y=None)`` on ``data`` (X_train, y_train, X_val, y_val).
 
     Options (CS231n's and more): update_rule, optim_config, lr_decay, lr_schedule ('exponential',
     'step', 'cosine') with lr_step_size, lr_gamma, lr_min; batch_size, num_epochs, print_every,
-    verbose, num_train_samples, num_val_samples, seed, listeners.
+    verbose, num_train_samples, num_val_samples, seed, listeners, checkpoint_dir.
 
     Listeners are objects with any of the methods named in ``EVENTS``; the Solver knows nothing else
     about them.
+
+    With ``checkpoint_dir`` set, the complete training state is saved there (``nnplug.checkpoint``)
+    at every epoch end and when SIGINT or SIGTERM arrives, which then ends training with
+    ``TrainingInterrupted``; ``restore()`` loads it so that ``train()`` continues exactly where it
+    stopped: same parameters, histories and random draws as a run never interrupted.
     """
 
     def __init__(self, model, data, **kwargs):
@@ -43,6 +71,7 @@ class Solver:
         self.seed = kwargs.pop("seed", None)
         self.registry = kwargs.pop("registry", None) or default_registry()
         listeners = list(kwargs.pop("listeners", ()))
+        self.checkpoint_dir = kwargs.pop("checkpoint_dir", None)
         if kwargs:
             raise ValueError("Unrecognized arguments %s" % ", ".join('"%s"' % k for k in kwargs))
         try:
@@ -54,6 +83,7 @@ class Solver:
         if int(self.batch_size) < 1:
             raise ValueError(f"Invalid batch_size {self.batch_size!r}: expected an integer >= 1")
 
+        self._signal = None  # set by the handler, acted on between iterations
         self._listeners = {event: [] for event in EVENTS}
         for listener in listeners:
             self.subscribe(listener)
@@ -151,6 +181,16 @@ class Solver:
 
     def train(self):
         """Run the remaining iterations (all of them, unless restored from a checkpoint)."""
+        previous = self._catch_signals()
+        try:
+            self._train()
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        if self._signal is not None:  # arrived after the last iteration; the checkpoint is complete
+            raise TrainingInterrupted(self._signal, self.checkpoint_path)
+
+    def _train(self):
         num_iterations = self.num_iterations
         self._emit("on_train_start")
         while self.iteration < num_iterations:
@@ -165,6 +205,165 @@ class Solver:
                 self._end_epoch()
             if t == 0 or epoch_end or self.iteration == num_iterations:
                 self._check()
+            if epoch_end and self.checkpoint_dir is not None:
+                self.save_checkpoint()
+            if self._signal is not None:
+                if not epoch_end:
+                    self.save_checkpoint()
+                raise TrainingInterrupted(self._signal, self.checkpoint_path)
         if self.best_params:
             self.model.params = self.best_params
         self._emit("on_train_end")
+
+    # --- checkpoints ----------------------------------------------------------------------------
+
+    @property
+    def checkpoint_path(self):
+        return None if self.checkpoint_dir is None else checkpoint.path_in(self.checkpoint_dir)
+
+    def _catch_signals(self):
+        """Turn SIGINT/SIGTERM into a flag the loop checks, so a checkpoint is never half a step."""
+        self._signal = None
+        if self.checkpoint_dir is None or threading.current_thread() is not threading.main_thread():
+            return {}  # Python only lets the main thread install handlers
+        return {signum: signal.signal(signum, self._on_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
+
+    def _on_signal(self, signum, frame):
+        if self._signal is not None:  # asked twice: stop now; the last checkpoint is intact
+            raise TrainingInterrupted(signum)
+        self._signal = signum
+
+    def fingerprint(self):
+        """What a checkpoint must agree on to continue this run: options, parameter and data shapes."""
+        options = ("update_rule_name", "optim_config", "lr_decay", "lr_schedule", "lr_step_size",
+                   "lr_gamma", "lr_min", "batch_size", "num_epochs", "num_train_samples",
+                   "num_val_samples", "seed")
+        arrays = {"X_train": self.X_train, "y_train": self.y_train, "X_val": self.X_val, "y_val": self.y_val}
+        fingerprint = {
+            "solver": {name: getattr(self, name) for name in options},
+            "model": type(self.model).__name__,
+            "params": {name: [list(w.shape), str(w.dtype)] for name, w in self.model.params.items()},
+            "data": {name: [list(a.shape), str(a.dtype)] for name, a in arrays.items()},
+        }
+        # through JSON once, so it compares equal to what a checkpoint file gives back
+        return json.loads(json.dumps(fingerprint, default=str))
+
+    def get_state(self):
+        """The complete training state: everything ``train()`` reads and changes."""
+        get_model_state = getattr(self.model, "get_state", None)
+        return {
+            "fingerprint": self.fingerprint(),
+            "epoch": self.epoch,
+            "iteration": self.iteration,
+            "best_val_acc": self.best_val_acc,
+            "loss_history": [float(loss) for loss in self.loss_history],
+            "train_acc_history": list(self.train_acc_history),
+            "val_acc_history": list(self.val_acc_history),
+            "lr_history": list(self.lr_history),
+            "rng": self.rng.bit_generator.state,
+            "params": dict(self.model.params),
+            "best_params": dict(self.best_params),
+            "optim_configs": self.optim_configs,
+            "model_state": get_model_state() if get_model_state else None,
+        }
+
+    def set_state(self, state):
+        """Restore what ``get_state`` returned; ValueError when it belongs to a different run.
+
+        All or nothing: when a part does not fit, the Solver and model keep their previous state.
+        """
+        found, expected = state["fingerprint"], self.fingerprint()
+        if found != expected:
+            raise ValueError("it was written by a different run: " + _differences(found, expected))
+        backup = copy.deepcopy(self.get_state())
+        try:
+            self._apply(state)
+        except Exception:
+            self._apply(backup)
+            raise
+
+    def _apply(self, state):
+        params = self.model.params
+        for group in ("params", "best_params", "optim_configs"):
+            extra = set(state[group]) - set(params)
+            if extra or (group != "best_params" and set(state[group]) != set(params)):
+                raise ValueError(f"its {group} do not name the same parameters as the model")
+        for group in ("params", "best_params"):
+            for name, value in state[group].items():
+                w = params[name]
+                if not isinstance(value, np.ndarray) or value.shape != w.shape or value.dtype != w.dtype:
+                    raise ValueError(f"its {group} {name!r} is not a {w.dtype} array of shape {w.shape}")
+        if state["model_state"] is not None:
+            _check_like(state["model_state"], self.model.get_state(), "model_state")
+        for name, value in state["params"].items():
+            np.copyto(params[name], value)
+        self.best_params = {name: np.array(value) for name, value in state["best_params"].items()}
+        self.optim_configs = {name: dict(config) for name, config in state["optim_configs"].items()}
+        if state["model_state"] is not None:
+            self.model.set_state(state["model_state"])
+        self.rng.bit_generator.state = state["rng"]
+        self.epoch = int(state["epoch"])
+        self.iteration = int(state["iteration"])
+        self.best_val_acc = state["best_val_acc"]
+        self.loss_history = list(state["loss_history"])
+        self.train_acc_history = list(state["train_acc_history"])
+        self.val_acc_history = list(state["val_acc_history"])
+        self.lr_history = list(state["lr_history"])
+
+    def save_checkpoint(self, path=None):
+        """Write the training state to ``path`` (default: the checkpoint in ``checkpoint_dir``)."""
+        path = path or self.checkpoint_path
+        bad = [name for name, w in self.model.params.items() if not np.all(np.isfinite(w))]
+        if bad:  # a checkpoint must be a state worth resuming from
+            raise DivergenceError(
+                f"parameters {', '.join(bad)} became non-finite by iteration {self.iteration} "
+                f"(epoch {self.epoch}) with learning rate {self.learning_rate:g}; not saving a "
+                f"checkpoint; try a smaller learning rate")
+        checkpoint.save(path, self.get_state())
+        return path
+
+    def restore(self, checkpoint_dir=None):
+        """Load the checkpoint in ``checkpoint_dir`` (default: this Solver's) so ``train()`` continues.
+
+        Returns the iteration training continues from. Raises ``CheckpointError`` naming the file
+        when it is missing, damaged, or written by a run with other options or shapes.
+        """
+        directory = checkpoint_dir or self.checkpoint_dir
+        if directory is None:
+            raise ValueError("restore() needs a checkpoint_dir: none was given here or to the Solver")
+        path = checkpoint.path_in(directory)
+        state = checkpoint.load(path)
+        try:
+            self.set_state(state)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            reason = str(exc) if isinstance(exc, ValueError) else f"malformed state ({type(exc).__name__}: {exc})"
+            raise CheckpointError(path, reason) from None
+        return self.iteration
+
+
+def _check_like(found, expected, where):
+    """ValueError unless ``found`` has ``expected``'s keys, lengths, array shapes and dtypes."""
+    if isinstance(expected, dict):
+        if not isinstance(found, dict) or set(found) != set(expected):
+            raise ValueError(f"its {where} does not have the keys {sorted(expected)}")
+        for key in expected:
+            _check_like(found[key], expected[key], f"{where}.{key}")
+    elif isinstance(expected, (list, tuple)):
+        if not isinstance(found, (list, tuple)) or len(found) != len(expected):
+            raise ValueError(f"its {where} does not have {len(expected)} entries")
+        for i, (f, e) in enumerate(zip(found, expected)):
+            _check_like(f, e, f"{where}[{i}]")
+    elif isinstance(expected, np.ndarray):
+        if not isinstance(found, np.ndarray) or found.shape != expected.shape or found.dtype != expected.dtype:
+            raise ValueError(f"its {where} is not a {expected.dtype} array of shape {expected.shape}")
+
+
+def _differences(found, expected, where=""):
+    """'key: checkpoint has A, this run has B' for each leaf that differs."""
+    if isinstance(found, dict) and isinstance(expected, dict):
+        keys = sorted(set(found) | set(expected))
+        return "; ".join(filter(None, (_differences(found.get(k), expected.get(k), f"{where}{k}.")
+                                       for k in keys)))
+    if found == expected:
+        return ""
+    return f"{where.rstrip('.')}: checkpoint has {found!r}, this run has {expected!r}"

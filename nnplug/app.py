@@ -1,0 +1,104 @@
+"""The Hydra app behind ``nnplug`` and ``python -m nnplug``: one experiment per Hydra job.
+
+The config tree ships inside the package as ``nnplug.conf`` (the top-level ``conf/`` folder,
+mapped by pyproject), so ``pkg://nnplug.conf`` finds it from a checkout and from a wheel alike.
+
+How a failure ends depends on what kind of run it is:
+- a single run stops with one line on stderr and exit status 1 when the user caused it (bad
+  config, unknown plugin, bad data, a diverging loss); anything else is a bug and keeps its
+  traceback, as does everything when ``hydra.verbose`` is set;
+- a sweep job logs the failure and raises it, so Hydra records the job as failed and the sweeper
+  applies its own policy: the basic sweeper finishes the batch (with the joblib launcher, every
+  job) and then stops; the Optuna search tolerates failed trials (``max_failure_rate``).
+Either way the job's MLflow run is already FAILED with the reason.
+"""
+import logging
+import sys
+from contextlib import ExitStack
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+
+log = logging.getLogger("nnplug")
+
+
+@hydra.main(config_path="pkg://nnplug.conf", config_name="config", version_base="1.3")
+def main(cfg):
+    """Train the composed experiment; return its best validation accuracy (what Optuna maximises)."""
+    from nnplug import experiment, sweep
+
+    hydra_cfg = HydraConfig.get()
+    sweeping = hydra_cfg.mode == RunMode.MULTIRUN
+    try:
+        with ExitStack() as stack:
+            tags = _limit_blas_threads(hydra_cfg, stack)
+            result = experiment.run(
+                cfg,
+                output_dir=hydra_cfg.runtime.output_dir,
+                cwd=hydra_cfg.runtime.cwd,
+                parent_run_id=sweep.parent_run_id(hydra_cfg) if sweeping else None,
+                command=" ".join(["nnplug", *hydra_cfg.overrides.task]),
+                tags=tags,
+                job=hydra_cfg.job.num if sweeping else None,
+            )
+    except Exception as error:
+        if sweeping:
+            _report_failed_job(error, hydra_cfg)
+            raise
+        if hydra_cfg.verbose or not is_user_error(error):
+            raise
+        print_error(error)
+        raise SystemExit(1) from None
+    _summarise(result)
+    return result.best_val_acc
+
+
+def is_user_error(error):
+    """Errors whose message tells the user what to change; they need no traceback."""
+    from nnplug.registry import PluginError
+    from nnplug.solver import DivergenceError
+
+    return isinstance(error, (ValueError, PluginError, DivergenceError, FileNotFoundError))
+
+
+def print_error(error):
+    """One line on stderr per problem the error describes."""
+    for line in str(error).splitlines() or [type(error).__name__]:
+        print(f"nnplug: error: {line}", file=sys.stderr)
+
+
+def _limit_blas_threads(hydra_cfg, stack):
+    """Give each job one BLAS thread when the launcher runs jobs side by side.
+
+    Two jobs each using every core for small matrix products run many times slower than two
+    single-threaded ones. Returns the tags that record the limit.
+    """
+    if hydra_cfg.mode != RunMode.MULTIRUN or hydra_cfg.launcher._target_.endswith(".BasicLauncher"):
+        return {}
+    import numpy  # noqa: F401  threadpoolctl limits only the BLAS libraries already loaded
+    from threadpoolctl import threadpool_limits
+
+    stack.enter_context(threadpool_limits(limits=1, user_api="blas"))
+    return {"nnplug.blas_threads": "1"}
+
+
+def _report_failed_job(error, hydra_cfg):
+    job = f"job {hydra_cfg.job.num} ({hydra_cfg.job.override_dirname or 'no overrides'})"
+    if is_user_error(error) and not hydra_cfg.verbose:
+        log.error(f"{job} failed: {error}")
+    else:
+        log.exception(f"{job} failed")
+
+
+def _summarise(result):
+    log.info(
+        f"{result.name}: best val acc {result.best_val_acc:.4f}, test acc {result.test_acc:.4f} "
+        f"(best params); last train/val acc {result.train_acc:.4f}/{result.val_acc:.4f}; "
+        f"trained in {result.seconds:.1f} s"
+    )
+    from nnplug.tracking import ui_command
+
+    log.info(f"MLflow run {result.run_id} (experiment {result.experiment_id}) in {result.tracking_uri}")
+    log.info(f"Open the UI: {ui_command(result.tracking_uri)}")
+    log.info(f"Outputs: {result.output_dir}")

@@ -1,0 +1,115 @@
+"""The ``nnplug`` command line: a subcommand when the first word names one, else the Hydra app.
+
+``--help`` is answered here from the config folder's listing, without Hydra: Hydra's own help
+composes every option of every group and takes over a second. ``--hydra-help`` is Hydra's.
+
+Hydra reports a bad override (an unknown group option, a key not in the config, a syntax error)
+in several lines ending with advice about HYDRA_FULL_ERROR. nnplug turns those into one line
+instead; ``HYDRA_FULL_ERROR=1`` set by the user still shows Hydra's full traceback.
+"""
+import importlib
+import os
+import sys
+
+# Commands that are not training runs: first word -> "module:function(argv)".
+SUBCOMMANDS = {"plugins": "nnplug.plugin_list:main"}
+FULL_ERROR = "HYDRA_FULL_ERROR"
+
+
+def main(argv=None):
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args and args[0] in SUBCOMMANDS:
+        module, function = SUBCOMMANDS[args[0]].split(":")
+        return getattr(importlib.import_module(module), function)(args[1:])
+    if "--help" in args or "-h" in args:
+        print(usage())
+        return 0
+    sys.argv = [sys.argv[0], *args]  # Hydra reads its overrides from sys.argv
+    return run_app()
+
+
+USAGE = """\
+usage: nnplug [group=option ...] [key=value ...]     train one experiment
+       nnplug -m [group=a,b ...] [key=v1,v2 ...]     a sweep: one job per combination
+       nnplug plugins [--json] [--check]             the installed plugins
+       (python -m nnplug ... is the same command)
+
+Config groups (default in brackets):
+{groups}
+
+Any key of the composed config can be set: optim.learning_rate=3e-4 model.hidden_dims=[256,256]
+solver.num_epochs=20 layer.block=[affine,my_layer,relu]; a leading + adds a key the config lacks:
++layer.options.leaky_relu.alpha=0.1.
+  nnplug --cfg job                 print the composed config with every key (overrides apply)
+
+Examples:
+  nnplug layer=bn optim=sgd_momentum                      swap the hidden block and the update rule
+  nnplug -m optim=sgd,adam layer=affine,bn                a sweep; MLflow groups it under a parent run
+  nnplug -m optim=sgd,adam hydra/launcher=joblib          the same sweep, jobs in parallel processes
+  nnplug hparams_search=optuna                            an Optuna search maximising val accuracy
+  nnplug experiment=cifar10_bn_adam data.root=/data/cifar-10-batches-py
+
+Runs land in outputs/ (Hydra's run folders; MLflow store outputs/mlflow.db, artifacts outputs/mlartifacts).
+  mlflow ui --backend-store-uri sqlite:///$PWD/outputs/mlflow.db --workers 1    browse them
+tracking.uri=... or $MLFLOW_TRACKING_URI logs to a tracking server instead.
+Hydra: --hydra-help, --info, --cfg job|hydra|all, hydra.verbose=true (tracebacks), -cd DIR (your configs)."""
+
+
+def usage():
+    """The help text, with the groups and options of the config folder that ships in the package."""
+    from importlib.resources import files
+
+    import yaml
+
+    conf = files("nnplug.conf")
+    defaults = {}
+    for entry in yaml.safe_load(conf.joinpath("config.yaml").read_text())["defaults"]:
+        if isinstance(entry, dict):
+            defaults.update({str(k): v for k, v in entry.items()})
+    lines = []
+    for group in sorted(d.name for d in conf.iterdir() if d.is_dir() and not d.name.startswith("_")):
+        options = sorted(f.name[:-5] for f in conf.joinpath(group).iterdir() if f.name.endswith(".yaml"))
+        shown = [f"[{o}]" if o == defaults.get(group) else o for o in options]
+        lines.append(f"  {group:<15} {', '.join(shown)}")
+    return USAGE.format(groups="\n".join(lines))
+
+
+def run_app():
+    from hydra.errors import CompactHydraException
+
+    from nnplug import app
+
+    if os.environ.get(FULL_ERROR) == "1":
+        return app.main()
+    os.environ[FULL_ERROR] = "1"  # Hydra then raises its errors to us instead of printing them
+    try:
+        return app.main()
+    except CompactHydraException as error:
+        print(f"nnplug: error: {one_line(error)}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except Exception as error:  # a failed sweep job, re-raised by the sweeper
+        if not app.is_user_error(error):
+            raise
+        app.print_error(error)
+        raise SystemExit(1) from None
+    finally:
+        del os.environ[FULL_ERROR]
+
+
+def one_line(error):
+    """Hydra's composition error as one line: what was asked, why it failed, what would work."""
+    from hydra.errors import MissingConfigException, OverrideParseException
+    from omegaconf.errors import OmegaConfBaseException
+
+    lines = [line.strip() for line in str(error).split("\nConfig search path:")[0].splitlines() if line.strip()]
+    if isinstance(error, MissingConfigException) and "/" in (error.missing_cfg_file or ""):
+        group, option = error.missing_cfg_file.rsplit("/", 1)
+        available = f" (available: {', '.join(error.options)})" if error.options else ""
+        return f"{group}={option}: no such option in group '{group}'{available}"
+    if isinstance(error.__cause__, OmegaConfBaseException) and getattr(error.__cause__, "full_key", None):
+        hint = next((line.split(" use ", 1)[-1] for line in lines if line.startswith("To append")), None)
+        addition = f"; {hint} would add it" if hint else ""
+        return f"{error.__cause__.full_key}: no such key in the config{addition}"
+    if isinstance(error, OverrideParseException):
+        return f"{error.override}: {'; '.join(lines)}"
+    return "; ".join(lines)

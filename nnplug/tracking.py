@@ -1,0 +1,255 @@
+"""MLflow tracking: one training job becomes one MLflow run; a sweep becomes a parent run.
+
+This is the only module that imports mlflow, and it does so inside functions: importing mlflow
+takes about three seconds, which ``python -m nnplug --help`` must not pay.
+
+It talks to MLflow through ``MlflowClient`` with explicit run ids, never through the fluent
+``mlflow.start_run`` stack: the joblib launcher reuses worker processes, and a process-wide
+"active run" left over from one job must not leak into the next.
+
+The default store is embedded: ``sqlite:///<cwd>/outputs/mlflow.db`` by absolute path, its
+artifacts beside it in ``outputs/mlartifacts``. The same rule (artifacts in ``mlartifacts/``
+next to the database file) applies to any ``sqlite:`` URI; a server decides for itself.
+"""
+import logging
+import os
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+STORE_DIR = "outputs"
+DATABASE = "mlflow.db"
+ARTIFACTS = "mlartifacts"
+PARENT_RUN_TAG = "mlflow.parentRunId"  # what mlflow.start_run(parent_run_id=...) sets
+FAILURE_TAG = "nnplug.failure"
+BEST_METRIC = "best_val_acc"
+
+
+def tracking_uri(configured=None, cwd=None):
+    """The store to log to: the configured URI, else $MLFLOW_TRACKING_URI, else the local default."""
+    if configured:
+        return str(configured)
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    database = Path(cwd or os.getcwd()).resolve() / STORE_DIR / DATABASE
+    return f"sqlite:///{database}"
+
+
+def sqlite_path(uri):
+    """The database file of a ``sqlite:`` URI (``sqlite:////abs`` or ``sqlite:///rel``), else None."""
+    prefix = "sqlite:///"
+    return Path(uri[len(prefix):]).resolve() if uri.startswith(prefix) else None
+
+
+def ui_command(uri):
+    """What the user runs to see the runs of ``uri`` in the MLflow UI."""
+    if uri.startswith(("http://", "https://")):
+        return f"open {uri}"
+    # One worker starts in seconds; mlflow ui's default pool of workers takes much longer.
+    return f"mlflow ui --backend-store-uri {uri} --workers 1"
+
+
+def open_experiment(uri, name):
+    """A client for ``uri`` and the id of experiment ``name``, creating store and experiment if new.
+
+    Creating a SQLite store migrates its schema, which crashes when several processes do it at
+    once: a sweep calls this once in the Hydra process before any job starts.
+    """
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    database = sqlite_path(uri)
+    if database is not None:
+        database.parent.mkdir(parents=True, exist_ok=True)
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return client, experiment.experiment_id
+    location = (database.parent / ARTIFACTS).as_uri() if database is not None else None
+    try:
+        return client, client.create_experiment(name, artifact_location=location)
+    except MlflowException:  # another process created it after we looked
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            raise
+        return client, experiment.experiment_id
+
+
+class MlflowTracker:
+    """Logs one training job as one MLflow run: a Solver listener and a context manager.
+
+    Entering creates the run (a child when ``parent_run_id`` is given) and logs params and tags;
+    leaving ends it FINISHED, or FAILED with the reason in the ``nnplug.failure`` tag when an
+    exception escapes. Per-iteration losses are buffered and sent with ``log_batch`` at every
+    epoch end: one ``log_metric`` per step costs 10-25 ms on SQLite.
+    """
+
+    def __init__(self, uri, experiment, *, run_name, params, tags, parent_run_id=None):
+        self.uri = uri
+        self.experiment = experiment
+        self.run_name = run_name
+        self.params = params
+        self.tags = tags
+        self.parent_run_id = parent_run_id
+        self.run_id = None
+        self.experiment_id = None
+        self._client = None
+        self._metrics = []  # waiting for the next batch
+
+    def __enter__(self):
+        from mlflow.entities import Param
+        from mlflow.tracking.context.registry import resolve_tags
+
+        self._client, self.experiment_id = open_experiment(self.uri, self.experiment)
+        tags = dict(self.tags)
+        if self.parent_run_id:
+            tags[PARENT_RUN_TAG] = self.parent_run_id
+        run = self._client.create_run(self.experiment_id, tags=resolve_tags(tags), run_name=self.run_name)
+        self.run_id = run.info.run_id
+        self._send(params=[Param(key, value) for key, value in param_values(self.params).items()])
+        return self
+
+    def __exit__(self, exc_type, exc, traceback):
+        from mlflow.entities import RunTag
+
+        status = "FINISHED"
+        tags = []
+        if exc is not None:
+            status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+            tags.append(RunTag(FAILURE_TAG, _clip(f"{type(exc).__name__}: {exc}", _tag_limit())))
+        try:
+            self._send(metrics=self._take_metrics(), tags=tags)
+        finally:
+            self._client.set_terminated(self.run_id, status)
+        return False
+
+    # Solver events
+
+    def on_iteration(self, solver, iteration, loss):
+        self._metrics.append(_metric("loss", loss, iteration))
+        if len(self._metrics) >= _metrics_per_batch():
+            self.flush()
+
+    def on_epoch_end(self, solver, epoch, train_acc, val_acc, learning_rate):
+        self._metrics += [
+            _metric("train_acc", train_acc, epoch),
+            _metric("val_acc", val_acc, epoch),
+            _metric("learning_rate", learning_rate, epoch),
+        ]
+        self.flush()
+
+    def on_train_end(self, solver):
+        self.flush()
+
+    # Results
+
+    def log_metrics(self, values, step=0):
+        self._metrics += [_metric(key, value, step) for key, value in values.items()]
+        self.flush()
+
+    def log_artifacts(self, paths):
+        for path in paths:
+            self._client.log_artifact(self.run_id, str(path))
+
+    def flush(self):
+        self._send(metrics=self._take_metrics())
+
+    def _take_metrics(self):
+        metrics, self._metrics = self._metrics, []
+        return metrics
+
+    def _send(self, metrics=(), params=(), tags=()):
+        send_batches(self._client, self.run_id, metrics=metrics, params=params, tags=tags)
+
+
+def send_batches(client, run_id, metrics=(), params=(), tags=()):
+    """``log_batch`` in pieces small enough for MLflow's per-request limits."""
+    from mlflow.utils.validation import MAX_METRICS_PER_BATCH, MAX_PARAMS_TAGS_PER_BATCH
+
+    metrics, params, tags = list(metrics), list(params), list(tags)
+    while metrics or params or tags:
+        room = MAX_PARAMS_TAGS_PER_BATCH
+        batch_params, params = params[:room], params[room:]
+        room -= len(batch_params)
+        batch_tags, tags = tags[:room], tags[room:]
+        batch_metrics, metrics = metrics[:MAX_METRICS_PER_BATCH], metrics[MAX_METRICS_PER_BATCH:]
+        client.log_batch(run_id, metrics=batch_metrics, params=batch_params, tags=batch_tags)
+
+
+def param_values(params):
+    """Params as MLflow stores them: strings no longer than its limit (the full config is an artifact)."""
+    from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
+
+    return {key: _clip(str(value), MAX_PARAM_VAL_LENGTH) for key, value in params.items()}
+
+
+def start_sweep_run(uri, experiment, run_name, tags):
+    """Create the parent run of a sweep and return its id; the jobs become its children."""
+    from mlflow.tracking.context.registry import resolve_tags
+
+    client, experiment_id = open_experiment(uri, experiment)
+    return client.create_run(experiment_id, tags=resolve_tags(tags), run_name=run_name).info.run_id
+
+
+def finish_sweep_run(uri, parent_run_id, completed=True):
+    """Give the parent run its best child's params, metrics and name, end it, and return that child.
+
+    Returns ``(best_child_run or None, number_of_children, number_failed)``. The parent ends
+    FAILED when the sweep stopped before ``completed`` or no child finished.
+    """
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric, Param, RunTag
+
+    client = MlflowClient(tracking_uri=uri)
+    parent = client.get_run(parent_run_id)
+    children = client.search_runs(
+        [parent.info.experiment_id],
+        filter_string=f"tags.`{PARENT_RUN_TAG}` = '{parent_run_id}'",
+        max_results=50000,
+    )
+    finished = [c for c in children if c.info.status == "FINISHED" and BEST_METRIC in c.data.metrics]
+    failed = sum(c.info.status == "FAILED" for c in children)
+    tags = [RunTag("nnplug.children", str(len(children))), RunTag("nnplug.children_failed", str(failed))]
+    if not completed:
+        tags.append(RunTag(FAILURE_TAG, f"the sweep ended with an error; {failed} of {len(children)} runs failed"))
+    best = max(finished, key=lambda c: c.data.metrics[BEST_METRIC], default=None)
+    metrics, params = [], []
+    if best is not None:
+        now = _now_ms()
+        metrics = [Metric(key, value, now, 0) for key, value in best.data.metrics.items()
+                   if key in (BEST_METRIC, "test_acc")]
+        params = [Param(key, value) for key, value in best.data.params.items()]
+        tags += [RunTag("nnplug.best_child_run_id", best.info.run_id),
+                 RunTag("nnplug.best_child_run_name", best.info.run_name or "")]
+    try:
+        send_batches(client, parent_run_id, metrics=metrics, params=params, tags=tags)
+    finally:
+        client.set_terminated(parent_run_id, "FINISHED" if completed and best is not None else "FAILED")
+    return best, len(children), failed
+
+
+def _metric(key, value, step):
+    from mlflow.entities import Metric
+
+    return Metric(key, float(value), _now_ms(), int(step))
+
+
+def _now_ms():
+    return int(time.time() * 1000)
+
+
+def _metrics_per_batch():
+    from mlflow.utils.validation import MAX_METRICS_PER_BATCH
+
+    return MAX_METRICS_PER_BATCH
+
+
+def _tag_limit():
+    from mlflow.utils.validation import MAX_TAG_VAL_LENGTH
+
+    return MAX_TAG_VAL_LENGTH
+
+
+def _clip(text, limit):
+    return text if len(text) <= limit else text[: limit - 3] + "..."

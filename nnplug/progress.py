@@ -1,0 +1,145 @@
+"""What a person watching a run sees: a progress bar, per-epoch lines, a summary, a sweep ranking.
+
+``Progress`` is a Solver listener. On a terminal it draws a live tqdm bar over the iterations with
+the loss and the latest accuracies; when the output is a file or a pipe (CI, SLURM, Hydra logs) a
+bar would be a smear of carriage returns, so it prints one plain line per accuracy check instead.
+
+The Solver's own CS231n-style prints duplicate this, so a program that uses ``Progress`` creates
+the Solver with ``verbose=False`` and hands its verbosity to ``Progress(enabled=...)``.
+"""
+import sys
+import time
+
+from nnplug.table import format_table
+
+
+class Progress:
+    def __init__(self, enabled=True, stream=None, live=None):
+        self.enabled = enabled
+        self.stream = stream if stream is not None else sys.stdout
+        self.live = _is_terminal(self.stream) if live is None else live
+        self.bar = None
+        self.train_acc = self.val_acc = None
+        self.start_time = self.end_time = None
+        self.start_iteration = 0
+        self.samples = 0  # training samples seen by this call of train()
+        self._loss_sum = 0.0
+        self._loss_count = 0
+
+    # Solver events
+
+    def on_train_start(self, solver):
+        self.start_time = time.perf_counter()
+        self.start_iteration = solver.iteration
+        if self.enabled and self.live:
+            from tqdm import tqdm  # on first use: importing tqdm is not free
+
+            self.bar = tqdm(total=solver.num_iterations, initial=solver.iteration, file=self.stream,
+                            unit="it", dynamic_ncols=True, leave=True, desc=f"epoch {solver.epoch}")
+
+    def on_iteration(self, solver, iteration, loss):
+        self.samples += solver.batch_size
+        self._loss_sum += loss
+        self._loss_count += 1
+        if self.bar is not None:
+            # refresh=False: tqdm redraws at most every 0.1 s, the postfix string is only stored
+            self.bar.set_postfix_str(self._postfix(loss), refresh=False)
+            self.bar.update(1)
+
+    def on_epoch_end(self, solver, epoch, train_acc, val_acc, learning_rate):
+        self.train_acc, self.val_acc = train_acc, val_acc
+        mean_loss = self._loss_sum / self._loss_count if self._loss_count else float("nan")
+        self._loss_sum, self._loss_count = 0.0, 0
+        if not self.enabled:
+            return
+        if self.bar is not None:
+            self.bar.set_description_str(f"epoch {epoch}/{solver.num_epochs}", refresh=False)
+            return
+        print(f"epoch {epoch:>{len(str(solver.num_epochs))}}/{solver.num_epochs}  loss {mean_loss:.4f}  "
+              f"train acc {train_acc:.4f}  val acc {val_acc:.4f}  lr {learning_rate:.3g}  "
+              f"{self.elapsed:.1f} s", file=self.stream, flush=True)
+
+    def on_train_end(self, solver):
+        self.end_time = time.perf_counter()
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def _postfix(self, loss):
+        text = f"loss {loss:.4f}"
+        if self.val_acc is not None:
+            text += f", train {self.train_acc:.3f}, val {self.val_acc:.3f}"
+        return text
+
+    # Measurements for the summary
+
+    @property
+    def elapsed(self):
+        """Seconds of training so far (or in all, once training ended)."""
+        if self.start_time is None:
+            return 0.0
+        return (self.end_time or time.perf_counter()) - self.start_time
+
+    @property
+    def samples_per_second(self):
+        return self.samples / self.elapsed if self.elapsed > 0 else 0.0
+
+
+def summary_table(data, model, update_rule, best_val_acc, test_acc, wall_time, samples_per_second,
+                  mlflow_run=None):
+    """The end-of-run summary as text; any value may be None when it is not known."""
+    rows = [
+        ("data set", data),
+        ("model", model),
+        ("update rule", update_rule),
+        ("best val acc", _fraction(best_val_acc)),
+        ("test acc", _fraction(test_acc)),
+        ("wall time", None if wall_time is None else f"{wall_time:.1f} s"),
+        ("samples/s", None if samples_per_second is None else f"{samples_per_second:,.0f}"),
+        ("MLflow run", mlflow_run),
+    ]
+    width = max(len(key) for key, _ in rows)
+    return "\n".join(["Run summary"] + [f"  {key:<{width}}  {'-' if value is None else value}" for key, value in rows])
+
+
+def print_summary(*args, stream=None, **kwargs):
+    """Print ``summary_table(...)`` with a blank line before it."""
+    print("\n" + summary_table(*args, **kwargs), file=stream or sys.stdout, flush=True)
+
+
+def ranking_table(jobs, metric="best_val_acc"):
+    """A sweep's jobs, best first by ``metric``; jobs without it (failed, still running) last.
+
+    Each job is a mapping with ``name`` and optionally ``best_val_acc``, ``test_acc``, ``status``
+    and ``run_id``; ``jobs_from_runs`` makes them from MLflow runs.
+    """
+    ranked = sorted(jobs, key=lambda j: (j.get(metric) is None, -(j.get(metric) or 0.0)))
+    rows = []
+    for rank, job in enumerate(ranked, 1):
+        scored = job.get(metric) is not None
+        rows.append([rank if scored else "-", _fraction(job.get(metric)), _fraction(job.get("test_acc")),
+                     job.get("status"), job.get("name"), job.get("run_id")])
+    headers = ["rank", metric.replace("_", " "), "test acc", "status", "job", "MLflow run"]
+    return format_table(headers, rows, align="rrrlll")
+
+
+def print_ranking(jobs, metric="best_val_acc", stream=None):
+    print("\nSweep ranking\n" + ranking_table(jobs, metric), file=stream or sys.stdout, flush=True)
+
+
+def jobs_from_runs(runs):
+    """``ranking_table``'s jobs from MLflow ``Run`` objects (read by attribute, mlflow not imported)."""
+    return [{"name": run.info.run_name, "status": run.info.status, "run_id": run.info.run_id,
+             "best_val_acc": run.data.metrics.get("best_val_acc"),
+             "test_acc": run.data.metrics.get("test_acc")} for run in runs]
+
+
+def _fraction(value):
+    return None if value is None else f"{value:.4f}"
+
+
+def _is_terminal(stream):
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # closed or file-like objects without a terminal
+        return False

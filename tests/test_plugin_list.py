@@ -1,0 +1,145 @@
+"""``nnplug plugins``: the table, the JSON, the gradient check and what it says about broken plugins.
+
+Plugins with faults are written as modules into a temporary folder and registered by import path
+(``NNPLUG_PLUGINS``) in a subprocess, so they never reach the registry of the rest of the suite.
+"""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+from nnplug.plugin_list import main
+
+STANDARD = {
+    "layers": {"affine", "batchnorm", "dropout", "layernorm", "leaky_relu", "relu", "sigmoid", "tanh"},
+    "losses": {"softmax", "svm"},
+    "optimizers": {"sgd", "sgd_momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"},
+    "datasets": {"digits", "cifar10", "mnist", "fashion_mnist", "mnist1d", "npz"},
+}
+
+WRONG_GRADIENT = '''
+    """A layer whose backward pass forgets a factor of two."""
+    from nnplug import Layer, hookimpl
+
+    class Doubler(Layer):
+        name = "doubler"
+        description = "2x, with a wrong gradient"
+
+        def forward(self, x, params, mode):
+            return 2 * x, None
+
+        def backward(self, dout, cache):
+            return dout, {}
+
+    @hookimpl
+    def nnplug_layers():
+        return [Doubler]
+'''
+BROKEN = 'raise ImportError("needs a package that is not installed")\n'
+DUPLICATE = '''
+    from nnplug import Layer, hookimpl
+
+    class MyRelu(Layer):
+        name = "relu"
+
+    @hookimpl
+    def nnplug_layers():
+        return [MyRelu]
+'''
+
+
+def run_plugins(tmp_path, modules, *args):
+    """``python -m nnplug.plugin_list ARGS`` with ``modules`` (name -> source) registered by path."""
+    for name, source in modules.items():
+        (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
+           "NNPLUG_PLUGINS": ",".join(modules)}
+    return subprocess.run([sys.executable, "-m", "nnplug.plugin_list", *args], env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_json_lists_every_standard_plugin_with_its_distribution(capsys):
+    assert main(["--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    for kind, names in STANDARD.items():
+        entries = {e["name"]: e for e in out["plugins"] if e["kind"] == kind}
+        assert names <= set(entries), kind
+        for name in names:
+            assert entries[name]["distribution"] == "nnplug" and entries[name]["version"]
+            assert entries[name]["description"], f"{kind} {name} has no description"
+    assert out["failures"] == []
+
+
+def parse_table(text):
+    """Rows of a ``format_table`` table as dicts, cut at the columns its rule line marks."""
+    import re
+
+    lines = text.splitlines()
+    spans = [m.span() for m in re.finditer(r"-+", lines[1])]
+    spans[-1] = (spans[-1][0], None)  # the last column runs to the end of its line
+
+    def cells(line):
+        return [line[a:b].strip() for a, b in spans]
+
+    headers = cells(lines[0])
+    return [dict(zip(headers, cells(line))) for line in lines[2:] if line.strip()]
+
+
+def test_the_table_has_one_row_per_plugin(capsys):
+    assert main([]) == 0
+    rows = parse_table(capsys.readouterr().out)
+    assert list(rows[0]) == ["kind", "name", "distribution", "version", "description"]
+    labels = {"layers": "layer", "losses": "loss", "optimizers": "update rule", "datasets": "data set"}
+    assert {(r["kind"], r["name"]) for r in rows} == {
+        (labels[kind], name) for kind, names in STANDARD.items() for name in names}
+    assert {r["distribution"] for r in rows} == {"nnplug"}
+    digits = next(r for r in rows if r["name"] == "digits")
+    assert digits["description"].startswith("scikit-learn's 1,797 8x8 handwritten digits")
+
+
+def test_check_passes_every_standard_layer_and_loss(capsys):
+    assert main(["--check", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    checked = {e["name"]: e["check"] for e in out["plugins"] if "check" in e}
+    assert set(checked) == STANDARD["layers"] | STANDARD["losses"]
+    assert all(c["passed"] and c["max_error"] < 1e-7 for c in checked.values())
+
+
+def test_check_fails_a_layer_with_a_wrong_gradient(tmp_path):
+    result = run_plugins(tmp_path, {"wrong_gradient": WRONG_GRADIENT}, "--check")
+    assert result.returncode == 1, result.stderr
+    table, summary = result.stdout.rsplit("\n\n", 1)
+    rows = {r["name"]: r for r in parse_table(table)}
+    assert rows["doubler"]["check"].startswith("FAIL")
+    assert rows["doubler"]["distribution"] == "?"  # a module registered by path has none
+    assert rows["affine"]["check"].startswith("pass") and rows["adam"]["check"] == "-"
+    assert summary.strip() == "Gradient check: 10 passed, 1 failed"
+
+
+def test_a_plugin_that_fails_to_load_is_listed_and_fails_the_check(tmp_path):
+    listed = run_plugins(tmp_path, {"broken_plugin": BROKEN})
+    assert listed.returncode == 0
+    assert "Failed to load:" in listed.stdout
+    assert "broken_plugin" in listed.stdout and "ImportError: needs a package that is not installed" in listed.stdout
+    assert "RuntimeWarning" not in listed.stderr  # reported once, in the listing
+
+    as_json = json.loads(run_plugins(tmp_path, {"broken_plugin": BROKEN}, "--json").stdout)
+    [failure] = as_json["failures"]
+    assert failure["source"] == "broken_plugin" and failure["error"].startswith("ImportError")
+
+    checked = run_plugins(tmp_path, {"broken_plugin": BROKEN}, "--check")
+    assert checked.returncode == 1 and "1 failed to load" in checked.stdout
+
+
+def test_two_plugins_claiming_one_name_is_a_clear_error(tmp_path):
+    result = run_plugins(tmp_path, {"duplicate_relu": DUPLICATE})
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "two plugins claim the layer name 'relu'" in result.stderr and "duplicate_relu" in result.stderr
+
+
+def test_help_names_the_command():
+    result = subprocess.run([sys.executable, "-m", "nnplug.plugin_list", "--help"], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.startswith("usage: nnplug plugins")

@@ -1,0 +1,115 @@
+"""The progress display, the run summary and the sweep ranking, on real training runs."""
+import fcntl
+import io
+import os
+import re
+import select
+import struct
+import subprocess
+import sys
+import termios
+
+import numpy as np
+import pytest
+
+from nnplug import Network, Solver
+from nnplug.progress import Progress, jobs_from_runs, ranking_table, summary_table
+
+
+def tiny_data(n=200, dim=12, classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((classes, dim)) * 3
+    y = rng.integers(0, classes, n)
+    X = centres[y] + rng.standard_normal((n, dim))
+    return {"X_train": X[:150], "y_train": y[:150], "X_val": X[150:], "y_val": y[150:]}
+
+
+def train(progress, num_epochs=3, batch_size=25):
+    model = Network([16], input_dim=12, num_classes=3, seed=0)
+    solver = Solver(model, tiny_data(), update_rule="adam", num_epochs=num_epochs, batch_size=batch_size,
+                    verbose=False, listeners=[progress], seed=0)
+    solver.train()
+    return solver
+
+
+def test_without_a_terminal_it_prints_one_plain_line_per_accuracy_check():
+    out = io.StringIO()
+    solver = train(Progress(stream=out))
+    lines = out.getvalue().splitlines()
+    # checks: after the first iteration (epoch 0) and at every epoch end
+    assert len(lines) == len(solver.val_acc_history) == 4
+    assert "\r" not in out.getvalue()
+    last = lines[-1]
+    assert last.startswith("epoch 3/3") and f"val acc {solver.val_acc_history[-1]:.4f}" in last
+    losses = [float(re.search(r"loss (\S+)", line).group(1)) for line in lines]
+    assert losses[-1] < losses[0]  # the mean loss of each epoch, which training brings down
+
+
+def test_quiet_when_disabled_but_still_measuring():
+    out = io.StringIO()
+    progress = Progress(enabled=False, stream=out, live=True)
+    solver = train(progress)
+    assert out.getvalue() == ""
+    assert progress.samples == solver.num_iterations * solver.batch_size
+    assert progress.elapsed > 0 and progress.samples_per_second > 0
+
+
+def test_on_a_terminal_a_live_bar_shows_loss_and_accuracies():
+    """A real pseudo-terminal: the stream's isatty() is what decides."""
+    leader, follower = os.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 160, 0, 0))  # rows, columns
+    with os.fdopen(follower, "w") as terminal:
+        progress = Progress(stream=terminal)
+        assert progress.live
+        solver = train(progress, num_epochs=2)
+        terminal.flush()
+        screen = b""
+        while select.select([leader], [], [], 0.2)[0]:  # read before closing: a hang-up drops the rest
+            screen += os.read(leader, 65536)
+    os.close(leader)
+    # the terminal turns "\n" into "\r\n"; the bar redraws itself after a bare "\r"
+    lines = [line for line in screen.decode(errors="replace").replace("\r\n", "\n").split("\n") if line]
+    final = lines[-1].split("\r")[-1]
+    assert f"{solver.num_iterations}/{solver.num_iterations}" in final and "100%" in final
+    assert "epoch 2/2" in final and "loss " in final
+    assert f"val {solver.val_acc_history[-1]:.3f}" in final
+
+
+def test_the_summary_names_every_figure_and_marks_unknown_ones():
+    text = summary_table("digits", "[affine, relu] x 2 - affine - softmax", "adam (lr 0.001)", 0.9734,
+                         None, 12.345, 52123.4, "3f2a9c (http://127.0.0.1:5000/#/experiments/1/runs/3f2a9c)")
+    rows = dict(re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in text.splitlines()[1:])
+    assert rows == {"data set": "digits", "model": "[affine, relu] x 2 - affine - softmax",
+                    "update rule": "adam (lr 0.001)", "best val acc": "0.9734", "test acc": "-",
+                    "wall time": "12.3 s", "samples/s": "52,123",
+                    "MLflow run": "3f2a9c (http://127.0.0.1:5000/#/experiments/1/runs/3f2a9c)"}
+
+
+def test_the_ranking_puts_the_best_first_and_unscored_jobs_last():
+    jobs = [{"name": "optim=sgd", "best_val_acc": 0.81, "status": "FINISHED", "run_id": "b"},
+            {"name": "optim=rmsprop", "status": "FAILED", "run_id": "c"},
+            {"name": "optim=adam", "best_val_acc": 0.95, "test_acc": 0.94, "status": "FINISHED", "run_id": "a"}]
+    lines = ranking_table(jobs).splitlines()
+    assert lines[0].split() == ["rank", "best", "val", "acc", "test", "acc", "status", "job", "MLflow", "run"]
+    assert lines[2].split() == ["1", "0.9500", "0.9400", "FINISHED", "optim=adam", "a"]
+    assert lines[3].split() == ["2", "0.8100", "-", "FINISHED", "optim=sgd", "b"]
+    assert lines[4].split() == ["-", "-", "-", "FAILED", "optim=rmsprop", "c"]
+
+
+def test_jobs_come_from_mlflow_runs():
+    from mlflow.entities import Metric, Run, RunData, RunInfo
+
+    info = RunInfo(run_id="r1", experiment_id="1", user_id="u", status="FINISHED", start_time=0,
+                   end_time=1, lifecycle_stage="active", run_name="optim=adam")
+    data = RunData(metrics=[Metric("best_val_acc", 0.9, 0, 0), Metric("test_acc", 0.88, 0, 0)])
+    assert jobs_from_runs([Run(info, data)]) == [
+        {"name": "optim=adam", "status": "FINISHED", "run_id": "r1", "best_val_acc": 0.9, "test_acc": 0.88}]
+
+
+@pytest.mark.parametrize("module", ["nnplug.progress", "nnplug.plots", "nnplug.plugin_list"])
+def test_importing_the_display_modules_loads_no_heavy_library(module):
+    code = (f"import sys, {module}\n"
+            "heavy = [m for m in ('tqdm', 'matplotlib', 'mlflow', 'rich', 'pandas') if m in sys.modules]\n"
+            "print(heavy)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "[]", result.stderr

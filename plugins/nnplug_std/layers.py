@@ -9,6 +9,11 @@ from nnplug.hookspecs import hookimpl
 from nnplug.kinds import Layer, check_mode
 
 
+def _column_sums(a):
+    # a matrix-vector product: BLAS sums the columns of a C-ordered (N, D) array 3x faster than sum(0)
+    return np.ones(a.shape[0], dtype=a.dtype) @ a
+
+
 # --- affine -------------------------------------------------------------------------------------
 
 def affine_forward(x, w, b):
@@ -22,7 +27,7 @@ def affine_backward(dout, cache, input_grad=True):
     x, w, _ = cache
     x2 = x.reshape(x.shape[0], -1)
     dw = x2.T @ dout
-    db = dout.sum(axis=0)
+    db = _column_sums(dout)
     # dx of the first layer is never used, and costs as much as dw
     dx = (dout @ w.T).reshape(x.shape) if input_grad else None
     return dx, dw, db
@@ -69,11 +74,6 @@ def sigmoid_backward(dout, cache):
 
 
 # --- normalisation ------------------------------------------------------------------------------
-
-def _column_sums(a):
-    # a matrix-vector product: BLAS sums the columns of a C-ordered (N, D) array 3x faster than sum(0)
-    return np.ones(a.shape[0], dtype=a.dtype) @ a
-
 
 def _normalize(x, axis, eps):
     mean = x.mean(axis=axis, keepdims=True)

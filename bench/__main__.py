@@ -1,0 +1,73 @@
+"""python -m bench [--quick] [--threads 1 2] [--reps 5] ...: the table of issue 7 (see bench/__init__.py)."""
+import argparse
+import datetime
+import os
+import sys
+import tempfile
+
+from bench import report, suite
+from bench.workloads import NETS, TRAIN_SIZE, Workload
+
+
+def parse(argv):
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument("--quick", action="store_true",
+                   help="one row: 3072-100x4-10, batch 256, float32, 1 thread, 3 repetitions")
+    p.add_argument("--nets", nargs="+", default=list(NETS), choices=list(NETS))
+    p.add_argument("--batches", nargs="+", type=int, default=[100, 256])
+    p.add_argument("--dtypes", nargs="+", default=["float32", "float64"], choices=["float32", "float64"])
+    p.add_argument("--threads", nargs="+", type=int, default=[1, 2])
+    p.add_argument("--reps", type=int, default=5, help="repetitions per figure (the median is reported)")
+    p.add_argument("--train-size", type=int, default=TRAIN_SIZE,
+                   help="training rows; each repetition trains one epoch over them (default: CIFAR-10's 49,000)")
+    p.add_argument("--no-torch", action="store_true", help="skip PyTorch")
+    p.add_argument("--no-tracking", action="store_true", help="skip the Solver with the MLflow tracker")
+    p.add_argument("--json", default=None, help="where to write the JSON (default bench/results/<time>.json)")
+    p.add_argument("--markdown", default=None, help="also write the table as Markdown to this file")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.nets, args.batches, args.dtypes, args.threads, args.reps = ["3072-100x4-10"], [256], ["float32"], [1], 3
+    return args
+
+
+def main(argv=None):
+    args = parse(argv)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    json_path = args.json or os.path.join(os.path.dirname(__file__), "results", f"{stamp}.json")
+    # threads innermost: neighbouring rows share their data and compare directly
+    workloads = [Workload(net, batch, dtype, threads, train_size=args.train_size)
+                 for dtype in args.dtypes for batch in args.batches for net in args.nets
+                 for threads in args.threads]
+    payload = {"machine": report.machine(), "results": []}
+    with tempfile.TemporaryDirectory(prefix="nnplug-bench-") as store:
+        tracking = None
+        if not args.no_tracking:
+            from bench.contenders import Tracking
+
+            tracking = Tracking(store)
+        for workload in workloads:
+            print(f"running {workload.label} ...", file=sys.stderr, flush=True)
+            payload["results"].append(suite.run_workload(workload, args.reps, tracking, not args.no_torch))
+            report.write_json(json_path, payload)  # a partial table survives an interrupted run
+    payload["machine"]["load_average_at_end"] = os.getloadavg()
+    report.write_json(json_path, payload)
+
+    print(report.text_table(payload["results"]))
+    print()
+    print(report.text_table(payload["results"], report.CPU_COLUMNS, report.cpu_rows))
+    for r in payload["results"]:
+        diffs = ", ".join(f"{k} {v:.1e}" for k, v in r["loss_curve_max_rel_diff"].items())
+        print(f"loss curves vs nnplug ({r['workload']}): largest relative difference {diffs}")
+    m = payload["machine"]
+    print(f"machine: {m['cpu']}, {m['cores']} cores, numpy {m['numpy']} ({m['blas'][0]['internal_api']} "
+          f"{m['blas'][0]['version']}, {m['blas'][0]['architecture']}), torch {m['torch']}; "
+          f"load average {m['load_average_at_start'][0]:.1f} at start, {m['load_average_at_end'][0]:.1f} at end")
+    print(f"JSON: {json_path}")
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(report.markdown_table(payload["results"]) + "\n\n"
+                    + report.markdown_table(payload["results"], report.CPU_COLUMNS, report.cpu_rows) + "\n")
+
+
+if __name__ == "__main__":
+    main()

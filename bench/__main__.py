@@ -5,7 +5,7 @@ import os
 import sys
 import tempfile
 
-from bench import report, suite
+from bench import report, suite, sweep
 from bench.workloads import NETS, TRAIN_SIZE, Workload
 
 
@@ -22,11 +22,14 @@ def parse(argv):
                    help="training rows; each repetition trains one epoch over them (default: CIFAR-10's 49,000)")
     p.add_argument("--no-torch", action="store_true", help="skip PyTorch")
     p.add_argument("--no-tracking", action="store_true", help="skip the Solver with the MLflow tracker")
+    p.add_argument("--sweep-reps", type=int, default=3,
+                   help="repetitions of the 4-job launcher comparison (0 skips it; each takes about a minute)")
     p.add_argument("--json", default=None, help="where to write the JSON (default bench/results/<time>.json)")
     p.add_argument("--markdown", default=None, help="also write the table as Markdown to this file")
     args = p.parse_args(argv)
     if args.quick:
         args.nets, args.batches, args.dtypes, args.threads, args.reps = ["3072-100x4-10"], [256], ["float32"], [1], 3
+        args.sweep_reps = 0
     return args
 
 
@@ -49,6 +52,9 @@ def main(argv=None):
             print(f"running {workload.label} ...", file=sys.stderr, flush=True)
             payload["results"].append(suite.run_workload(workload, args.reps, tracking, not args.no_torch))
             report.write_json(json_path, payload)  # a partial table survives an interrupted run
+    if args.sweep_reps:
+        print("running the launcher comparison ...", file=sys.stderr, flush=True)
+        payload["sweep"] = sweep.measure(args.sweep_reps)
     payload["machine"]["load_average_at_end"] = os.getloadavg()
     report.write_json(json_path, payload)
 
@@ -62,11 +68,15 @@ def main(argv=None):
     print(f"machine: {m['cpu']}, {m['cores']} cores, numpy {m['numpy']} ({m['blas'][0]['internal_api']} "
           f"{m['blas'][0]['version']}, {m['blas'][0]['architecture']}), torch {m['torch']}; "
           f"load average {m['load_average_at_start'][0]:.1f} at start, {m['load_average_at_end'][0]:.1f} at end")
+    if "sweep" in payload:
+        print(sweep.text(payload["sweep"]))
     print(f"JSON: {json_path}")
     if args.markdown:
         with open(args.markdown, "w") as f:
             f.write(report.markdown_table(payload["results"]) + "\n\n"
                     + report.markdown_table(payload["results"], report.CPU_COLUMNS, report.cpu_rows) + "\n")
+            if "sweep" in payload:
+                f.write("\n" + sweep.text(payload["sweep"]) + "\n")
 
 
 if __name__ == "__main__":

@@ -42,3 +42,19 @@ def test_a_parameter_that_is_not_c_ordered_is_updated_whole(name):
     updated, _ = rule(w, g, {}, out=w)
     assert updated is w
     np.testing.assert_allclose(w, expected, rtol=1e-15)
+
+
+@pytest.mark.parametrize("name", RULES)
+def test_numpy_float64_hyperparameters_compute_in_float32(name):
+    # np.float64 scalars (a random search's 10 ** np.random.uniform(...)) must not pull float32
+    # parameters through float64 arithmetic: the result is bitwise the Python-float one
+    rule = default_registry().get("optimizers", name)
+    rng = np.random.default_rng(2)
+    w0 = rng.standard_normal((40, 30)).astype(np.float32)
+    grads = [rng.standard_normal(w0.shape).astype(np.float32) for _ in range(3)]
+    defaults = {**rule.defaults, "learning_rate": 0.0123}
+    as_python, _ = trajectory(rule, w0.copy(), grads, dict(defaults), True)
+    as_numpy, config = trajectory(rule, w0.copy(), grads, {k: np.float64(v) for k, v in defaults.items()}, True)
+    assert as_numpy.dtype == np.float32
+    assert all(v.dtype == np.float32 for v in config.values() if isinstance(v, np.ndarray))
+    np.testing.assert_array_equal(as_numpy, as_python)

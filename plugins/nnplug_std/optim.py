@@ -34,6 +34,12 @@ def _config(name, config):
     return config
 
 
+def _floats(config, *keys):
+    # Python floats: a numpy float64 hyperparameter (10 ** np.random.uniform(...) in a random search)
+    # would run float32 arithmetic through float64 loops
+    return [float(config[key]) for key in keys]
+
+
 def _state(config, key, w, in_place):
     """The rule's state array ``key``: updated in place by the Solver, copied for classic calls."""
     state = config.get(key)
@@ -67,7 +73,7 @@ def _update(kernel, w, dw, out, *states):
 
 def sgd(w, dw, config=None, out=None):
     config = _config("sgd", config)
-    lr = config["learning_rate"]
+    (lr,) = _floats(config, "learning_rate")
 
     def kernel(w, dw, out):
         np.subtract(w, lr * dw, out=out)
@@ -77,7 +83,7 @@ def sgd(w, dw, config=None, out=None):
 
 def sgd_momentum(w, dw, config=None, out=None):
     config = _config("sgd_momentum", config)
-    mu, lr = config["momentum"], config["learning_rate"]
+    mu, lr = _floats(config, "momentum", "learning_rate")
 
     def kernel(w, dw, out, v):
         v *= mu
@@ -89,7 +95,7 @@ def sgd_momentum(w, dw, config=None, out=None):
 
 def nesterov(w, dw, config=None, out=None):
     config = _config("nesterov", config)
-    mu, lr = config["momentum"], config["learning_rate"]
+    mu, lr = _floats(config, "momentum", "learning_rate")
 
     def kernel(w, dw, out, v):
         step = -mu * v
@@ -103,7 +109,7 @@ def nesterov(w, dw, config=None, out=None):
 
 def adagrad(w, dw, config=None, out=None):
     config = _config("adagrad", config)
-    lr, eps = config["learning_rate"], config["epsilon"]
+    lr, eps = _floats(config, "learning_rate", "epsilon")
 
     def kernel(w, dw, out, cache):
         cache += dw * dw
@@ -118,7 +124,7 @@ def adagrad(w, dw, config=None, out=None):
 
 def rmsprop(w, dw, config=None, out=None):
     config = _config("rmsprop", config)
-    lr, eps, decay = config["learning_rate"], config["epsilon"], config["decay_rate"]
+    lr, eps, decay = _floats(config, "learning_rate", "epsilon", "decay_rate")
 
     def kernel(w, dw, out, cache):
         cache *= decay
@@ -133,12 +139,10 @@ def rmsprop(w, dw, config=None, out=None):
 
 
 def _adam(w, dw, config, out, weight_decay=0.0):
-    beta1, beta2, eps = config["beta1"], config["beta2"], config["epsilon"]
-    lr = config["learning_rate"]
+    beta1, beta2, eps, lr = _floats(config, "beta1", "beta2", "epsilon", "learning_rate")
     config["t"] = t = config.get("t", 0) + 1
     # bias correction folded into two scalars: lr_t * m / (sqrt(v) / c2 + eps) equals
     # lr * m_hat / (sqrt(v_hat) + eps) exactly in real arithmetic
-    # (Python floats: a numpy float64 scalar would run float32 arrays through float64 loops)
     lr_t, c2 = lr / (1 - beta1 ** t), (1 - beta2 ** t) ** 0.5
     decay = lr * weight_decay
 
@@ -167,7 +171,7 @@ def adam(w, dw, config=None, out=None):
 
 def adamw(w, dw, config=None, out=None):
     config = _config("adamw", config)
-    return _adam(w, dw, config, out, config["weight_decay"])
+    return _adam(w, dw, config, out, *_floats(config, "weight_decay"))
 
 
 @hookimpl

@@ -26,6 +26,7 @@ KINDS = {
     "optimizers": "nnplug_optimizers",
     "datasets": "nnplug_datasets",
 }
+SINGULAR = {"layers": "layer", "losses": "loss", "optimizers": "update rule", "datasets": "data set"}
 DISABLE_ENV = "NNPLUG_DISABLE_PLUGIN_AUTOLOAD"
 PLUGINS_ENV = "NNPLUG_PLUGINS"
 
@@ -132,7 +133,7 @@ class Registry:
                     if name in tables[kind]:
                         other = tables[kind][name]
                         raise PluginError(
-                            f"two plugins claim the {kind[:-1]} name {name!r}: "
+                            f"two plugins claim the {SINGULAR[kind]} name {name!r}: "
                             f"{other.module} from {other.dist} {other.version} and "
                             f"{source} from {dist} {version}; uninstall or rename one"
                         )
@@ -170,7 +171,7 @@ def _unknown_message(kind, name, table):
     available = ", ".join(sorted(table)) or "none installed"
     close = difflib.get_close_matches(str(name), builtins.list(table), n=1, cutoff=0.5)
     hint = f"; did you mean {close[0]!r}?" if close else ""
-    return f"unknown {kind[:-1]} {name!r}{hint} (available: {available})"
+    return f"unknown {SINGULAR[kind]} {name!r}{hint} (available: {available})"
 
 
 def _first_line(doc):

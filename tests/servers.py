@@ -32,17 +32,17 @@ def _tail(path, lines=40):
 
 
 @contextmanager
-def mlflow_server(backend_uri, artifacts_dir, timeout=120):
-    """``mlflow server`` with one worker over ``backend_uri``; yields its ``http://127.0.0.1:PORT``.
+def mlflow_server(command, folder, timeout=120):
+    """An MLflow server started by ``command`` (``mlflow server ...`` or ``mlflow ui ...``, a list)
+    on a free port of 127.0.0.1; yields its ``http://127.0.0.1:PORT``. Its log goes to ``folder``.
 
-    One worker and no job execution: the default pool of workers took up to 50 s to answer here.
+    Job execution is switched off and ``--workers 1`` belongs in ``command``: with its default pool
+    of workers the server took up to 50 s to answer.
     """
     port = free_port()
-    log = Path(artifacts_dir).parent / f"mlflow-server-{port}.log"
+    log = Path(folder) / f"mlflow-{port}.log"
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-               "--workers", "1", "--backend-store-uri", backend_uri,
-               "--artifacts-destination", Path(artifacts_dir).as_uri()]
+    command = [sys.executable, "-m", *command, "--host", "127.0.0.1", "--port", str(port)]
     with open(log, "wb") as out:
         server = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT,
                                   start_new_session=True)
@@ -52,6 +52,12 @@ def mlflow_server(backend_uri, artifacts_dir, timeout=120):
         yield url
     finally:
         _stop(server)
+
+
+def tracking_server(backend_uri, folder):
+    """``mlflow server`` over ``backend_uri`` that stores the artifacts its clients send in ``folder``."""
+    return mlflow_server(["mlflow", "server", "--workers", "1", "--backend-store-uri", backend_uri,
+                          "--artifacts-destination", (Path(folder) / "artifacts").as_uri()], folder)
 
 
 def _wait_for_health(url, server, timeout, log):

@@ -1,11 +1,17 @@
-"""The MLflow UI on nnplug's runs, in a real browser.
+"""The MLflow UI on a real nnplug sweep, in a real browser.
 
-A small store of runs is served by ``mlflow server`` on 127.0.0.1 and opened in Debian's headless
-Chromium, driven by Playwright (never a browser Playwright downloads). Set ``NNPLUG_UPDATE_DOCS=1``
-to write the screenshot the README shows, docs/mlflow-ui.png; otherwise it goes to a temporary
-folder, so a test run changes no tracked file.
+A small sweep runs through ``python -m nnplug -m`` into the default local store; the UI command
+nnplug prints at the end is started on 127.0.0.1 and the page is opened in Debian's headless
+Chromium, driven by Playwright (never a browser Playwright downloads).
+
+Set ``NNPLUG_UPDATE_DOCS=1`` to write the screenshot the README shows, docs/mlflow-ui.png;
+otherwise it goes to a temporary folder, so a test run changes no tracked file.
 """
 import os
+import re
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,32 +23,38 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-JOBS = {"optim=sgd": [0.31, 0.62, 0.78, 0.84], "optim=adam": [0.35, 0.88, 0.94, 0.97]}
+SWEEP = ["optim=sgd,sgd_momentum,adam", "solver.num_epochs=5", "solver.verbose=false"]
 TIMEOUT_MS = 60_000
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    """A SQLite store holding an experiment with one finished run per job in ``JOBS``."""
+def sweep(tmp_path_factory):
+    """Run the sweep; return the UI command it printed and its runs as MLflow reads them."""
     from mlflow import MlflowClient
 
-    folder = tmp_path_factory.mktemp("store")
-    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    cwd = tmp_path_factory.mktemp("project")
+    result = subprocess.run([sys.executable, "-m", "nnplug", "-m", *SWEEP], cwd=cwd,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    printed = re.findall(r"Open the UI: (mlflow ui .*)", result.stdout + result.stderr)
+    assert printed, "nnplug did not print the command that opens the UI"
+    command = shlex.split(printed[-1])
+    uri = command[command.index("--backend-store-uri") + 1]
+    assert uri == f"sqlite:///{cwd / 'outputs' / 'mlflow.db'}"  # the default store, by absolute path
+
     client = MlflowClient(tracking_uri=uri)
-    experiment_id = client.create_experiment("nnplug", artifact_location=(folder / "mlartifacts").as_uri())
-    for name, curve in JOBS.items():
-        run_id = client.create_run(experiment_id, run_name=name).info.run_id
-        for epoch, value in enumerate(curve):
-            client.log_metric(run_id, "val_acc", value, step=epoch)
-        client.log_metric(run_id, "best_val_acc", max(curve))
-        client.log_param(run_id, "optim.name", name.split("=")[1])
-        client.set_terminated(run_id)
-    return {"uri": uri, "folder": folder, "experiment_id": experiment_id}
+    experiment = client.get_experiment_by_name("nnplug")
+    runs = client.search_runs([experiment.experiment_id])
+    [parent] = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(children) == 3
+    return {"command": command, "cwd": cwd, "experiment_id": experiment.experiment_id,
+            "parent": parent, "children": children}
 
 
 @pytest.fixture(scope="module")
-def ui(store):
-    with mlflow_server(store["uri"], store["folder"] / "served-artifacts") as url:
+def ui(sweep):
+    with mlflow_server(sweep["command"], sweep["cwd"]) as url:
         yield url
 
 
@@ -60,42 +72,55 @@ def page():
             browser.close()
 
 
-def open_training_runs(page, ui, experiment_id):
-    """The experiment's runs page in the UI's model-training mode (MLflow 3 opens in GenAI mode)."""
-    page.goto(f"{ui}/#/experiments/{experiment_id}/runs")
-    page.get_by_text(next(iter(JOBS))).first.wait_for()
+def open_runs(page, ui, sweep):
+    """The experiment's runs in the UI's model-training mode (MLflow 3 opens in GenAI mode)."""
+    parent = sweep["parent"].info.run_name
+    page.goto(f"{ui}/#/experiments/{sweep['experiment_id']}/runs")
+    page.get_by_text(parent).first.wait_for()
     assistant = page.get_by_role("button", name="Close")
     if assistant.count():  # the assistant panel opens beside the runs and hides their columns
         assistant.first.click()
     mode = page.get_by_text("Model training", exact=True)
     if mode.count():
         mode.first.click()
-    for name in JOBS:  # the table is drawn again in the new mode
-        page.get_by_text(name, exact=True).first.wait_for()
+    page.get_by_text(parent).first.wait_for()  # the table is drawn again in the new mode
 
 
-def test_the_runs_page_shows_the_experiment_its_runs_and_their_metric_charts(page, ui, store, tmp_path):
-    open_training_runs(page, ui, store["experiment_id"])
+def test_the_sweep_appears_as_a_parent_run_with_its_jobs_and_their_metrics(page, ui, sweep, tmp_path):
+    open_runs(page, ui, sweep)
     assert page.get_by_test_id("experiment-link").first.inner_text() == "nnplug"
-    assert "2 matching runs" in page.inner_text("body")
+    assert f"{len(sweep['children']) + 1} matching runs" in page.inner_text("body")
+    page.locator('[role="gridcell"][col-id*="Run Name"] button').first.click()  # unfold the parent
+    for child in sweep["children"]:
+        page.get_by_text(child.info.run_name, exact=True).first.wait_for()
 
     page.locator('label:has(input[name="runs-view-mode"][value="CHART"])').click()
-    page.get_by_text("val_acc", exact=True).first.wait_for()
     page.get_by_text("best_val_acc", exact=True).first.wait_for()
-    for best in ("0.97", "0.84"):  # each run's best_val_acc, drawn as a bar label
-        page.get_by_text(best, exact=True).first.wait_for()
+    page.get_by_placeholder("Search metric charts").fill("val_acc")
+    page.get_by_text("val_acc", exact=True).first.wait_for()
+    for child in sweep["children"]:  # each job's best_val_acc is a labelled bar
+        page.get_by_text(f"{child.data.metrics['best_val_acc']:.2f}", exact=True).first.wait_for()
     page.wait_for_timeout(1000)  # let the charts finish their entry animation
     target = DOCS / "mlflow-ui.png" if os.environ.get("NNPLUG_UPDATE_DOCS") else tmp_path / "mlflow-ui.png"
     target.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(target))
-    assert target.stat().st_size > 20_000  # a real page, not a blank one
+    assert target.stat().st_size > 20_000  # a drawn page, not a blank one
 
 
-def test_a_run_page_shows_its_metrics_and_params(page, ui, store):
-    open_training_runs(page, ui, store["experiment_id"])
-    page.get_by_text("optim=adam", exact=True).first.click()
-    page.get_by_text("best_val_acc", exact=True).first.wait_for()
-    assert "/runs/" in page.url
+def test_a_job_page_shows_its_metrics_params_and_curves(page, ui, sweep):
+    child = max(sweep["children"], key=lambda r: r.data.metrics["best_val_acc"])
+    page.goto(f"{ui}/#/experiments/{sweep['experiment_id']}/runs/{child.info.run_id}")
+    page.get_by_text("test_acc", exact=True).first.wait_for()
     body = page.inner_text("body")
-    assert "optim.name" in body and "adam" in body
-    assert "0.97" in body
+    for metric in ("best_val_acc", "test_acc"):
+        assert f"{metric}\n{child.data.metrics[metric]}" in body
+    assert f"optim.name\n{child.data.params['optim.name']}" in body
+
+    page.get_by_text("Artifacts", exact=True).first.click()
+    page.get_by_text("curves.png", exact=True).first.click()
+    image = page.locator('img[alt="curves.png"]')  # its src is a blob the page fetched from the server
+    image.first.wait_for()
+    from PIL import Image
+
+    with Image.open(Path(child.data.tags["nnplug.output_dir"]) / "curves.png") as drawn:
+        assert image.first.evaluate("img => img.complete && img.naturalWidth") == drawn.width

@@ -21,7 +21,7 @@ ALLOWED_GLOBALS = {
 }
 
 
-class UnsafePickleError(pickle.UnpicklingError):
+class UnsafePickleError(pickle.UnpicklingError, ValueError):
     """The pickle names a global outside ``ALLOWED_GLOBALS``."""
 
 

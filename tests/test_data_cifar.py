@@ -116,3 +116,12 @@ def test_numpy_globals_outside_the_allow_list_are_refused_too(cifar):
         f.write(b"\x80\x02cnumpy\nload\nq\x00X\x08\x00\x00\x00/dev/nullq\x01\x85q\x02Rq\x03.")
     with pytest.raises(UnsafePickleError, match=r"batches\.meta: refused to load global numpy\.load"):
         data.load("cifar10", root=root)
+
+
+def test_test_size_keeps_the_first_test_images_as_cs231n(cifar):
+    root, _, _, x_test, y_test = cifar
+    d = data.load("cifar10", root=root, val_size=10, normalize="none", test_size=4)
+    np.testing.assert_array_equal(d["X_test"], x_test[:4])
+    np.testing.assert_array_equal(d["y_test"], y_test[:4])
+    with pytest.raises(ValueError, match=r"data.test_size=11: expected 1 to 10"):
+        data.load("cifar10", root=root, val_size=10, test_size=11)

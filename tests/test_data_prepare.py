@@ -146,5 +146,5 @@ def test_options_a_data_set_does_not_take_are_refused_except_seed():
 
 
 def test_an_unknown_data_set_lists_the_installed_ones():
-    with pytest.raises(UnknownPluginError, match=r"unknown dataset 'cifar100'; did you mean 'cifar10'\?.*digits"):
+    with pytest.raises(UnknownPluginError, match=r"unknown data set 'cifar100'; did you mean 'cifar10'\?.*digits"):
         data.load("cifar100")

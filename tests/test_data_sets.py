@@ -98,3 +98,11 @@ def test_every_data_config_has_the_shared_keys_and_only_options_its_data_set_tak
     dataset = default_registry().get("datasets", cfg.name)
     assert set(cfg) - set(shared) <= set(dataset.options)
     assert cfg.name == conf.stem
+
+
+def test_npz_that_is_truncated_is_one_error_naming_the_file(tmp_path):
+    path = tmp_path / "mine.npz"
+    np.savez(path, X_train=np.zeros((5, 2)), y_train=np.zeros(5, int), X_test=np.zeros((2, 2)), y_test=np.zeros(2, int))
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(ValueError, match=rf"{path}: not a readable .npz file"):
+        data.load("npz", path=str(path))

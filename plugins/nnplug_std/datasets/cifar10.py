@@ -20,7 +20,7 @@ FILES = TRAIN_BATCHES + ["test_batch", "batches.meta"]
 IMAGE_SHAPE = (3, 32, 32)  # each row is the red plane, then green, then blue, 32x32 row-major
 
 
-def load(root=None, download=False, url=URL, md5=MD5):
+def load(root=None, download=False, url=URL, md5=MD5, test_size=None):
     root = os.path.expanduser(root) if root else default_root("cifar-10-batches-py")
     if download and _missing(root):
         fetch_archive(url, root, md5)
@@ -33,6 +33,11 @@ def load(root=None, download=False, url=URL, md5=MD5):
     meta = safe_pickle.load(os.path.join(root, "batches.meta"))
     x_train, y_train = _read_batches(root, TRAIN_BATCHES)
     x_test, y_test = _read_batches(root, ["test_batch"])
+    if test_size is not None:
+        if not 1 <= int(test_size) <= len(x_test):
+            raise ValueError(f"data.test_size={test_size!r}: expected 1 to {len(x_test)}, or null for all")
+        # CS231n tests on the first 1,000 test images; views, so no copy
+        x_test, y_test = x_test[:int(test_size)], y_test[:int(test_size)]
     return {
         "X_train": x_train, "y_train": y_train, "X_test": x_test, "y_test": y_test,
         "class_names": [name.decode() for name in meta[b"label_names"]],
@@ -70,5 +75,5 @@ def _read_batch(path):
 DATASET = Dataset(
     "cifar10", load,
     "CIFAR-10, 50,000/10,000 32x32 colour images in 10 classes, from the official python-version folder",
-    {"root": None, "download": False, "url": URL, "md5": MD5},
+    {"root": None, "download": False, "url": URL, "md5": MD5, "test_size": None},
 )

@@ -5,6 +5,8 @@ Keys: ``X_train, y_train, X_test, y_test``, optionally ``X_val, y_val`` (togethe
 ``(N, C, H, W)``), labels are integers ``0..C-1``. The file is read with ``allow_pickle=False``:
 object arrays are refused rather than unpickled.
 """
+import zipfile
+
 import numpy as np
 
 from nnplug.kinds import Dataset
@@ -16,15 +18,10 @@ OPTIONAL = ("X_val", "y_val", "class_names")
 def load(path=None):
     if not path:
         raise ValueError("path=None is not allowed: the npz data set needs data.path=FILE.npz")
-    arrays = {}
-    with np.load(path, allow_pickle=False) as archive:
-        for key in archive.files:
-            if key not in REQUIRED + OPTIONAL:
-                raise ValueError(f"{path}: unexpected key {key!r}; allowed keys: {', '.join(REQUIRED + OPTIONAL)}")
-            try:
-                arrays[key] = archive[key]
-            except ValueError as exc:  # an object array, which would need pickle
-                raise ValueError(f"{path}: key {key!r} cannot be read without pickle ({exc}); store plain numeric arrays") from None
+    try:
+        arrays = _read(path)
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:  # truncated, or not an npz at all
+        raise ValueError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc})") from None
     missing = [key for key in REQUIRED if key not in arrays]
     if ("X_val" in arrays) != ("y_val" in arrays):
         missing.append("y_val" if "X_val" in arrays else "X_val")
@@ -35,6 +32,19 @@ def load(path=None):
         if f"X_{part}" in arrays:
             _check_split(path, part, arrays[f"X_{part}"], arrays[f"y_{part}"], sample_shape)
     arrays["class_names"] = _class_names(path, arrays)
+    return arrays
+
+
+def _read(path):
+    arrays = {}
+    with np.load(path, allow_pickle=False) as archive:
+        for key in archive.files:
+            if key not in REQUIRED + OPTIONAL:
+                raise ValueError(f"{path}: unexpected key {key!r}; allowed keys: {', '.join(REQUIRED + OPTIONAL)}")
+            try:
+                arrays[key] = archive[key]
+            except ValueError as exc:  # an object array, which would need pickle
+                raise ValueError(f"{path}: key {key!r} cannot be read without pickle ({exc}); store plain numeric arrays") from None
     return arrays
 
 

@@ -7,9 +7,10 @@ How a failure ends depends on what kind of run it is:
 - a single run stops with one line on stderr and exit status 1 when the user caused it (bad
   config, unknown plugin, bad data, a diverging loss); anything else is a bug and keeps its
   traceback, as does everything when ``hydra.verbose`` is set;
-- a sweep job logs the failure and raises it, so Hydra records the job as failed and the sweeper
-  applies its own policy: the basic sweeper finishes the batch (with the joblib launcher, every
-  job) and then stops; the Optuna search tolerates failed trials (``max_failure_rate``).
+- a sweep job logs the failure and raises ``JobFailed``, so Hydra records the job as failed and
+  the sweeper applies its own policy: the basic sweeper finishes the batch (with the joblib
+  launcher, every job) and then stops; the Optuna search tolerates failed trials
+  (``max_failure_rate``).
 Either way the job's MLflow run is already FAILED with the reason.
 """
 import logging
@@ -18,6 +19,7 @@ from contextlib import ExitStack
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import CompactHydraException
 from hydra.types import RunMode
 
 log = logging.getLogger("nnplug")
@@ -43,15 +45,18 @@ def main(cfg):
                 job=hydra_cfg.job.num if sweeping else None,
             )
     except Exception as error:
-        if sweeping:
-            _report_failed_job(error, hydra_cfg)
+        if hydra_cfg.verbose or not (sweeping or is_user_error(error)):
             raise
-        if hydra_cfg.verbose or not is_user_error(error):
-            raise
-        print_error(error)
-        raise SystemExit(1) from None
+        if not sweeping:
+            print_error(error)
+            raise SystemExit(1) from None
+        raise JobFailed(_report_failed_job(error, hydra_cfg)) from error
     _summarise(result)
     return result.best_val_acc
+
+
+class JobFailed(CompactHydraException):
+    """A sweep job failed and its reason is logged: Hydra shows this one line, not a traceback."""
 
 
 def is_user_error(error):
@@ -84,11 +89,14 @@ def _limit_blas_threads(hydra_cfg, stack):
 
 
 def _report_failed_job(error, hydra_cfg):
-    job = f"job {hydra_cfg.job.num} ({hydra_cfg.job.override_dirname or 'no overrides'})"
-    if is_user_error(error) and not hydra_cfg.verbose:
-        log.error(f"{job} failed: {error}")
+    """Log why a sweep job failed (a bug with its traceback) and return that as one line."""
+    reason = " ".join(str(error).split()) or type(error).__name__
+    line = f"job {hydra_cfg.job.num} ({hydra_cfg.job.override_dirname or 'no overrides'}) failed: {reason}"
+    if is_user_error(error):
+        log.error(line)
     else:
-        log.exception(f"{job} failed")
+        log.exception(line)
+    return line
 
 
 def _summarise(result):
@@ -97,8 +105,8 @@ def _summarise(result):
         f"(best params); last train/val acc {result.train_acc:.4f}/{result.val_acc:.4f}; "
         f"trained in {result.seconds:.1f} s"
     )
-    from nnplug.tracking import ui_command
+    from nnplug.tracking import ui_hint
 
     log.info(f"MLflow run {result.run_id} (experiment {result.experiment_id}) in {result.tracking_uri}")
-    log.info(f"Open the UI: {ui_command(result.tracking_uri)}")
+    log.info(f"Open the UI: {ui_hint(result.tracking_uri, result.experiment_id, result.run_id)}")
     log.info(f"Outputs: {result.output_dir}")

@@ -87,11 +87,6 @@ def run_app():
     except CompactHydraException as error:
         print(f"nnplug: error: {one_line(error)}", file=sys.stderr)
         raise SystemExit(1) from None
-    except Exception as error:  # a failed sweep job, re-raised by the sweeper
-        if not app.is_user_error(error):
-            raise
-        app.print_error(error)
-        raise SystemExit(1) from None
     finally:
         del os.environ[FULL_ERROR]
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 
 class ConfigError(ValueError):
@@ -95,7 +95,10 @@ SECTIONS = ("data", "layer", "loss", "optim", "model", "solver", "tracking")
 def validate(cfg, registry):
     """Return the config as plain resolved containers, or raise ``ConfigError`` listing every problem."""
     try:
-        settings = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
+        settings = (OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+                    if isinstance(cfg, DictConfig) else cfg)
+    except MissingMandatoryValue as exc:
+        raise ConfigError([f"{exc.full_key}: missing; it has no default (set {exc.full_key}=...)"]) from None
     except OmegaConfBaseException as exc:
         raise ConfigError([f"the config does not resolve: {str(exc).splitlines()[0]}"]) from None
     problems = _unknown(settings, SECTIONS, "")
@@ -133,11 +136,11 @@ def _unknown(section, known, prefix):
 
 def _check_plugin(registry, kind, section, prefix):
     """``section.name`` must be an installed plugin of ``kind``."""
-    from nnplug.registry import PluginError
+    from nnplug.registry import SINGULAR, PluginError
 
     name = section.get("name")
     if not isinstance(name, str):
-        return [f"{prefix}.name={name!r}: expected the name of an installed {kind[:-1]} plugin"]
+        return [f"{prefix}.name={name!r}: expected the name of an installed {SINGULAR[kind]} plugin"]
     try:
         registry.get(kind, name)
     except PluginError as exc:

@@ -73,4 +73,4 @@ class SweepTracking(Callback):
         if best is not None:
             value = best.data.metrics[tracking.BEST_METRIC]
             log.info(f"Best: {best.info.run_name} ({tracking.BEST_METRIC} {value:.4f}), run {best.info.run_id}")
-        log.info(f"Open the UI: {tracking.ui_command(self.uri)}")
+        log.info(f"Open the UI: {tracking.ui_hint(self.uri)}")

@@ -42,10 +42,11 @@ def sqlite_path(uri):
     return Path(uri[len(prefix):]).resolve() if uri.startswith(prefix) else None
 
 
-def ui_command(uri):
-    """What the user runs to see the runs of ``uri`` in the MLflow UI."""
+def ui_hint(uri, experiment_id=None, run_id=None):
+    """How to see the runs of ``uri`` in the MLflow UI: a server's page, or the command to start one."""
     if uri.startswith(("http://", "https://")):
-        return f"open {uri}"
+        page = f"{uri.rstrip('/')}/#/experiments/{experiment_id}" if experiment_id else uri
+        return f"{page}/runs/{run_id}" if experiment_id and run_id else page
     # One worker starts in seconds; mlflow ui's default pool of workers takes much longer.
     return f"mlflow ui --backend-store-uri {uri} --workers 1"
 

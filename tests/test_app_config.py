@@ -1,0 +1,128 @@
+"""The config tree composes as Hydra does it, and nnplug.config refuses what cannot run, one line each."""
+import pickle
+import textwrap
+from importlib.resources import files
+
+import pytest
+from hydra import compose, initialize_config_module
+
+from nnplug import config, experiment
+from nnplug.registry import Registry, default_registry
+
+CONF = files("nnplug.conf")
+
+
+def composed(*overrides):
+    with initialize_config_module(config_module="nnplug.conf", version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides))
+
+
+def options(group):
+    return sorted(f.name[:-5] for f in CONF.joinpath(group).iterdir() if f.name.endswith(".yaml"))
+
+
+def problems(*overrides):
+    with pytest.raises(config.ConfigError) as error:
+        config.validate(composed(*overrides), default_registry())
+    return error.value.problems
+
+
+@pytest.mark.parametrize("choice", [f"{group}={option}" for group in
+                                    ("layer", "optim", "loss", "model", "solver", "tracking", "experiment",
+                                     "hparams_search") for option in options(group)])
+def test_every_option_of_every_group_composes_into_a_valid_config(choice):
+    settings = config.validate(composed(choice), default_registry())
+
+    assert set(settings) == set(config.SECTIONS)
+
+
+@pytest.mark.parametrize("option", options("optim"))
+def test_each_optim_option_holds_its_update_rules_hyperparameters_and_defaults(option):
+    optim = config.validate(composed(f"optim={option}"), default_registry())["optim"]
+
+    rule = default_registry().get("optimizers", optim.pop("name"))
+    assert optim == pytest.approx(dict(rule.defaults))
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    (["solver.num_epochs=-1"], "solver.num_epochs=-1: expected an integer >= 0"),
+    (["solver.batch_size=0"], "solver.batch_size=0: expected an integer >= 1"),
+    (["solver.verbose=yes"], "solver.verbose='yes': expected true or false"),
+    (["solver.lr_schedule=linear"], "solver.lr_schedule='linear': expected one of exponential, step, cosine"),
+    (["model.hidden_dims=[100,0]"], "model.hidden_dims=[100, 0]: expected a list of integers >= 1"),
+    (["model.init=uniform"], "model.init='uniform': expected one of gaussian, he, xavier"),
+    (["model.dtype=float16"], "model.dtype='float16': expected one of float32, float64"),
+    (["model.dropout=-0.1"], "model.dropout=-0.1: expected a number >= 0 and < 1"),
+    (["model.weight_scale=0"], "model.weight_scale=0: expected a number > 0"),
+    (["tracking.experiment=''"], "tracking.experiment='': expected a non-empty string"),
+    (["optim=adam", "optim.beta1=high"], "optim.beta1='high': expected a number"),
+    (["optim.learning_rate=0"], "optim.learning_rate=0: expected a number > 0"),
+    (["+optim.nesterov=true"], "optim.nesterov: update rule 'sgd_momentum' has no such hyperparameter "
+                               "(known: name, learning_rate, momentum)"),
+    (["layer=leaky", "+layer.options.leaky_relu.slope=0.1"],
+     "layer.options.leaky_relu.slope: layer 'leaky_relu' has no such option (its options: alpha)"),
+    (["loss.name=hinge"], "loss.name='hinge': unknown loss 'hinge' (available: softmax, svm)"),
+    (["data.name=cifar100"], "data.name='cifar100': unknown data set 'cifar100'; did you mean 'cifar10'?"),
+    (["loss.name=3"], "loss.name=3: expected the name of an installed loss plugin"),
+    (["+seed=1"], "seed: unknown key (known: data, layer, loss, optim, model, solver, tracking)"),
+    (["data=npz"], "data.path: missing; it has no default (set data.path=...)"),
+    (["tracking.experiment=${oops}"], "the config does not resolve: Interpolation key 'oops' not found"),
+])
+def test_a_config_that_cannot_run_is_one_problem_naming_key_value_and_what_is_allowed(overrides, expected):
+    found = problems(*overrides)
+
+    assert len(found) == 1 and found[0].startswith(expected), found
+
+
+def test_every_problem_is_reported_at_once_and_survives_the_trip_from_a_sweep_worker():
+    found = problems("solver.batch_size=0", "optim.learning_rate=-1", "layer.block=[affine,relu6]")
+
+    assert [p.split("=")[0] for p in found] == ["solver.batch_size", "layer.block[1]", "optim.learning_rate"]
+    error = config.ConfigError(found)
+    assert pickle.loads(pickle.dumps(error)).problems == found
+
+
+def test_a_third_party_layer_needs_no_yaml_to_be_used_in_the_block(tmp_path, monkeypatch):
+    (tmp_path / "my_layers.py").write_text(textwrap.dedent('''\
+        import numpy as np
+        from nnplug.hookspecs import hookimpl
+        from nnplug.kinds import Layer
+
+        class Swish(Layer):
+            name = "swish"
+            description = "x * sigmoid(x)"
+
+            def forward(self, x, params, mode):
+                s = 1 / (1 + np.exp(-x))
+                return x * s, (x, s)
+
+            def backward(self, dout, cache):
+                x, s = cache
+                return dout * (s + x * s * (1 - s)), {}
+
+        @hookimpl
+        def nnplug_layers():
+            return [Swish]
+        '''))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry = Registry(modules=["my_layers"])
+    cfg = composed("layer.block=[affine,swish]", "solver.num_epochs=2", "solver.verbose=false",
+                   f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}")
+
+    result = experiment.run(cfg, output_dir=tmp_path / "run", cwd=tmp_path, registry=registry)
+
+    assert result.name == "digits:affine-swish:sgd_momentum"
+    assert result.best_val_acc > 0.5
+    from mlflow import MlflowClient
+
+    run = MlflowClient(tracking_uri=result.tracking_uri).get_run(result.run_id)
+    assert "nnplug.plugin.layers.swish" in run.data.tags
+    assert run.data.params["layer.block"] == "['affine', 'swish']"
+
+
+def test_params_are_the_config_flattened_with_lists_whole():
+    assert experiment.flatten({"optim": {"name": "adam", "learning_rate": 1e-3},
+                               "layer": {"block": ["affine", "relu"], "options": {"leaky_relu": {"alpha": 0.1}}},
+                               "tracking": {"uri": None}}) == {
+        "optim.name": "adam", "optim.learning_rate": 1e-3, "layer.block": ["affine", "relu"],
+        "layer.options.leaky_relu.alpha": 0.1, "tracking.uri": None}

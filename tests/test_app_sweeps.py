@@ -1,0 +1,80 @@
+"""Sweeps: every job is a child MLflow run of one parent run that names the best child."""
+from pathlib import Path
+
+from app_runner import QUICK, check, default_store, run_nnplug, runs
+
+PARENT = "mlflow.parentRunId"
+
+
+def split(found):
+    """(the parent run, its children) of one sweep's runs."""
+    parents = [r for r in found if PARENT not in r.data.tags]
+    assert len(parents) == 1, [r.info.run_name for r in parents]
+    parent = parents[0]
+    children = [r for r in found if r.data.tags.get(PARENT) == parent.info.run_id]
+    assert len(children) == len(found) - 1, "a run belongs to no parent"
+    return parent, children
+
+
+def assert_parent_names_the_best_child(parent, children):
+    finished = [c for c in children if c.info.status == "FINISHED"]
+    best = max(finished, key=lambda c: c.data.metrics["best_val_acc"])
+    assert parent.data.tags["nnplug.best_child_run_id"] == best.info.run_id
+    assert parent.data.tags["nnplug.best_child_run_name"] == best.info.run_name
+    assert parent.data.metrics["best_val_acc"] == best.data.metrics["best_val_acc"]
+    assert parent.data.params == best.data.params  # the best hyperparameters, at a glance
+
+
+def test_a_parallel_2x2_sweep_logs_one_parent_and_four_children(tmp_path):
+    check(run_nnplug(tmp_path, "-m", "optim=sgd,adam", "layer=affine,bn", "hydra/launcher=joblib",
+                     "hydra.launcher.n_jobs=2", *QUICK))
+
+    _, found = runs(default_store(tmp_path))
+    parent, children = split(found)
+    assert len(children) == 4
+    assert all(c.info.status == "FINISHED" for c in children)
+    combinations = {(c.data.params["optim.name"], c.data.params["layer.block"]) for c in children}
+    assert len(combinations) == 4
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["nnplug.launcher"] == "JoblibLauncher"
+    assert parent.data.tags["nnplug.children"] == "4"
+    assert_parent_names_the_best_child(parent, children)
+    # jobs side by side get one BLAS thread each
+    assert {c.data.tags.get("nnplug.blas_threads") for c in children} == {"1"}
+    # every job has its own Hydra folder under the sweep folder, which records the parent run
+    sweep_dir = Path(parent.data.tags["nnplug.sweep_dir"])
+    assert (sweep_dir / "mlflow_parent_run_id").read_text().strip() == parent.info.run_id
+    assert {Path(c.data.tags["nnplug.output_dir"]) for c in children} == {sweep_dir / str(i) for i in range(4)}
+
+
+def test_a_failed_job_ends_its_run_failed_and_the_other_jobs_still_run(tmp_path):
+    # the basic launcher: jobs one after the other in this process, the failing one first
+    process = run_nnplug(tmp_path, "-m", "optim.learning_rate=1e6,1e-2", *QUICK)
+
+    assert process.returncode == 1  # the sweep reports its failed job
+    assert "nnplug: error: job 0 (optim.learning_rate=1000000.0,solver.num_epochs=2,solver.verbose=False) failed: loss became" in process.stderr
+    _, found = runs(default_store(tmp_path))
+    parent, children = split(found)
+    by_rate = {c.data.params["optim.learning_rate"]: c for c in children}
+    assert by_rate["1000000.0"].info.status == "FAILED"
+    assert "DivergenceError" in by_rate["1000000.0"].data.tags["nnplug.failure"]
+    assert by_rate["0.01"].info.status == "FINISHED"
+    # the sweeper raised, so Hydra skipped multirun end: the exit handler closed the parent
+    assert parent.info.status == "FAILED"
+    assert parent.data.tags["nnplug.children_failed"] == "1"
+    assert_parent_names_the_best_child(parent, children)
+
+
+def test_the_optuna_search_maximises_validation_accuracy_over_its_search_space(tmp_path):
+    check(run_nnplug(tmp_path, "hparams_search=optuna", "hydra.sweeper.n_trials=2", *QUICK))
+
+    _, found = runs(default_store(tmp_path), experiment="nnplug_optuna")
+    parent, children = split(found)
+    assert len(children) == 2 and all(c.info.status == "FINISHED" for c in children)
+    rates = {float(c.data.params["optim.learning_rate"]) for c in children}
+    assert len(rates) == 2 and all(1e-4 <= r <= 1e-1 for r in rates)
+    assert all(1e-3 <= float(c.data.params["model.weight_scale"]) <= 1e-1 for c in children)
+    assert all(1e-6 <= float(c.data.params["model.reg"]) <= 1e-1 for c in children)
+    assert {c.data.params["model.hidden_dims"] for c in children} <= {"[64, 64]", "[128, 128]", "[256, 256]"}
+    assert parent.data.tags["nnplug.sweeper"] == "OptunaSweeper"
+    assert_parent_names_the_best_child(parent, children)

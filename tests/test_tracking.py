@@ -1,0 +1,147 @@
+"""nnplug.tracking against a real SQLite MLflow store in a temporary folder."""
+import time
+from pathlib import Path
+
+import pytest
+
+from nnplug import tracking
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """One store for the module: creating (migrating) a SQLite store takes seconds."""
+    folder = tmp_path_factory.mktemp("store") / "nested"  # not there yet: open_experiment makes it
+    return f"sqlite:///{folder / 'mlflow.db'}"
+
+
+@pytest.fixture(scope="module")
+def client(store):
+    from mlflow import MlflowClient
+
+    tracking.open_experiment(store, "setup")
+    return MlflowClient(tracking_uri=store)
+
+
+def tracker(store, experiment, **kwargs):
+    options = dict(run_name="digits:affine-relu:sgd", params={"optim.name": "sgd"}, tags={"nnplug.data": "digits"})
+    return tracking.MlflowTracker(store, experiment, **{**options, **kwargs})
+
+
+def test_the_store_is_the_configured_uri_then_the_environment_then_outputs_under_the_cwd(monkeypatch, tmp_path):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert tracking.tracking_uri(None, tmp_path) == f"sqlite:///{tmp_path.resolve()}/outputs/mlflow.db"
+    assert tracking.tracking_uri(None, tmp_path).startswith("sqlite:////")  # absolute
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    assert tracking.tracking_uri(None, tmp_path) == "http://127.0.0.1:5000"
+    assert tracking.tracking_uri("sqlite:////data/runs.db", tmp_path) == "sqlite:////data/runs.db"
+
+
+def test_a_local_store_keeps_its_artifacts_beside_the_database(store, client):
+    _, experiment_id = tracking.open_experiment(store, "beside")
+    _, again = tracking.open_experiment(store, "beside")
+
+    database = tracking.sqlite_path(store)
+    assert database.is_file()
+    assert again == experiment_id
+    assert client.get_experiment(experiment_id).artifact_location == (database.parent / "mlartifacts").as_uri()
+
+
+def test_losses_go_in_batches_and_accuracies_per_epoch_with_the_epoch_as_step(store, client):
+    params = {f"p{i:03d}": i for i in range(250)}  # more than one log_batch may carry
+    start = time.perf_counter()
+    with tracker(store, "metrics", params=params) as t:
+        for iteration in range(2500):  # more than one log_batch may carry
+            t.on_iteration(None, iteration, 1.0 / (iteration + 1))
+        for epoch in range(3):
+            t.on_epoch_end(None, epoch, 0.5 + epoch / 10, 0.4 + epoch / 10, 0.01 * 0.9 ** epoch)
+        t.on_train_end(None)
+    # one log_metric per step costs 10-25 ms on SQLite: 2,500 of them would take far longer
+    assert time.perf_counter() - start < 10
+
+    run = client.get_run(t.run_id)
+    assert run.info.status == "FINISHED"
+    losses = client.get_metric_history(t.run_id, "loss")
+    assert sorted(m.step for m in losses) == list(range(2500))
+    assert {m.step: m.value for m in losses}[9] == pytest.approx(0.1)
+    val_acc = {m.step: m.value for m in client.get_metric_history(t.run_id, "val_acc")}
+    assert val_acc == pytest.approx({0: 0.4, 1: 0.5, 2: 0.6})
+    assert sorted(m.step for m in client.get_metric_history(t.run_id, "learning_rate")) == [0, 1, 2]
+    assert len(run.data.params) == 250 and run.data.params["p249"] == "249"
+    assert run.data.tags["nnplug.data"] == "digits"
+    assert run.info.run_name == "digits:affine-relu:sgd"
+
+
+def test_a_param_longer_than_mlflow_allows_is_clipped(store, client):
+    from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
+
+    with tracker(store, "clipped", params={"layer.options": "x" * (MAX_PARAM_VAL_LENGTH + 10)}) as t:
+        pass
+
+    value = client.get_run(t.run_id).data.params["layer.options"]
+    assert len(value) == MAX_PARAM_VAL_LENGTH and value.endswith("...")
+
+
+def test_an_exception_ends_the_run_failed_with_its_reason_and_no_active_run_is_left(store, client):
+    import mlflow
+
+    with pytest.raises(ZeroDivisionError):
+        with tracker(store, "failures") as t:
+            t.on_iteration(None, 0, 2.3)
+            1 / 0
+
+    run = client.get_run(t.run_id)
+    assert run.info.status == "FAILED"
+    assert run.data.tags["nnplug.failure"] == "ZeroDivisionError: division by zero"
+    assert [m.value for m in client.get_metric_history(t.run_id, "loss")] == [2.3]  # flushed on the way out
+    assert mlflow.active_run() is None  # nothing for the next job in a reused worker to inherit
+
+
+def test_an_interrupted_run_ends_killed(store, client):
+    with pytest.raises(KeyboardInterrupt):
+        with tracker(store, "failures") as t:
+            raise KeyboardInterrupt
+
+    assert client.get_run(t.run_id).info.status == "KILLED"
+
+
+def test_the_sweep_parent_takes_the_best_finished_childs_params_and_metrics(store, client):
+    parent_id = tracking.start_sweep_run(store, "sweep", "sweep optim=sgd,adam", {"nnplug.sweep": "parent"})
+    for name, best_val_acc in [("sgd", 0.5), ("adam", 0.7)]:
+        with tracker(store, "sweep", run_name=name, params={"optim.name": name}, parent_run_id=parent_id) as t:
+            t.log_metrics({"best_val_acc": best_val_acc, "test_acc": best_val_acc - 0.1})
+    with pytest.raises(RuntimeError):  # a failed job with a higher accuracy must not win
+        with tracker(store, "sweep", run_name="rmsprop", parent_run_id=parent_id) as t:
+            t.log_metrics({"best_val_acc": 0.9})
+            raise RuntimeError("diverged")
+
+    best, children, failed = tracking.finish_sweep_run(store, parent_id)
+
+    parent = client.get_run(parent_id)
+    assert (best.info.run_name, children, failed) == ("adam", 3, 1)
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["nnplug.best_child_run_id"] == best.info.run_id
+    assert parent.data.tags["nnplug.best_child_run_name"] == "adam"
+    assert parent.data.params == {"optim.name": "adam"}
+    assert parent.data.metrics == pytest.approx({"best_val_acc": 0.7, "test_acc": 0.6})
+    assert best.data.tags["mlflow.parentRunId"] == parent_id
+
+
+def test_a_sweep_that_stopped_early_ends_its_parent_failed(store, client):
+    parent_id = tracking.start_sweep_run(store, "stopped", "sweep", {})
+    with tracker(store, "stopped", parent_run_id=parent_id) as t:
+        t.log_metrics({"best_val_acc": 0.8})
+
+    tracking.finish_sweep_run(store, parent_id, completed=False)
+
+    parent = client.get_run(parent_id)
+    assert parent.info.status == "FAILED"
+    assert parent.data.tags["nnplug.failure"] == "the sweep ended with an error; 0 of 1 runs failed"
+    assert parent.data.tags["nnplug.best_child_run_id"] == t.run_id
+
+
+def test_the_ui_hint_is_a_command_for_a_local_store_and_a_page_for_a_server():
+    assert tracking.ui_hint("sqlite:////x/outputs/mlflow.db") == (
+        "mlflow ui --backend-store-uri sqlite:////x/outputs/mlflow.db --workers 1")
+    assert tracking.ui_hint("http://h:5000/", "3", "abc") == "http://h:5000/#/experiments/3/runs/abc"
+    assert tracking.sqlite_path("http://h:5000") is None
+    assert tracking.sqlite_path("sqlite:////x/y.db") == Path("/x/y.db")

@@ -134,7 +134,7 @@ def _mosaic(tiles, path, title, labels=None, cols=10, tile_inches=0.9):
     return _save(fig, path)
 
 
-def run_pictures(folder, solver, data, y_pred=None):
+def run_pictures(folder, solver, data, y_pred=None, title=None):
     """Every picture that fits one finished run, in ``folder``; returns their paths.
 
     Curves always; the confusion matrix when there is a test split; misclassified images and
@@ -142,7 +142,7 @@ def run_pictures(folder, solver, data, y_pred=None):
     """
     folder = Path(folder)
     paths = [training_curves(solver.loss_history, solver.train_acc_history, solver.val_acc_history,
-                             folder / "curves.png")]
+                             folder / "curves.png", title=title)]
     if data.get("X_test") is None:
         return paths
     if y_pred is None:

@@ -52,6 +52,28 @@ def test_nnplug_plugins_lists_and_checks_it(installed):
     assert lamb["distribution"] == "nnplug-swish" and lamb["description"].startswith("LAMB")
 
 
+@pytest.mark.parametrize("overrides", [
+    ["layer.block=[affine,swish]", "optim=sgd", "optim.name=lamb"],  # the plugins by name alone
+    ["layer=swish", "optim=lamb", "layer.options.swish.beta=1.5"],  # the config options it ships
+])
+def test_the_app_trains_with_it(installed, tmp_path, overrides):
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    result = run(installed, "-m", "nnplug", *overrides, "solver.num_epochs=3", "solver.verbose=false",
+                 f"tracking.uri={uri}", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    client = MlflowClient(tracking_uri=uri)
+    [run_] = client.search_runs([client.get_experiment_by_name("nnplug").experiment_id])
+    assert run_.data.tags["nnplug.plugin.layers.swish"] == "nnplug-swish 0.1.0"
+    assert run_.data.tags["nnplug.plugin.optimizers.lamb"] == "nnplug-swish 0.1.0"
+    assert run_.data.params["layer.block"] == "['affine', 'swish']"
+    if "layer=swish" in overrides:
+        assert run_.data.params["layer.options.swish.beta"] == "1.5"
+        assert run_.data.params["optim.epsilon"] == "1e-06"  # from the plugin's optim/lamb.yaml
+    assert run_.data.metrics["best_val_acc"] > 0.8
+
+
 def test_without_the_install_nnplug_knows_neither():
     from nnplug.registry import Registry
 

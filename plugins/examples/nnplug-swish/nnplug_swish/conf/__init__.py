@@ -1,0 +1,1 @@
+"""Config options this distribution adds to nnplug's groups: ``layer=swish``, ``optim=lamb``."""

@@ -1,4 +1,6 @@
 """``python -m nnplug``: the same command line as the ``nnplug`` console script."""
+import sys
+
 from nnplug.cli import main
 
-main()
+sys.exit(main())

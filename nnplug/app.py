@@ -100,13 +100,13 @@ def _report_failed_job(error, hydra_cfg):
 
 
 def _summarise(result):
+    from nnplug.tracking import ui_hint
+
     log.info(
         f"{result.name}: best val acc {result.best_val_acc:.4f}, test acc {result.test_acc:.4f} "
         f"(best params); last train/val acc {result.train_acc:.4f}/{result.val_acc:.4f}; "
         f"trained in {result.seconds:.1f} s"
     )
-    from nnplug.tracking import ui_hint
-
     log.info(f"MLflow run {result.run_id} (experiment {result.experiment_id}) in {result.tracking_uri}")
     log.info(f"Open the UI: {ui_hint(result.tracking_uri, result.experiment_id, result.run_id)}")
     log.info(f"Outputs: {result.output_dir}")

@@ -96,11 +96,15 @@ class MlflowTracker:
         self.run_id = None
         self.experiment_id = None
         self._client = None
-        self._metrics = []  # waiting for the next batch
+        self._metrics = []  # (key, value, timestamp, step) waiting for the next batch
+        self._batch_limit = None
 
     def __enter__(self):
         from mlflow.entities import Param
         from mlflow.tracking.context.registry import resolve_tags
+        from mlflow.utils.validation import MAX_METRICS_PER_BATCH
+
+        self._batch_limit = MAX_METRICS_PER_BATCH
 
         self._client, self.experiment_id = open_experiment(self.uri, self.experiment)
         tags = dict(self.tags)
@@ -113,12 +117,13 @@ class MlflowTracker:
 
     def __exit__(self, exc_type, exc, traceback):
         from mlflow.entities import RunTag
+        from mlflow.utils.validation import MAX_TAG_VAL_LENGTH
 
         status = "FINISHED"
         tags = []
         if exc is not None:
             status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
-            tags.append(RunTag(FAILURE_TAG, _clip(f"{type(exc).__name__}: {exc}", _tag_limit())))
+            tags.append(RunTag(FAILURE_TAG, _clip(f"{type(exc).__name__}: {exc}", MAX_TAG_VAL_LENGTH)))
         try:
             self._send(metrics=self._take_metrics(), tags=tags)
         finally:
@@ -128,16 +133,15 @@ class MlflowTracker:
     # Solver events
 
     def on_iteration(self, solver, iteration, loss):
-        self._metrics.append(_metric("loss", loss, iteration))
-        if len(self._metrics) >= _metrics_per_batch():
+        self._metrics.append(("loss", float(loss), _now_ms(), int(iteration)))  # cheap: every step
+        if len(self._metrics) >= self._batch_limit:
             self.flush()
 
     def on_epoch_end(self, solver, epoch, train_acc, val_acc, learning_rate):
-        self._metrics += [
-            _metric("train_acc", train_acc, epoch),
-            _metric("val_acc", val_acc, epoch),
-            _metric("learning_rate", learning_rate, epoch),
-        ]
+        now = _now_ms()
+        self._metrics += [("train_acc", float(train_acc), now, int(epoch)),
+                          ("val_acc", float(val_acc), now, int(epoch)),
+                          ("learning_rate", float(learning_rate), now, int(epoch))]
         self.flush()
 
     def on_train_end(self, solver):
@@ -146,7 +150,8 @@ class MlflowTracker:
     # Results
 
     def log_metrics(self, values, step=0):
-        self._metrics += [_metric(key, value, step) for key, value in values.items()]
+        now = _now_ms()
+        self._metrics += [(key, float(value), now, int(step)) for key, value in values.items()]
         self.flush()
 
     def log_artifacts(self, paths):
@@ -157,8 +162,10 @@ class MlflowTracker:
         self._send(metrics=self._take_metrics())
 
     def _take_metrics(self):
+        from mlflow.entities import Metric
+
         metrics, self._metrics = self._metrics, []
-        return metrics
+        return [Metric(*metric) for metric in metrics]
 
     def _send(self, metrics=(), params=(), tags=()):
         send_batches(self._client, self.run_id, metrics=metrics, params=params, tags=tags)
@@ -197,7 +204,7 @@ def finish_sweep_run(uri, parent_run_id, completed=True):
     """Give the parent run its best child's params, metrics and name, end it, and return that child.
 
     Returns ``(best_child_run or None, number_of_children, number_failed)``. The parent ends
-    FAILED when the sweep stopped before ``completed`` or no child finished.
+    FAILED when the sweep did not complete or no child finished.
     """
     from mlflow import MlflowClient
     from mlflow.entities import Metric, Param, RunTag
@@ -230,26 +237,8 @@ def finish_sweep_run(uri, parent_run_id, completed=True):
     return best, len(children), failed
 
 
-def _metric(key, value, step):
-    from mlflow.entities import Metric
-
-    return Metric(key, float(value), _now_ms(), int(step))
-
-
 def _now_ms():
-    return int(time.time() * 1000)
-
-
-def _metrics_per_batch():
-    from mlflow.utils.validation import MAX_METRICS_PER_BATCH
-
-    return MAX_METRICS_PER_BATCH
-
-
-def _tag_limit():
-    from mlflow.utils.validation import MAX_TAG_VAL_LENGTH
-
-    return MAX_TAG_VAL_LENGTH
+    return time.time_ns() // 1_000_000
 
 
 def _clip(text, limit):

@@ -84,7 +84,7 @@ def test_without_the_install_nnplug_knows_neither():
 def readme_guide():
     """The code blocks of the README's plugin guide, or None while the README has no such section."""
     text = (ROOT / "README.md").read_text()
-    match = re.search(rf"^#+ {GUIDE_HEADING}\n(.*?)(?=^#+ |\Z)", text, flags=re.M | re.S)
+    match = re.search(rf"^## {GUIDE_HEADING}\n(.*?)(?=^## |\Z)", text, flags=re.M | re.S)
     if match is None:
         return None
     return re.findall(r"```(\w*)\n(.*?)```", match.group(1), flags=re.S)

@@ -139,6 +139,21 @@ def test_two_plugins_claiming_one_name_is_a_clear_error(tmp_path):
     assert "two plugins claim the layer name 'relu'" in result.stderr and "duplicate_relu" in result.stderr
 
 
+def test_the_nnplug_command_runs_it_under_python_dash_m(tmp_path):
+    """``python -m nnplug plugins`` is the same command, exit status included."""
+    listed = subprocess.run([sys.executable, "-m", "nnplug", "plugins", "--json"], capture_output=True,
+                            text=True, timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    assert {e["name"] for e in json.loads(listed.stdout)["plugins"]} >= STANDARD["layers"]
+
+    (tmp_path / "wrong_gradient.py").write_text(textwrap.dedent(WRONG_GRADIENT))
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "NNPLUG_PLUGINS": "wrong_gradient"}
+    checked = subprocess.run([sys.executable, "-m", "nnplug", "plugins", "--check"], env=env,
+                             capture_output=True, text=True, timeout=120)
+    assert "1 failed" in checked.stdout
+    assert checked.returncode == 1
+
+
 def test_help_names_the_command():
     result = subprocess.run([sys.executable, "-m", "nnplug.plugin_list", "--help"], capture_output=True,
                             text=True, timeout=60)

@@ -5,7 +5,9 @@ the loss and the latest accuracies; when the output is a file or a pipe (CI, SLU
 bar would be a smear of carriage returns, so it prints one plain line per accuracy check instead.
 
 The Solver's own CS231n-style prints duplicate this, so a program that uses ``Progress`` creates
-the Solver with ``verbose=False`` and hands its verbosity to ``Progress(enabled=...)``.
+the Solver with ``verbose=False`` and hands its verbosity to ``Progress(enabled=...)``. Jobs that
+share one terminal (a parallel sweep) should use ``live=False`` and a ``label`` each: bars from
+several processes overwrite one another, labelled lines do not.
 """
 import sys
 import time
@@ -14,8 +16,9 @@ from nnplug.table import format_table
 
 
 class Progress:
-    def __init__(self, enabled=True, stream=None, live=None):
+    def __init__(self, enabled=True, stream=None, live=None, label=None):
         self.enabled = enabled
+        self.prefix = f"{label} " if label else ""
         self.stream = stream if stream is not None else sys.stdout
         self.live = _is_terminal(self.stream) if live is None else live
         self.bar = None
@@ -35,7 +38,8 @@ class Progress:
             from tqdm import tqdm  # on first use: importing tqdm is not free
 
             self.bar = tqdm(total=solver.num_iterations, initial=solver.iteration, file=self.stream,
-                            unit="it", dynamic_ncols=True, leave=True, desc=f"epoch {solver.epoch}")
+                            unit="it", dynamic_ncols=True, leave=True,
+                            desc=f"{self.prefix}epoch {solver.epoch}")
 
     def on_iteration(self, solver, iteration, loss):
         self.samples += solver.batch_size
@@ -53,9 +57,10 @@ class Progress:
         if not self.enabled:
             return
         if self.bar is not None:
-            self.bar.set_description_str(f"epoch {epoch}/{solver.num_epochs}", refresh=False)
+            self.bar.set_description_str(f"{self.prefix}epoch {epoch}/{solver.num_epochs}", refresh=False)
             return
-        print(f"epoch {epoch:>{len(str(solver.num_epochs))}}/{solver.num_epochs}  loss {mean_loss:.4f}  "
+        width = len(str(solver.num_epochs))
+        print(f"{self.prefix}epoch {epoch:>{width}}/{solver.num_epochs}  loss {mean_loss:.4f}  "
               f"train acc {train_acc:.4f}  val acc {val_acc:.4f}  lr {learning_rate:.3g}  "
               f"{self.elapsed:.1f} s", file=self.stream, flush=True)
 

@@ -45,6 +45,12 @@ def test_without_a_terminal_it_prints_one_plain_line_per_accuracy_check():
     assert losses[-1] < losses[0]  # the mean loss of each epoch, which training brings down
 
 
+def test_a_label_tells_the_lines_of_parallel_jobs_apart():
+    out = io.StringIO()
+    train(Progress(stream=out, live=False, label="job 3"), num_epochs=1)
+    assert [line[:14] for line in out.getvalue().splitlines()] == ["job 3 epoch 0/", "job 3 epoch 1/"]
+
+
 def test_quiet_when_disabled_but_still_measuring():
     out = io.StringIO()
     progress = Progress(enabled=False, stream=out, live=True)

@@ -12,8 +12,15 @@ How a failure ends depends on what kind of run it is:
   launcher, every job) and then stops; the Optuna search tolerates failed trials
   (``max_failure_rate``).
 Either way the job's MLflow run is already FAILED with the reason.
+
+SIGTERM or SIGINT (Ctrl-C) during training is not a failure: the Solver checkpoints, the MLflow
+run ends KILLED, and one line tells the command that resumes it; a single run then exits with
+128 + the signal number, a sweep stops (the command resumes the whole sweep).
 """
 import logging
+import os
+import shlex
+import signal
 import sys
 from contextlib import ExitStack
 
@@ -29,6 +36,7 @@ log = logging.getLogger("nnplug")
 def main(cfg):
     """Train the composed experiment; return its best validation accuracy (what Optuna maximises)."""
     from nnplug import experiment, sweep
+    from nnplug.solver import TrainingInterrupted
 
     hydra_cfg = HydraConfig.get()
     sweeping = hydra_cfg.mode == RunMode.MULTIRUN
@@ -44,6 +52,12 @@ def main(cfg):
                 tags=tags,
                 job=hydra_cfg.job.num if sweeping else None,
             )
+    except TrainingInterrupted as interrupted:
+        print(f"nnplug: training stopped by {signal.Signals(interrupted.signum).name}; "
+              f"resume with: {resume_command(hydra_cfg, sweeping)}", file=sys.stderr)
+        if sweeping:
+            raise  # every job of the sweep stops, not only this one
+        raise SystemExit(interrupted.exit_code) from None
     except Exception as error:
         if hydra_cfg.verbose or not (sweeping or is_user_error(error)):
             raise
@@ -60,11 +74,29 @@ class JobFailed(CompactHydraException):
 
 
 def is_user_error(error):
-    """Errors whose message tells the user what to change; they need no traceback."""
+    """Errors whose message tells the user what to change; they need no traceback.
+
+    ValueError includes a bad config, a resume that does not fit, and a tracking server that does
+    not answer (``tracking.TrackingUnavailable``).
+    """
+    from nnplug.checkpoint import CheckpointError
     from nnplug.registry import PluginError
     from nnplug.solver import DivergenceError
 
-    return isinstance(error, (ValueError, PluginError, DivergenceError, FileNotFoundError))
+    return isinstance(error, (ValueError, PluginError, DivergenceError, FileNotFoundError, CheckpointError))
+
+
+def resume_command(hydra_cfg, sweeping):
+    """The command line the user typed, set to resume this run (or sweep) in its own folder."""
+    from nnplug import sweep
+
+    if sweeping:
+        replaced, folder = "hydra.sweep.dir", sweep.sweep_dir(hydra_cfg)
+    else:
+        replaced, folder = "hydra.run.dir", hydra_cfg.runtime.output_dir
+    program = ["python", "-m", "nnplug"] if os.path.basename(sys.argv[0]) == "__main__.py" else ["nnplug"]
+    kept = [arg for arg in sys.argv[1:] if arg.lstrip("+~").split("=", 1)[0] not in ("solver.resume", replaced)]
+    return shlex.join([*program, *kept, "solver.resume=true", f"{replaced}={folder}"])
 
 
 def print_error(error):

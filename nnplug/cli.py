@@ -48,10 +48,14 @@ Examples:
   nnplug -m optim=sgd,adam hydra/launcher=joblib          the same sweep, jobs in parallel processes
   nnplug hparams_search=optuna                            an Optuna search maximising val accuracy
   nnplug experiment=cifar10_bn_adam data.root=/data/cifar-10-batches-py
+  nnplug <overrides> solver.resume=true hydra.run.dir=DIR       continue the stopped run in DIR
+  nnplug -m <overrides> solver.resume=true hydra.sweep.dir=DIR   ... the stopped sweep in DIR
+      (with the overrides it was started with; it goes on in the same MLflow runs)
 
 Runs land in outputs/ (Hydra's run folders; MLflow store outputs/mlflow.db, artifacts outputs/mlartifacts).
   mlflow ui --backend-store-uri sqlite:///$PWD/outputs/mlflow.db --workers 1    browse them
-tracking.uri=... or $MLFLOW_TRACKING_URI logs to a tracking server instead.
+tracking.uri=... or $MLFLOW_TRACKING_URI logs to a tracking server instead (tracking.uri=null and no
+$MLFLOW_TRACKING_URI: back to the local store).
 Hydra: --hydra-help, --info, --cfg job|hydra|all, hydra.verbose=true (tracebacks), -cd DIR (your configs)."""
 
 
@@ -78,6 +82,7 @@ def run_app():
     from hydra.errors import CompactHydraException
 
     from nnplug import app
+    from nnplug.solver import TrainingInterrupted
 
     if os.environ.get(FULL_ERROR) == "1":
         return app.main()
@@ -87,6 +92,8 @@ def run_app():
     except CompactHydraException as error:
         print(f"nnplug: error: {one_line(error)}", file=sys.stderr)
         raise SystemExit(1) from None
+    except TrainingInterrupted as interrupted:  # a sweep job said how to resume; no traceback
+        raise SystemExit(interrupted.exit_code) from None
     finally:
         del os.environ[FULL_ERROR]
 

@@ -2,14 +2,16 @@
 
 Hydra already refuses a key that is not in the config (its struct mode) and an option missing
 from a group; this module checks what Hydra cannot know: value types and ranges, the keys that
-``+key=value`` adds, and plugin names, which must be installed (the registry knows). Every
-problem is one line naming the key, the value and what is allowed.
+``+key=value`` adds, and plugin names and options, which must be installed (the registry knows).
+Every problem is one line naming the key, the value and what is allowed.
 """
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
+
+from nnplug.data import DTYPES, NORMALIZE
 
 
 class ConfigError(ValueError):
@@ -84,7 +86,19 @@ SOLVER = {
     "print_every": integer(1),
     "verbose": BOOLEAN,
     "seed": optional(integer(0)),
+    "checkpoint": BOOLEAN,
+    "resume": BOOLEAN,
 }
+# What nnplug.data.load takes for every data set; any other data key must be an option of the data set.
+DATA = {
+    "val_size": optional(integer(1)),
+    "normalize": one_of(*NORMALIZE),
+    "dtype": one_of(*DTYPES),
+    "limit": optional(integer(1)),
+    "flatten": BOOLEAN,
+    "seed": optional(integer(0)),
+}
+FETCH = ("root", "download", "url")  # every data config has them; null or false means "not used"
 TRACKING = {
     "uri": optional(TEXT),
     "experiment": TEXT,
@@ -109,7 +123,7 @@ def validate(cfg, registry):
     problems += _check_table(settings["model"], MODEL, "model")
     problems += _check_table(settings["solver"], SOLVER, "solver")
     problems += _check_table(settings["tracking"], TRACKING, "tracking")
-    problems += _check_plugin(registry, "datasets", settings["data"], "data")
+    problems += _check_data(registry, settings["data"])
     problems += _check_plugin(registry, "losses", settings["loss"], "loss")
     problems += _unknown(settings["loss"], ("name",), "loss")
     problems += _check_layer(registry, settings["layer"])
@@ -146,6 +160,25 @@ def _check_plugin(registry, kind, section, prefix):
     except PluginError as exc:
         return [f"{prefix}.name={name!r}: {exc}"]
     return []
+
+
+def _check_data(registry, data):
+    """``data.name`` must be an installed data set, the other keys what ``nnplug.data.load`` passes it.
+
+    Checked here, not only when the data loads, because by then the run's MLflow run is open.
+    """
+    problems = _check_plugin(registry, "datasets", data, "data")
+    if problems:
+        return problems
+    declared = registry.get("datasets", data["name"]).options
+    for key, value in data.items():
+        if key in DATA:
+            if not DATA[key].accepts(value):
+                problems.append(f"data.{key}={value!r}: expected {DATA[key].allowed}")
+        elif key != "name" and key not in declared and not (key in FETCH and (value is None or value is False)):
+            problems.append(f"data.{key}={value!r}: data set {data['name']!r} has no such option "
+                            f"(its options: {', '.join(sorted(declared)) or 'none'})")
+    return problems
 
 
 def _check_layer(registry, layer):

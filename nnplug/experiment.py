@@ -2,7 +2,13 @@
 
 Hydra-free on purpose: ``nnplug.app`` hands in the composed config and where to write, so the
 same function serves a single run, every job of a sweep, and a test.
+
+A run folder's ``checkpoint/`` holds the Solver's checkpoint and ``run.json``, written as soon as
+the MLflow run exists: that run's id, its store and the config it trains. ``solver.resume=true``
+reads it to continue exactly that run, in the same MLflow run, from the last checkpoint.
 """
+import json
+import logging
 import time
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -10,7 +16,12 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from nnplug import config, tracking
+from nnplug import checkpoint, config, tracking
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_DIR = "checkpoint"
+RUN_RECORD = "run.json"
 
 
 @dataclass(frozen=True)
@@ -33,27 +44,45 @@ def run(cfg, *, output_dir, cwd, parent_run_id=None, command="nnplug", tags=None
     ``job`` (the number of a sweep job) tells apart the run names of jobs with the same plugins;
     ``registry`` defaults to the process-wide one.
 
-    Invalid configs raise ``config.ConfigError`` before anything is loaded or logged; every
-    later failure ends the MLflow run FAILED with its reason and propagates.
+    With ``solver.resume`` it continues the run recorded in ``output_dir`` instead, in its MLflow
+    run and store, from its last checkpoint; a run that finished already is only reported. A
+    sweep job (``job`` given) with nothing recorded starts now: the stopped sweep never got to it.
+
+    Invalid configs, and a resume that does not fit (another config, no record, a run gone
+    from its store), raise before anything is loaded or logged; every later failure ends the
+    MLflow run FAILED with its reason and propagates.
     """
     from nnplug.registry import default_registry
 
     registry = registry or default_registry()
     settings = config.validate(cfg, registry)
     output_dir = Path(output_dir)
+    checkpoint_dir = output_dir / CHECKPOINT_DIR
     name = run_name(settings) + (f" #{job}" if job is not None else "")
+    resumed = read_run_record(output_dir, settings, in_sweep=job is not None) if settings["solver"]["resume"] else None
+    if resumed is not None:
+        finished = tracking.finished_metrics(resumed["tracking_uri"], resumed["run_id"])
+        if finished is not None:
+            log.info(f"MLflow run {resumed['run_id']} finished already: nothing to resume in {output_dir}")
+            return finished_result(name, resumed, finished, output_dir)
     tracker = tracking.MlflowTracker(
-        tracking.tracking_uri(settings["tracking"]["uri"], cwd),
+        # the recorded store, not the default one under the cwd, which may be another folder now
+        resumed["tracking_uri"] if resumed else tracking.tracking_uri(settings["tracking"]["uri"], cwd),
         settings["tracking"]["experiment"],
         run_name=name,
         params=flatten(settings),
         tags={**plugin_tags(registry, settings), "nnplug.command": command,
               "nnplug.output_dir": str(output_dir.resolve()), **(tags or {})},
         parent_run_id=parent_run_id,
+        resume_run_id=resumed and resumed["run_id"],
     )
     with tracker:
+        if resumed is None:
+            write_run_record(checkpoint_dir, tracker, settings)
         data = load_data(settings, registry)
-        solver = build_solver(settings, data, registry, listeners=(tracker,))
+        solver = build_solver(settings, data, registry, listeners=(tracker,), checkpoint_dir=checkpoint_dir)
+        if resumed is not None and checkpoint.exists(checkpoint_dir):
+            solver.restore(checkpoint_dir)
         start = time.perf_counter()
         solver.train()  # ends with the best parameters swapped into the model
         seconds = time.perf_counter() - start
@@ -75,17 +104,72 @@ def run(cfg, *, output_dir, cwd, parent_run_id=None, command="nnplug", tags=None
     )
 
 
+def finished_result(name, record, metrics, output_dir):
+    """The ``Result`` of the recorded run, which finished already, from the metrics it logged."""
+    return Result(name=name, best_val_acc=metrics["best_val_acc"], test_acc=metrics["test_acc"],
+                  train_acc=metrics["train_acc"], val_acc=metrics["val_acc"], seconds=metrics["train_seconds"],
+                  tracking_uri=record["tracking_uri"], experiment_id=record["experiment_id"],
+                  run_id=record["run_id"], output_dir=output_dir)
+
+
+def resumable_config(settings):
+    """The settings a resumed run must share with the run it continues: all but ``solver.resume``."""
+    flat = flatten(settings)
+    del flat["solver.resume"]
+    return json.loads(json.dumps(flat))  # as run.json gives it back: lists, not tuples
+
+
+def write_run_record(checkpoint_dir, tracker, settings):
+    """Record the MLflow run that ``tracker`` opened, where a resume will look for it."""
+    record = {"run_id": tracker.run_id, "experiment_id": tracker.experiment_id, "tracking_uri": tracker.uri,
+              "config": resumable_config(settings)}
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint.atomic_write(checkpoint_dir / RUN_RECORD, lambda f: f.write(json.dumps(record, indent=1).encode()))
+
+
+def read_run_record(output_dir, settings, in_sweep):
+    """The run recorded in ``output_dir``, after checking that ``settings`` are the ones it trains.
+
+    None for a sweep job without a record: the stopped sweep never started it.
+    """
+    path = output_dir / CHECKPOINT_DIR / RUN_RECORD
+    if not path.is_file():
+        if in_sweep:
+            log.info(f"solver.resume=true: nothing to resume in {output_dir}; this job starts afresh")
+            return None
+        raise config.ConfigError([f"solver.resume=true: nothing to resume in {output_dir} "
+                                  f"(set hydra.run.dir to the run's folder)"])
+    try:
+        record = json.loads(path.read_text())
+        recorded = dict(record["config"])
+        if not all(isinstance(record[key], str) for key in ("run_id", "experiment_id", "tracking_uri")):
+            raise TypeError("run_id, experiment_id and tracking_uri must be strings")
+    except (OSError, ValueError, LookupError, TypeError) as exc:
+        raise checkpoint.CheckpointError(path, f"not a readable run record ({type(exc).__name__}: {exc})") from None
+    now = resumable_config(settings)
+    changed = [key for key in sorted(set(recorded) | set(now)) if recorded.get(key, ...) != now.get(key, ...)]
+    if changed:
+        def shown(values, key):
+            return f"{values[key]!r}" if key in values else "unset"
+        differences = "; ".join(f"{key} {shown(recorded, key)} there, {shown(now, key)} now" for key in changed)
+        raise config.ConfigError([f"solver.resume=true: the run in {output_dir} has another config: "
+                                  f"{differences} (resume it with the overrides it ran with)"])
+    return record
+
+
 def load_data(settings, registry):
     from nnplug.data import load
 
     return load(**settings["data"], registry=registry)
 
 
-def build_solver(settings, data, registry, listeners=()):
+def build_solver(settings, data, registry, listeners=(), checkpoint_dir=None):
+    """The model and its Solver; it checkpoints into ``checkpoint_dir`` if ``solver.checkpoint`` is true."""
     from nnplug.model import Network
     from nnplug.solver import Solver
 
     layer, optim = settings["layer"], settings["optim"]
+    options = {key: value for key, value in settings["solver"].items() if key not in ("checkpoint", "resume")}
     model = Network(
         input_dim=data["input_dim"],
         num_classes=data["num_classes"],
@@ -102,7 +186,8 @@ def build_solver(settings, data, registry, listeners=()):
         update_rule=optim["name"],
         optim_config={key: value for key, value in optim.items() if key != "name"},
         listeners=listeners,
-        **settings["solver"],
+        checkpoint_dir=checkpoint_dir if settings["solver"]["checkpoint"] else None,
+        **options,
     )
 
 

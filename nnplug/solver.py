@@ -33,6 +33,9 @@ class TrainingInterrupted(KeyboardInterrupt):
         self.checkpoint = checkpoint_path
         self.exit_code = 128 + signum
 
+    def __reduce__(self):  # a parallel sweep job sends it back to the Hydra process pickled
+        return type(self), (self.signum, self.checkpoint)
+
 
 class Solver:
     """Trains any model with ``params`` and ``loss(X, y=None)`` on ``data`` (X_train, y_train, X_val, y_val).
@@ -183,7 +186,11 @@ class Solver:
         """Run the remaining iterations (all of them, unless restored from a checkpoint)."""
         previous = self._catch_signals()
         try:
-            self._train()
+            # A diverging run overflows to inf and NaN on its way to the loss check, which stops it
+            # with one DivergenceError naming the iteration and learning rate (and no checkpoint
+            # keeps non-finite parameters): numpy's warnings along the way would only bury it.
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                self._train()
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)

@@ -6,6 +6,9 @@ parent run. Its id goes into a file in the sweep folder, where every job reads i
 process or machine runs the job. On multirun end the parent gets the best child's params and
 metrics and a tag naming it. Hydra skips multirun end when the sweeper raises (the basic
 sweeper does after a failed job), so an exit handler then closes the parent as FAILED.
+
+A sweep resumed in its folder (``solver.resume=true hydra.sweep.dir=...``) reopens the parent run
+that folder names, and each job resumes its own run (``nnplug.experiment``).
 """
 import atexit
 import logging
@@ -35,14 +38,37 @@ class SweepTracking(Callback):
         self.run_id = None
 
     def on_multirun_start(self, config, **kwargs):
+        from nnplug.app import is_user_error, print_error
+
+        try:
+            self._start(config)
+        except Exception as error:  # the tracking server is down, the parent run to resume is gone, ...
+            if is_user_error(error) and not config.hydra.verbose:
+                print_error(error)
+            else:
+                log.exception("the sweep's MLflow parent run could not be started")
+            # Hydra turns an exception raised here into a warning and runs the jobs anyway, with
+            # no parent run; a sweep that cannot be tracked must not start.
+            raise SystemExit(1) from None
+        atexit.register(self._finish, completed=False)
+
+    def _start(self, config):
         from nnplug import tracking
 
         hydra_cfg = config.hydra
         self.uri = tracking.tracking_uri(config.tracking.uri, hydra_cfg.runtime.cwd)
+        folder = sweep_dir(hydra_cfg)
+        parent_file = folder / PARENT_RUN_FILE
+        if config.solver.resume and parent_file.is_file():
+            self.run_id = parent_file.read_text().strip()
+            tracking.resume_sweep_run(self.uri, self.run_id)
+            log.info(f"Resuming the sweep in {folder}: MLflow parent run {self.run_id} at {self.uri}")
+            return
+        if config.solver.resume:
+            log.info(f"solver.resume=true: no sweep to resume in {folder}; starting it")
         overrides = " ".join(hydra_cfg.overrides.task)
         # Hydra adds hydra.mode=MULTIRUN for -m; the launcher and sweeper choices are the user's.
         chosen = [o for o in hydra_cfg.overrides.hydra if not o.startswith("hydra.mode=")]
-        folder = sweep_dir(hydra_cfg)
         self.run_id = tracking.start_sweep_run(
             self.uri,
             config.tracking.experiment,
@@ -56,9 +82,8 @@ class SweepTracking(Callback):
             },
         )
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / PARENT_RUN_FILE).write_text(self.run_id + "\n")
+        parent_file.write_text(self.run_id + "\n")
         log.info(f"MLflow parent run {self.run_id} at {self.uri}")
-        atexit.register(self._finish, completed=False)
 
     def on_multirun_end(self, config, **kwargs):
         atexit.unregister(self._finish)

@@ -10,10 +10,17 @@ It talks to MLflow through ``MlflowClient`` with explicit run ids, never through
 The default store is embedded: ``sqlite:///<cwd>/outputs/mlflow.db`` by absolute path, its
 artifacts beside it in ``outputs/mlartifacts``. The same rule (artifacts in ``mlartifacts/``
 next to the database file) applies to any ``sqlite:`` URI; a server decides for itself.
+
+A tracking server is asked ``/health`` once, briefly, before anything is logged to it: the MLflow
+client retries an unreachable server for minutes, and a run must learn that before its data
+loads and it trains, not after.
 """
+import http.client
 import logging
 import os
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -24,6 +31,11 @@ ARTIFACTS = "mlartifacts"
 PARENT_RUN_TAG = "mlflow.parentRunId"  # what mlflow.start_run(parent_run_id=...) sets
 FAILURE_TAG = "nnplug.failure"
 BEST_METRIC = "best_val_acc"
+HEALTH_TIMEOUT = 5  # seconds; a server that is up answers /health in milliseconds
+
+
+class TrackingUnavailable(ValueError):
+    """No MLflow tracking server answers at the configured URI."""
 
 
 def tracking_uri(configured=None, cwd=None):
@@ -51,19 +63,51 @@ def ui_hint(uri, experiment_id=None, run_id=None):
     return f"mlflow ui --backend-store-uri {uri} --workers 1"
 
 
+def check_server(uri):
+    """Raise ``TrackingUnavailable`` unless the server at an ``http(s):`` URI answers ``/health``.
+
+    One request, a short timeout, no retries. A client error (401, 404) still means a server
+    answers, and MLflow's own error will then say more; a 5xx means a proxy whose server is down,
+    which MLflow would retry for minutes. Other URIs are local stores: nothing to ask.
+    """
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=HEALTH_TIMEOUT):
+            return
+    except urllib.error.HTTPError as exc:
+        if exc.code < 500:
+            return
+        reason = f"HTTP {exc.code} {exc.reason}"
+    except urllib.error.URLError as exc:  # refused, unknown host, connect timeout
+        reason = str(exc.reason)
+    except (OSError, http.client.HTTPException) as exc:  # read timeout, reset, not speaking HTTP
+        reason = str(exc) or type(exc).__name__
+    raise TrackingUnavailable(
+        f"tracking.uri={uri}: no MLflow server answers ({reason}); start it, or log locally with "
+        f"tracking.uri=null (and unset MLFLOW_TRACKING_URI)")
+
+
+def connect(uri):
+    """An ``MlflowClient`` for ``uri``, once a server there is known to answer."""
+    check_server(uri)
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
 def open_experiment(uri, name):
     """A client for ``uri`` and the id of experiment ``name``, creating store and experiment if new.
 
     Creating a SQLite store migrates its schema, which crashes when several processes do it at
     once: a sweep calls this once in the Hydra process before any job starts.
     """
-    from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
     database = sqlite_path(uri)
     if database is not None:
         database.parent.mkdir(parents=True, exist_ok=True)
-    client = MlflowClient(tracking_uri=uri)
+    client = connect(uri)
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
         return client, experiment.experiment_id
@@ -84,27 +128,46 @@ class MlflowTracker:
     leaving ends it FINISHED, or FAILED with the reason in the ``nnplug.failure`` tag when an
     exception escapes. Per-iteration losses are buffered and sent with ``log_batch`` at every
     epoch end: one ``log_metric`` per step costs 10-25 ms on SQLite.
+
+    With ``resume_run_id`` it continues that run instead (its params and tags stay as they are)
+    and leaves out the steps the run already holds. A resumed Solver replays from its last
+    checkpoint, and this tracker sends an epoch's metrics before the Solver writes that epoch's
+    checkpoint, so a run killed in between holds steps that come again; the replay is exact, so
+    the steps already there are the same values and skipping them loses nothing.
     """
 
-    def __init__(self, uri, experiment, *, run_name, params, tags, parent_run_id=None):
+    def __init__(self, uri, experiment, *, run_name, params, tags, parent_run_id=None, resume_run_id=None):
         self.uri = uri
         self.experiment = experiment
         self.run_name = run_name
         self.params = params
         self.tags = tags
         self.parent_run_id = parent_run_id
+        self.resume_run_id = resume_run_id
         self.run_id = None
         self.experiment_id = None
         self._client = None
         self._metrics = []  # (key, value, timestamp, step) waiting for the next batch
         self._batch_limit = None
+        self._last_iteration = self._last_epoch = -1  # the steps the run already holds
 
     def __enter__(self):
-        from mlflow.entities import Param
-        from mlflow.tracking.context.registry import resolve_tags
+        if self.resume_run_id:
+            self._client = connect(self.uri)
+            self.experiment_id = reopen_run(self._client, self.resume_run_id)
+            self.run_id = self.resume_run_id
+            self._last_iteration = last_step(self._client, self.run_id, "loss")
+            self._last_epoch = last_step(self._client, self.run_id, "val_acc")
+        else:
+            self._start_run()
         from mlflow.utils.validation import MAX_METRICS_PER_BATCH
 
         self._batch_limit = MAX_METRICS_PER_BATCH
+        return self
+
+    def _start_run(self):
+        from mlflow.entities import Param
+        from mlflow.tracking.context.registry import resolve_tags
 
         self._client, self.experiment_id = open_experiment(self.uri, self.experiment)
         tags = dict(self.tags)
@@ -113,7 +176,6 @@ class MlflowTracker:
         run = self._client.create_run(self.experiment_id, tags=resolve_tags(tags), run_name=self.run_name)
         self.run_id = run.info.run_id
         self._send(params=[Param(key, value) for key, value in param_values(self.params).items()])
-        return self
 
     def __exit__(self, exc_type, exc, traceback):
         from mlflow.entities import RunTag
@@ -133,11 +195,15 @@ class MlflowTracker:
     # Solver events
 
     def on_iteration(self, solver, iteration, loss):
+        if iteration <= self._last_iteration:
+            return
         self._metrics.append(("loss", float(loss), _now_ms(), int(iteration)))  # cheap: every step
         if len(self._metrics) >= self._batch_limit:
             self.flush()
 
     def on_epoch_end(self, solver, epoch, train_acc, val_acc, learning_rate):
+        if epoch <= self._last_epoch:
+            return
         now = _now_ms()
         self._metrics += [("train_acc", float(train_acc), now, int(epoch)),
                           ("val_acc", float(val_acc), now, int(epoch)),
@@ -190,6 +256,43 @@ def param_values(params):
     from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 
     return {key: _clip(str(value), MAX_PARAM_VAL_LENGTH) for key, value in params.items()}
+
+
+def existing_run(client, run_id):
+    """Run ``run_id``; a ValueError saying so when the store does not have it (deleted, another store)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_run(run_id)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+        raise ValueError(f"cannot resume MLflow run {run_id}: {client.tracking_uri} has no such run") from None
+
+
+def reopen_run(client, run_id):
+    """Set run ``run_id`` RUNNING again, without the failure of its last attempt; its experiment id."""
+    run = existing_run(client, run_id)
+    if FAILURE_TAG in run.data.tags:
+        client.delete_tag(run_id, FAILURE_TAG)
+    client.update_run(run_id, status="RUNNING")
+    return run.info.experiment_id
+
+
+def last_step(client, run_id, key):
+    """The highest step of metric ``key`` that run ``run_id`` holds; -1 when it holds none."""
+    return max((metric.step for metric in client.get_metric_history(run_id, key)), default=-1)
+
+
+def finished_metrics(uri, run_id):
+    """The metrics of run ``run_id`` (latest values) if it FINISHED, else None: it can go on."""
+    run = existing_run(connect(uri), run_id)
+    return dict(run.data.metrics) if run.info.status == "FINISHED" else None
+
+
+def resume_sweep_run(uri, run_id):
+    """Reopen the parent run of a stopped sweep that is resumed."""
+    reopen_run(connect(uri), run_id)
 
 
 def start_sweep_run(uri, experiment, run_name, tags):

@@ -10,11 +10,21 @@ QUICK = ["solver.num_epochs=2", "solver.verbose=false"]
 
 def run_nnplug(cwd, *overrides, env=None, timeout=300, python=sys.executable):
     """``python -m nnplug OVERRIDES`` in ``cwd``; the completed process, output as text."""
+    return subprocess.run([python, "-m", "nnplug", *overrides], cwd=cwd, env=_environment(env),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def start_nnplug(cwd, *overrides):
+    """``python -m nnplug OVERRIDES`` started in ``cwd``, to be signalled or waited for; output as text."""
+    return subprocess.Popen([sys.executable, "-m", "nnplug", *overrides], cwd=cwd, env=_environment(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _environment(env=None):
     # The caller's tracking server or Hydra error mode must not leak into a test.
     environment = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "HYDRA_FULL_ERROR")}
     environment.update({"OPENBLAS_NUM_THREADS": "1", **(env or {})})
-    return subprocess.run([python, "-m", "nnplug", *overrides], cwd=cwd, env=environment,
-                          capture_output=True, text=True, timeout=timeout)
+    return environment
 
 
 def check(process):

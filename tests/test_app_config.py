@@ -67,6 +67,14 @@ def test_each_optim_option_holds_its_update_rules_hyperparameters_and_defaults(o
     (["+seed=1"], "seed: unknown key (known: data, layer, loss, optim, model, solver, tracking)"),
     (["data=npz"], "data.path: missing; it has no default (set data.path=...)"),
     (["tracking.experiment=${oops}"], "the config does not resolve: Interpolation key 'oops' not found"),
+    (["solver.resume=maybe"], "solver.resume='maybe': expected true or false"),
+    (["solver.checkpoint=1"], "solver.checkpoint=1: expected true or false"),
+    # data keys are checked here, before the MLflow run opens, not first when the data loads
+    (["+data.foo=1"], "data.foo=1: data set 'digits' has no such option (its options: seed, test_size)"),
+    (["data.url=http://example.org/digits"], "data.url='http://example.org/digits': data set 'digits' has no such option"),
+    (["data=npz", "data.path=x.npz", "+data.test_size=3"], "data.test_size=3: data set 'npz' has no such option (its options: path)"),
+    (["data.normalize=zscore"], "data.normalize='zscore': expected one of mean_image, per_channel, none"),
+    (["data.limit=0"], "data.limit=0: expected null or an integer >= 1"),
 ])
 def test_a_config_that_cannot_run_is_one_problem_naming_key_value_and_what_is_allowed(overrides, expected):
     found = problems(*overrides)

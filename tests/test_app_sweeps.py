@@ -1,7 +1,10 @@
 """Sweeps: every job is a child MLflow run of one parent run that names the best child."""
+import shlex
+import signal
+import time
 from pathlib import Path
 
-from app_runner import QUICK, check, default_store, run_nnplug, runs
+from app_runner import QUICK, check, default_store, run_nnplug, runs, start_nnplug
 
 PARENT = "mlflow.parentRunId"
 
@@ -78,3 +81,47 @@ def test_the_optuna_search_maximises_validation_accuracy_over_its_search_space(t
     assert {c.data.params["model.hidden_dims"] for c in children} <= {"[64, 64]", "[128, 128]", "[256, 256]"}
     assert parent.data.tags["nnplug.sweeper"] == "OptunaSweeper"
     assert_parent_names_the_best_child(parent, children)
+
+
+def test_a_sweep_stopped_by_sigterm_resumes_with_the_command_it_printed(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    # epochs of about half a second: job 1 is still training when its first checkpoint appears
+    overrides = ["-m", "optim.learning_rate=1e-2,2e-2", "model.hidden_dims=[1024,1024]", "solver.num_epochs=3",
+                 "solver.verbose=false"]
+    process = start_nnplug(tmp_path, *overrides, f"hydra.sweep.dir={sweep_dir}")
+    try:
+        while not (sweep_dir / "1" / "checkpoint" / "checkpoint.npz").exists():
+            assert process.poll() is None, process.communicate()
+            time.sleep(0.02)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+    assert process.returncode == 128 + signal.SIGTERM and "Traceback" not in stderr, stderr
+    (line,) = [line for line in stderr.splitlines() if line.startswith("nnplug:")]
+    command = shlex.join(["python", "-m", "nnplug", *overrides, "solver.resume=true", f"hydra.sweep.dir={sweep_dir}"])
+    assert line == f"nnplug: training stopped by SIGTERM; resume with: {command}"
+    client, found = runs(default_store(tmp_path))
+    parent, children = split(found)
+    assert parent.info.status == "FAILED"  # the sweep stopped: its exit handler closed the parent
+    by_job = {Path(c.data.tags["nnplug.output_dir"]).name: c for c in children}
+    assert by_job["0"].info.status == "FINISHED" and by_job["1"].info.status == "KILLED"
+    done = {key: client.get_metric_history(by_job["0"].info.run_id, key) for key in ("loss", "test_acc")}
+
+    check(run_nnplug(tmp_path, *shlex.split(command)[3:]))
+
+    _, found = runs(default_store(tmp_path))
+    resumed_parent, resumed_children = split(found)
+    assert resumed_parent.info.run_id == parent.info.run_id and resumed_parent.info.status == "FINISHED"
+    assert "nnplug.failure" not in resumed_parent.data.tags
+    assert {c.info.run_id for c in resumed_children} == {c.info.run_id for c in children}
+    assert all(c.info.status == "FINISHED" for c in resumed_children)
+    assert_parent_names_the_best_child(resumed_parent, resumed_children)
+    # job 0 had finished: it is only reported, not trained or logged again
+    assert {key: client.get_metric_history(by_job["0"].info.run_id, key) for key in done} == done
+    # job 1 went on in its own run, every step once
+    steps = sorted(m.step for m in client.get_metric_history(by_job["1"].info.run_id, "loss"))
+    assert steps == list(range(3 * (1297 // 50)))

@@ -1,10 +1,22 @@
-"""The app under bad input and divergence: ``python -m nnplug`` stops with one line, leaves no
-half-written file and no open MLflow run, and one diverging job does not take a sweep down."""
+"""The app under bad input, divergence, a tracking server that is down, and a kill: ``python -m
+nnplug`` stops with one line, leaves no half-written file and no open MLflow run, one diverging job
+does not take a sweep down, and a killed run resumes into the very run it would have been."""
+import io
+import json
+import shlex
+import shutil
+import signal
+import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
-from app_runner import QUICK, default_store, run_nnplug, runs
+from app_runner import QUICK, check, default_store, run_nnplug, runs, start_nnplug
+from servers import free_port
+from test_reliability_resume import assert_same
+
+from nnplug import checkpoint
 
 pytestmark = pytest.mark.slow
 
@@ -65,6 +77,7 @@ BAD_CONFIGS = [
     (["loss.name=hinge"], "loss.name='hinge': unknown"),
     (["optim=adamm"], "optim=adamm: no such option in group 'optim'"),
     (["data=cifar100"], "data=cifar100: no such option in group 'data'"),
+    (["+data.foo=1"], "data.foo=1: data set 'digits' has no such option (its options: seed, test_size)"),
 ]
 
 BAD_DATA = {
@@ -118,12 +131,14 @@ def test_a_bad_data_file_exits_with_one_line_and_leaves_no_open_run(tmp_path, st
     process = run_nnplug(tmp_path, *QUICK, *make(tmp_path), f"tracking.uri={store}")
 
     assert_one_line_failure(process, expected)
-    assert files_written_by_nnplug(tmp_path) == []
     assert not (tmp_path / "payload-ran").exists()
     _, found = runs(store)
     assert all(run.info.status != "RUNNING" for run in found)
     assert found[0].info.status == "FAILED"  # the newest: this row's run, with the reason
     assert expected in found[0].data.tags["nnplug.failure"]
+    # only the record of that run, complete (written atomically as soon as the run existed)
+    (record,) = files_written_by_nnplug(tmp_path)
+    assert record.name == "run.json" and json.loads(record.read_text())["run_id"] == found[0].info.run_id
 
 
 def test_a_diverging_job_fails_its_run_and_the_other_two_finish(tmp_path):
@@ -145,3 +160,219 @@ def test_a_diverging_job_fails_its_run_and_the_other_two_finish(tmp_path):
     job_folders = {p.parent for p in Path(tmp_path, "outputs", "multirun").rglob(".hydra")}
     with_params = [f for f in job_folders if (f / "best_params.npz").exists()]
     assert len(job_folders) == 3 and len(with_params) == 2
+
+
+# Resuming. One epoch of this takes about half a second on one core: time enough to stop a run in
+# the middle. Batch norm, dropout and Adam give a resume every kind of state to get right.
+RESUMABLE = ["layer=bn", "optim=adam", "model.hidden_dims=[1024,1024]", "model.dropout=0.1",
+             "solver.num_epochs=5", "solver.verbose=false"]
+ITERATIONS_PER_EPOCH = 1297 // 50  # digits' training split / the default batch size
+LOGGED = ("loss", "train_acc", "val_acc", "learning_rate", "best_val_acc", "test_acc")
+
+
+def checkpoint_epoch(folder):
+    """The epoch of run folder ``folder``'s checkpoint (from its state.json alone); 0 before the first."""
+    try:
+        with zipfile.ZipFile(folder / "checkpoint" / "checkpoint.npz") as archive:
+            return json.loads(archive.read("state.json"))["state"]["epoch"]
+    except FileNotFoundError:
+        return 0
+
+
+def wait_for_checkpoint(process, folder, epoch, timeout=180):
+    """Return as soon as ``folder`` holds the checkpoint of ``epoch`` (written atomically, so whole)."""
+    deadline = time.monotonic() + timeout
+    while checkpoint_epoch(folder) < epoch:
+        if process.poll() is not None:
+            pytest.fail(f"nnplug exited with {process.returncode} before epoch {epoch}:\n{process.communicate()}")
+        assert time.monotonic() < deadline, f"no checkpoint of epoch {epoch} after {timeout} s"
+        time.sleep(0.02)
+
+
+def recorded_run_id(folder):
+    return json.loads((folder / "checkpoint" / "run.json").read_text())["run_id"]
+
+
+def history(client, run_id, key):
+    return sorted((m.step, m.value) for m in client.get_metric_history(run_id, key))
+
+
+def test_a_run_killed_after_epoch_two_resumes_into_the_same_mlflow_run_as_if_never_stopped(tmp_path, store):
+    from mlflow import MlflowClient
+
+    overrides = [*RESUMABLE, f"tracking.uri={store}"]
+    killed_dir, whole_dir = tmp_path / "killed", tmp_path / "whole"
+    client = MlflowClient(tracking_uri=store)
+    whole = start_nnplug(tmp_path, *overrides, f"hydra.run.dir={whole_dir}")  # alongside: two cores
+    killed = start_nnplug(tmp_path, *overrides, f"hydra.run.dir={killed_dir}")
+    try:
+        wait_for_checkpoint(killed, killed_dir, epoch=2)
+        killed.kill()  # SIGKILL: no handler runs, nothing is flushed or closed
+        killed.communicate(timeout=60)
+        assert checkpoint_epoch(killed_dir) == 2  # killed during epoch 3, as meant
+        run_id = recorded_run_id(killed_dir)
+        assert client.get_run(run_id).info.status == "RUNNING"  # left as the kill found it
+
+        check(run_nnplug(tmp_path, *overrides, "solver.resume=true", f"hydra.run.dir={killed_dir}"))
+        _, whole_err = whole.communicate(timeout=300)
+        assert whole.returncode == 0, whole_err
+    finally:
+        for process in (killed, whole):
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+
+    assert recorded_run_id(killed_dir) == run_id
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED" and "nnplug.failure" not in run.data.tags
+    found = client.search_runs([run.info.experiment_id], f"tags.`nnplug.output_dir` = '{killed_dir}'")
+    assert [r.info.run_id for r in found] == [run_id]  # the same run, not a second one
+    uninterrupted = recorded_run_id(whole_dir)
+    for key in LOGGED:  # every step once, each value bit-identical
+        assert history(client, run_id, key) == history(client, uninterrupted, key), key
+    assert [step for step, _ in history(client, run_id, "loss")] == list(range(5 * ITERATIONS_PER_EPOCH))
+    assert [step for step, _ in history(client, run_id, "val_acc")] == list(range(6))
+    with np.load(killed_dir / "best_params.npz") as resumed, np.load(whole_dir / "best_params.npz") as reference:
+        assert resumed.files == reference.files
+        for name in reference.files:
+            assert np.array_equal(resumed[name], reference[name]), name
+    # parameters, Adam's moments, batch-norm statistics, every generator, all histories
+    assert_same(checkpoint.load(checkpoint.path_in(killed_dir / "checkpoint")),
+                checkpoint.load(checkpoint.path_in(whole_dir / "checkpoint")))
+
+
+@pytest.fixture(scope="module")
+def stopped(tmp_path_factory, store):
+    """A run stopped with SIGTERM during epoch 2, and how it ended (before any test resumes it)."""
+    from mlflow import MlflowClient
+
+    cwd = tmp_path_factory.mktemp("stopped")
+    overrides = [*RESUMABLE, f"tracking.uri={store}"]
+    folder = cwd / "run"
+    process = start_nnplug(cwd, *overrides, f"hydra.run.dir={folder}")
+    wait_for_checkpoint(process, folder, epoch=1)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    run = MlflowClient(tracking_uri=store).get_run(recorded_run_id(folder))
+    return {"folder": folder, "overrides": overrides, "returncode": process.returncode, "stderr": stderr,
+            "run": run, "state": checkpoint.load(checkpoint.path_in(folder / "checkpoint"))}
+
+
+def test_sigterm_saves_where_training_was_ends_the_run_killed_and_prints_how_to_resume(stopped, store):
+    from mlflow import MlflowClient
+
+    assert stopped["returncode"] == 128 + signal.SIGTERM
+    command = shlex.join(["python", "-m", "nnplug", *stopped["overrides"], "solver.resume=true",
+                          f"hydra.run.dir={stopped['folder']}"])
+    assert stopped["stderr"].splitlines() == [f"nnplug: training stopped by SIGTERM; resume with: {command}"]
+    run = stopped["run"]
+    assert run.info.status == "KILLED"
+    assert run.data.tags["nnplug.failure"].startswith("TrainingInterrupted: training stopped by SIGTERM")
+    # the checkpoint holds the iteration the signal arrived in, and MLflow every loss up to it
+    iteration = stopped["state"]["iteration"]
+    assert iteration >= ITERATIONS_PER_EPOCH and len(stopped["state"]["loss_history"]) == iteration
+    losses = MlflowClient(tracking_uri=store).get_metric_history(run.info.run_id, "loss")
+    assert sorted(m.step for m in losses) == list(range(iteration))
+
+
+def truncated(folder):
+    path = folder / "checkpoint" / "checkpoint.npz"
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def pickled_object(folder):
+    """The checkpoint with its first weight matrix replaced by an object array: a pickle inside."""
+    path = folder / "checkpoint" / "checkpoint.npz"
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    member = io.BytesIO()
+    np.save(member, np.array([Payload(folder / "payload-ran")], dtype=object), allow_pickle=True)
+    members["params/W1.npy"] = member.getvalue()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+
+
+def another_configs_checkpoint(folder):
+    """In its place, the checkpoint of a run of the same net trained with SGD instead of Adam."""
+    from hydra import compose, initialize_config_module
+
+    from nnplug import config, experiment
+    from nnplug.registry import default_registry
+
+    with initialize_config_module(config_module="nnplug.conf", version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[*RESUMABLE, "optim=sgd"])
+    settings = config.validate(cfg, default_registry())
+    data = experiment.load_data(settings, default_registry())
+    solver = experiment.build_solver(settings, data, default_registry(), checkpoint_dir=folder / "checkpoint")
+    solver.save_checkpoint()
+
+
+def files_of_nnplug(folder):
+    """Each file under ``folder`` but Hydra's own, with its bytes."""
+    return {p: p.read_bytes() for p in folder.rglob("*")
+            if p.is_file() and not HYDRA_FILES & set(p.relative_to(folder).parts)}
+
+
+def another_store(folder):
+    record = folder / "checkpoint" / "run.json"
+    record.write_text(record.read_text().replace(recorded_run_id(folder), "0" * 32))
+
+
+def nothing(folder):
+    shutil.rmtree(folder)
+    folder.mkdir()
+
+
+# name: (what is done to a copy of the stopped run's folder, overrides changed, does the resume
+# reopen the MLflow run before it fails, what the one line says)
+BAD_RESUMES = {
+    "truncated_checkpoint": (truncated, [], True, "checkpoint.npz: unreadable or corrupt (BadZipFile"),
+    "pickle_in_checkpoint": (pickled_object, [], True,
+                             "checkpoint.npz: unreadable or corrupt (ValueError: Object arrays cannot be loaded when allow_pickle=False"),
+    "another_configs_checkpoint": (another_configs_checkpoint, [], True,
+                                   "checkpoint.npz: it was written by a different run: solver."),
+    "another_config": (None, ["optim.learning_rate=2e-3"], False,
+                       "has another config: optim.learning_rate 0.001 there, 0.002 now"),
+    "run_not_in_the_store": (another_store, [], False, f"cannot resume MLflow run {'0' * 32}: "),
+    "nothing_to_resume": (nothing, [], False, "solver.resume=true: nothing to resume in "),
+}
+
+
+@pytest.mark.parametrize("damage,changed,reopens,expected", BAD_RESUMES.values(), ids=BAD_RESUMES.keys())
+def test_a_resume_that_cannot_go_on_exits_with_one_line_and_changes_no_file(
+        tmp_path, stopped, store, damage, changed, reopens, expected):
+    from mlflow import MlflowClient
+
+    folder = tmp_path / "run"
+    shutil.copytree(stopped["folder"], folder)
+    if damage:
+        damage(folder)
+    before = files_of_nnplug(folder)
+    overrides = [*stopped["overrides"], *changed, "solver.resume=true", f"hydra.run.dir={folder}"]
+
+    process = run_nnplug(tmp_path, *overrides)
+
+    assert_one_line_failure(process, expected)
+    assert files_of_nnplug(folder) == before  # nothing written, nothing half-written, no payload ran
+    assert not (folder / "best_params.npz").exists()
+    run = MlflowClient(tracking_uri=store).get_run(stopped["run"].info.run_id)
+    assert run.info.status != "RUNNING"
+    if reopens:  # it failed after the run was reopened: the run says why
+        assert run.info.status == "FAILED" and expected in run.data.tags["nnplug.failure"]
+
+
+@pytest.mark.parametrize("sweep", [[], ["-m", "optim.learning_rate=1e-2,1e-3"]], ids=["run", "sweep"])
+def test_a_tracking_server_that_is_down_stops_the_run_at_once_naming_it(tmp_path, sweep):
+    uri = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    start = time.monotonic()
+    process = run_nnplug(tmp_path, *sweep, *QUICK, f"tracking.uri={uri}")
+    seconds = time.monotonic() - start
+
+    assert_one_line_failure(process, f"tracking.uri={uri}: no MLflow server answers (")
+    assert "log locally with tracking.uri=null" in process.stderr
+    assert seconds < 30, seconds  # MLflow's own retries of an unreachable server took over 2 minutes
+    outputs = tmp_path / "outputs"
+    assert not any(outputs.rglob("checkpoint*")) and not any(outputs.rglob("best_params.npz"))
+    assert not (outputs / "mlflow.db").exists()
+    assert not (outputs / "multirun").exists()  # no sweep job started

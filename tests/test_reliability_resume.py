@@ -1,6 +1,7 @@
 """Crash-safe training: a run killed or stopped after epoch k and resumed ends bit-identical to a run
 never interrupted, and no checkpoint is ever written from a diverged state."""
 import os
+import pickle
 import re
 import signal
 import subprocess
@@ -15,7 +16,7 @@ from nnplug import checkpoint
 from nnplug.checkpoint import CheckpointError
 from nnplug.model import Network
 from nnplug.registry import default_registry
-from nnplug.solver import DivergenceError, Solver
+from nnplug.solver import DivergenceError, Solver, TrainingInterrupted
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 N_TRAIN, N_VAL, BATCH, EPOCHS = 180, 60, 30, 4
@@ -251,3 +252,10 @@ def test_non_finite_parameters_at_epoch_end_stop_training_instead_of_checkpointi
     with pytest.raises(DivergenceError, match=r"parameters W became non-finite by iteration 12"):
         solver.train()
     assert checkpoint.load(checkpoint.path_in(tmp_path))["iteration"] == PER_EPOCH  # epoch 1's, intact
+
+
+def test_an_interruption_survives_the_trip_back_from_a_parallel_sweep_job():
+    back = pickle.loads(pickle.dumps(TrainingInterrupted(signal.SIGTERM, "/run/checkpoint/checkpoint.npz")))
+
+    assert (back.signum, back.checkpoint, back.exit_code) == (signal.SIGTERM, "/run/checkpoint/checkpoint.npz", 143)
+    assert str(back) == "training stopped by SIGTERM; resume from /run/checkpoint/checkpoint.npz"

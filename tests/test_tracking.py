@@ -1,8 +1,11 @@
 """nnplug.tracking against a real SQLite MLflow store in a temporary folder."""
+import http.server
+import threading
 import time
 from pathlib import Path
 
 import pytest
+from servers import free_port
 
 from nnplug import tracking
 
@@ -145,3 +148,76 @@ def test_the_ui_hint_is_a_command_for_a_local_store_and_a_page_for_a_server():
     assert tracking.ui_hint("http://h:5000/", "3", "abc") == "http://h:5000/#/experiments/3/runs/abc"
     assert tracking.sqlite_path("http://h:5000") is None
     assert tracking.sqlite_path("sqlite:////x/y.db") == Path("/x/y.db")
+
+
+def test_a_resumed_tracker_continues_its_run_and_leaves_out_the_steps_it_holds(store, client):
+    with pytest.raises(KeyboardInterrupt):  # killed after flushing epoch 1, before its checkpoint
+        with tracker(store, "resumed", params={"optim.name": "sgd"}) as first:
+            for iteration in range(10):
+                first.on_iteration(None, iteration, float(iteration))
+                if iteration % 5 == 4:
+                    first.on_epoch_end(None, iteration // 5, 0.5, 0.5, 0.1)
+            raise KeyboardInterrupt
+    assert client.get_run(first.run_id).info.status == "KILLED"
+
+    # the Solver replays from its epoch-0 checkpoint: steps 5-9 and epoch 1 come again
+    with tracker(store, "resumed", params={"optim.name": "ignored"}, resume_run_id=first.run_id) as again:
+        for iteration in range(5, 15):
+            again.on_iteration(None, iteration, float(iteration))
+            if iteration % 5 == 4:
+                again.on_epoch_end(None, iteration // 5, 0.5, 0.5, 0.1)
+
+    assert again.run_id == first.run_id
+    run = client.get_run(first.run_id)
+    assert run.info.status == "FINISHED"
+    assert "nnplug.failure" not in run.data.tags  # the kill is history once the run went on
+    assert run.data.params == {"optim.name": "sgd"}  # kept, not logged again
+    assert sorted(m.step for m in client.get_metric_history(first.run_id, "loss")) == list(range(15))
+    for key in ("train_acc", "val_acc", "learning_rate"):
+        assert sorted(m.step for m in client.get_metric_history(first.run_id, key)) == [0, 1, 2]
+    assert len(client.search_runs([run.info.experiment_id])) == 1
+
+
+def test_resuming_a_run_the_store_does_not_have_says_so(store):
+    with pytest.raises(ValueError, match=f"cannot resume MLflow run {'0' * 32}: .* has no such run"):
+        with tracker(store, "resumed", resume_run_id="0" * 32):
+            pass
+
+
+class Answer(http.server.BaseHTTPRequestHandler):
+    """Answers every GET with the status in its path: ``/503/health`` -> 503."""
+
+    def do_GET(self):
+        self.send_response(int(self.path.split("/")[1]))
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def http_server():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    thread.join()
+
+
+def test_a_tracking_uri_where_nothing_listens_is_refused_at_once_naming_it_and_the_fallback():
+    uri = f"http://127.0.0.1:{free_port()}"
+    start = time.perf_counter()
+    with pytest.raises(tracking.TrackingUnavailable) as error:
+        tracking.check_server(uri)
+    assert time.perf_counter() - start < 2
+    assert str(error.value) == (f"tracking.uri={uri}: no MLflow server answers ([Errno 111] Connection refused); "
+                                f"start it, or log locally with tracking.uri=null (and unset MLFLOW_TRACKING_URI)")
+
+
+def test_a_server_error_counts_as_down_and_a_client_error_as_a_server_that_answers(http_server):
+    with pytest.raises(tracking.TrackingUnavailable, match=r"no MLflow server answers \(HTTP 503 "):
+        tracking.check_server(f"{http_server}/503")
+    tracking.check_server(f"{http_server}/401")  # MLflow's own error will say more
+    tracking.check_server(f"{http_server}/200/")
+    tracking.check_server("sqlite:////nowhere/mlflow.db")  # a local store: nothing to ask

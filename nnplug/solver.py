@@ -365,12 +365,17 @@ def _check_like(found, expected, where):
             raise ValueError(f"its {where} is not a {expected.dtype} array of shape {expected.shape}")
 
 
+_ABSENT = object()  # a key one side has and the other not: "no value", not a misleading None
+
+
 def _differences(found, expected, where=""):
     """'key: checkpoint has A, this run has B' for each leaf that differs."""
     if isinstance(found, dict) and isinstance(expected, dict):
         keys = sorted(set(found) | set(expected))
-        return "; ".join(filter(None, (_differences(found.get(k), expected.get(k), f"{where}{k}.")
+        return "; ".join(filter(None, (_differences(found.get(k, _ABSENT), expected.get(k, _ABSENT), f"{where}{k}.")
                                        for k in keys)))
     if found == expected:
         return ""
-    return f"{where.rstrip('.')}: checkpoint has {found!r}, this run has {expected!r}"
+    def shown(value):
+        return "no value" if value is _ABSENT else repr(value)
+    return f"{where.rstrip('.')}: checkpoint has {shown(found)}, this run has {shown(expected)}"

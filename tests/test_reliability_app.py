@@ -331,7 +331,8 @@ BAD_RESUMES = {
     "pickle_in_checkpoint": (pickled_object, [], True,
                              "checkpoint.npz: unreadable or corrupt (ValueError: Object arrays cannot be loaded when allow_pickle=False"),
     "another_configs_checkpoint": (another_configs_checkpoint, [], True,
-                                   "checkpoint.npz: it was written by a different run: solver."),
+                                   "checkpoint.npz: it was written by a different run: "
+                                   "solver.optim_config.beta1: checkpoint has no value, this run has 0.9; "),
     "another_config": (None, ["optim.learning_rate=2e-3"], False,
                        "has another config: optim.learning_rate 0.001 there, 0.002 now"),
     "run_not_in_the_store": (another_store, [], False, f"cannot resume MLflow run {'0' * 32}: "),

@@ -3,6 +3,8 @@
 Each classic function keeps SPEC.md's name, signature and semantics; each plugin class is a thin
 adapter that holds the layer's options and state and calls the pair.
 """
+import functools
+
 import numpy as np
 
 from nnplug.hookspecs import hookimpl
@@ -11,7 +13,15 @@ from nnplug.kinds import Layer, check_mode
 
 def _column_sums(a):
     # a matrix-vector product: BLAS sums the columns of a C-ordered (N, D) array 3x faster than sum(0)
-    return np.ones(a.shape[0], dtype=a.dtype) @ a
+    return _ones(a.shape[0], a.dtype) @ a
+
+
+@functools.lru_cache(maxsize=64)
+def _ones(n, dtype):
+    # one read-only vector per (batch size, dtype), not a new one for every sum of every step
+    ones = np.ones(n, dtype=dtype)
+    ones.flags.writeable = False
+    return ones
 
 
 # --- affine -------------------------------------------------------------------------------------

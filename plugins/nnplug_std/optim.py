@@ -51,23 +51,17 @@ def _state(config, key, w, in_place):
     return state
 
 
-def _blocks(*arrays):
-    """Matching flat blocks of same-shaped arrays, or the arrays whole when small or not C-ordered."""
-    size = arrays[0].size
-    if size <= BLOCK or not all(a.flags.c_contiguous for a in arrays):
-        yield arrays
-        return
-    flat = [a.reshape(-1) for a in arrays]
-    for start in range(0, size, BLOCK):
-        yield [f[start:start + BLOCK] for f in flat]
-
-
 def _update(kernel, w, dw, out, *states):
-    """Run ``kernel(w, dw, out, *states)`` block by block; return the updated parameter."""
+    """Run ``kernel(w, dw, out, *states)``, block by block on large C-ordered arrays; return ``out``."""
     if out is None:
         out = np.empty_like(w, order="C")
-    for blocks in _blocks(w, dw, out, *states):
-        kernel(*blocks)
+    arrays = (w, dw, out, *states)
+    if w.size <= BLOCK or not all(a.flags.c_contiguous for a in arrays):
+        kernel(*arrays)
+        return out
+    flat = [a.reshape(-1) for a in arrays]
+    for start in range(0, w.size, BLOCK):
+        kernel(*[f[start:start + BLOCK] for f in flat])
     return out
 
 

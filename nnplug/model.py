@@ -28,7 +28,11 @@ class Network:
             layer_options.setdefault("dropout", {})["p"] = dropout
         self.loss_fn = registry.get("losses", loss)
 
-        # one stream for the weights, one per layer for what it draws while training (dropout)
+        # one stream for the weights, one per layer for what it draws while training (dropout).
+        # Without a seed, numpy's global generator picks one: CS231n drew its weights from it, so
+        # a notebook that calls np.random.seed(...) first gets the same network every time.
+        if seed is None:
+            seed = int(np.random.randint(2 ** 31))
         init_seq, layer_seq = np.random.SeedSequence(seed).spawn(2)
         init_rng = np.random.default_rng(init_seq)
         plan = [(i, name, h) for i, h in enumerate(self.hidden_dims, 1) for name in self.block]

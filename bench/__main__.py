@@ -58,26 +58,24 @@ def main(argv=None):
     payload["machine"]["load_average_at_end"] = os.getloadavg()
     report.write_json(json_path, payload)
 
-    print(report.text_table(payload["results"]))
+    results = payload["results"]
+    print(report.text_table(results))
     print()
-    print(report.text_table(payload["results"], report.CPU_COLUMNS, report.cpu_rows))
-    for r in payload["results"]:
+    print(report.text_table(results, report.CPU_COLUMNS, report.cpu_rows))
+    for r in results:
         diffs = ", ".join(f"{k} {v:.1e}" for k, v in r["loss_curve_max_rel_diff"].items())
         print(f"loss curves vs nnplug ({r['workload']}): largest relative difference {diffs}")
-    m = payload["machine"]
-    print(f"machine: {m['cpu']}, {m['cores']} cores, numpy {m['numpy']} ({m['blas'][0]['internal_api']} "
-          f"{m['blas'][0]['version']}, {m['blas'][0]['architecture']}), torch {m['torch']}; "
-          f"load average {m['load_average_at_start'][0]:.1f} at start, {m['load_average_at_end'][0]:.1f} at end")
+    notes = [report.machine_line(payload["machine"])]
     if "sweep" in payload:
-        print(sweep.text(payload["sweep"]))
+        notes.append(sweep.text(payload["sweep"]))
+    print("\n".join(notes))
     print(f"JSON: {json_path}")
     if args.markdown:
         with open(args.markdown, "w") as f:
-            f.write(report.markdown_table(payload["results"]) + "\n\n"
-                    + report.markdown_table(payload["results"], report.CPU_COLUMNS, report.cpu_rows) + "\n")
-            if "sweep" in payload:
-                f.write("\n" + sweep.text(payload["sweep"]) + "\n")
-
+            f.write(f"`python -m bench {' '.join(argv if argv is not None else sys.argv[1:])}`, {stamp}\n\n"
+                    + report.markdown_table(results) + "\n\n"
+                    + report.markdown_table(results, report.CPU_COLUMNS, report.cpu_rows) + "\n\n"
+                    + "\n\n".join(notes) + "\n")
 
 if __name__ == "__main__":
     main()

@@ -22,6 +22,14 @@ def machine():
     return info
 
 
+def machine_line(m):
+    blas = m["blas"][0] if m["blas"] else {}
+    return (f"machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, numpy {m['numpy']} "
+            f"({blas.get('internal_api')} {blas.get('version')}, {blas.get('architecture')} kernels), "
+            f"torch {m['torch']}; load average {m['load_average_at_start'][0]:.1f} at start, "
+            f"{m['load_average_at_end'][0]:.1f} at end (other processes on the machine skew wall times)")
+
+
 def _cpu_model():
     try:
         with open("/proc/cpuinfo") as f:

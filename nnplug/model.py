@@ -12,6 +12,10 @@ class Network:
 
     Parameters are named by their layer's local name and the index of their hidden block
     (``W1, b1, gamma1, ...``); the output affine layer's are ``W<L>, b<L>``.
+
+    Consecutive layers that offer it (``Layer.fuse``, e.g. affine-batchnorm-relu) run as one fused
+    step: the same model up to rounding, fewer passes over memory. ``fuse=False`` runs every layer
+    on its own.
     """
 
     def __init__(self, hidden_dims, input_dim=3 * 32 * 32, num_classes=10, block=("affine", "relu"),

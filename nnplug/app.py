@@ -66,7 +66,25 @@ def main(cfg):
             raise SystemExit(1) from None
         raise JobFailed(_report_failed_job(error, hydra_cfg)) from error
     _summarise(result)
+    if cfg.solver.verbose and not sweeping:  # a sweep ranks its jobs at the end instead
+        _print_summary(cfg, result)
     return result.best_val_acc
+
+
+def _print_summary(cfg, result):
+    from nnplug.experiment import describe_model
+    from nnplug.progress import print_summary
+
+    optim = f"{cfg.optim.name} (learning rate {cfg.optim.learning_rate:g})"
+    print_summary(cfg.data.name, describe_model(cfg), optim, result.best_val_acc, result.test_acc,
+                  result.seconds, result.samples_per_second, _run_link(result))
+
+
+def _run_link(result):
+    """Where the run is: its page on a tracking server, else its id."""
+    if result.tracking_uri.startswith(("http://", "https://")):
+        return f"{result.tracking_uri.rstrip('/')}/#/experiments/{result.experiment_id}/runs/{result.run_id}"
+    return f"{result.run_id} (experiment {result.experiment_id})"
 
 
 class JobFailed(CompactHydraException):

@@ -17,6 +17,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from nnplug import checkpoint, config, tracking
+from nnplug.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class Result:
     experiment_id: str
     run_id: str
     output_dir: Path
+    samples_per_second: float | None = None  # None for a finished run that is only reported
 
 
 def run(cfg, *, output_dir, cwd, parent_run_id=None, command="nnplug", tags=None, job=None, registry=None):
@@ -76,11 +78,15 @@ def run(cfg, *, output_dir, cwd, parent_run_id=None, command="nnplug", tags=None
         parent_run_id=parent_run_id,
         resume_run_id=resumed and resumed["run_id"],
     )
+    # sweep jobs may share a terminal with other jobs: labelled lines, no live bar
+    progress = Progress(enabled=settings["solver"]["verbose"], live=False if job is not None else None,
+                        label=None if job is None else f"#{job}")
     with tracker:
         if resumed is None:
             write_run_record(checkpoint_dir, tracker, settings)
         data = load_data(settings, registry)
-        solver = build_solver(settings, data, registry, listeners=(tracker,), checkpoint_dir=checkpoint_dir)
+        solver = build_solver(settings, data, registry, listeners=(tracker, progress),
+                              checkpoint_dir=checkpoint_dir)
         if resumed is not None and checkpoint.exists(checkpoint_dir):
             solver.restore(checkpoint_dir)
         start = time.perf_counter()
@@ -89,7 +95,7 @@ def run(cfg, *, output_dir, cwd, parent_run_id=None, command="nnplug", tags=None
         test_acc = solver.check_accuracy(data["X_test"], data["y_test"])
         tracker.log_metrics({"best_val_acc": solver.best_val_acc, "test_acc": test_acc,
                              "train_seconds": seconds})
-        tracker.log_artifacts(write_artifacts(output_dir, settings, solver))
+        tracker.log_artifacts(write_artifacts(output_dir, settings, solver, data))
     return Result(
         name=name,
         best_val_acc=float(solver.best_val_acc),
@@ -101,6 +107,7 @@ def run(cfg, *, output_dir, cwd, parent_run_id=None, command="nnplug", tags=None
         experiment_id=tracker.experiment_id,
         run_id=tracker.run_id,
         output_dir=output_dir,
+        samples_per_second=progress.samples_per_second,
     )
 
 
@@ -169,7 +176,9 @@ def build_solver(settings, data, registry, listeners=(), checkpoint_dir=None):
     from nnplug.solver import Solver
 
     layer, optim = settings["layer"], settings["optim"]
-    options = {key: value for key, value in settings["solver"].items() if key not in ("checkpoint", "resume")}
+    # verbose goes to the Progress listener, which shows what the Solver's own prints would
+    options = {key: value for key, value in settings["solver"].items()
+               if key not in ("checkpoint", "resume", "verbose")}
     model = Network(
         input_dim=data["input_dim"],
         num_classes=data["num_classes"],
@@ -187,24 +196,31 @@ def build_solver(settings, data, registry, listeners=(), checkpoint_dir=None):
         optim_config={key: value for key, value in optim.items() if key != "name"},
         listeners=listeners,
         checkpoint_dir=checkpoint_dir if settings["solver"]["checkpoint"] else None,
+        verbose=False,
         **options,
     )
 
 
-def write_artifacts(output_dir, settings, solver):
-    """The resolved config, the best parameters and the training curves, written to ``output_dir``."""
+def write_artifacts(output_dir, settings, solver, data):
+    """The resolved config, the best parameters and the run's pictures, written to ``output_dir``."""
     import numpy as np
 
-    from nnplug.plots import training_curves
+    from nnplug.plots import run_pictures
 
     output_dir.mkdir(parents=True, exist_ok=True)
     config_file = output_dir / "config.yaml"
     config_file.write_text(OmegaConf.to_yaml(settings))
     params_file = output_dir / "best_params.npz"
     np.savez(params_file, **solver.model.params)  # arrays only: loads with allow_pickle=False
-    curves_file = training_curves(solver.loss_history, solver.train_acc_history, solver.val_acc_history,
-                                  output_dir / "curves.png", title=run_name(settings))
-    return [config_file, params_file, curves_file]
+    pictures = run_pictures(output_dir, solver, data, title=run_name(settings))
+    return [config_file, params_file, *pictures]
+
+
+def describe_model(settings):
+    """``[affine, relu] x (100, 100) - affine - softmax``: the network as the run summary shows it."""
+    block = ", ".join(settings["layer"]["block"])
+    hidden = ", ".join(str(h) for h in settings["model"]["hidden_dims"])
+    return f"[{block}] x ({hidden}) - affine - {settings['loss']['name']}"
 
 
 def run_name(settings):

@@ -36,6 +36,7 @@ class SweepTracking(Callback):
     def __init__(self):
         self.uri = None
         self.run_id = None
+        self.folder = None
 
     def on_multirun_start(self, config, **kwargs):
         from nnplug.app import is_user_error, print_error
@@ -57,7 +58,7 @@ class SweepTracking(Callback):
 
         hydra_cfg = config.hydra
         self.uri = tracking.tracking_uri(config.tracking.uri, hydra_cfg.runtime.cwd)
-        folder = sweep_dir(hydra_cfg)
+        folder = self.folder = sweep_dir(hydra_cfg)
         parent_file = folder / PARENT_RUN_FILE
         if config.solver.resume and parent_file.is_file():
             self.run_id = parent_file.read_text().strip()
@@ -88,6 +89,17 @@ class SweepTracking(Callback):
     def on_multirun_end(self, config, **kwargs):
         atexit.unregister(self._finish)
         self._finish(completed=True)
+        self._rank_jobs()
+
+    def _rank_jobs(self):
+        """Print the jobs best first and log one picture of their validation curves on the parent."""
+        from nnplug import tracking
+        from nnplug.progress import jobs_from_runs, print_ranking
+
+        children = tracking.sweep_children(self.uri, self.run_id)
+        if children:
+            print_ranking(jobs_from_runs(children))
+            tracking.log_sweep_curves(self.uri, self.run_id, children, self.folder / "sweep_val_acc.png")
 
     def _finish(self, completed):
         from nnplug import tracking

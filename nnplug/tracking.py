@@ -313,12 +313,7 @@ def finish_sweep_run(uri, parent_run_id, completed=True):
     from mlflow.entities import Metric, Param, RunTag
 
     client = MlflowClient(tracking_uri=uri)
-    parent = client.get_run(parent_run_id)
-    children = client.search_runs(
-        [parent.info.experiment_id],
-        filter_string=f"tags.`{PARENT_RUN_TAG}` = '{parent_run_id}'",
-        max_results=50000,
-    )
+    children = sweep_children(uri, parent_run_id)
     finished = [c for c in children if c.info.status == "FINISHED" and BEST_METRIC in c.data.metrics]
     failed = sum(c.info.status == "FAILED" for c in children)
     tags = [RunTag("nnplug.children", str(len(children))), RunTag("nnplug.children_failed", str(failed))]
@@ -338,6 +333,29 @@ def finish_sweep_run(uri, parent_run_id, completed=True):
     finally:
         client.set_terminated(parent_run_id, "FINISHED" if completed and best is not None else "FAILED")
     return best, len(children), failed
+
+
+def sweep_children(uri, parent_run_id):
+    """The runs of a sweep's jobs: the children of its parent run."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    parent = client.get_run(parent_run_id)
+    return client.search_runs([parent.info.experiment_id],
+                              filter_string=f"tags.`{PARENT_RUN_TAG}` = '{parent_run_id}'", max_results=50000)
+
+
+def log_sweep_curves(uri, parent_run_id, children, path):
+    """One picture of every job's validation curve, written to ``path`` and logged on the parent run."""
+    from mlflow import MlflowClient
+
+    from nnplug.plots import sweep_curves
+
+    client = MlflowClient(tracking_uri=uri)
+    curves = {child.info.run_name: [m.value for m in sorted(client.get_metric_history(child.info.run_id, "val_acc"),
+                                                            key=lambda m: m.step)]
+              for child in children}
+    client.log_artifact(parent_run_id, str(sweep_curves(curves, path)))
 
 
 def _now_ms():

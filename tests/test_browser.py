@@ -48,6 +48,12 @@ def sweep(tmp_path_factory):
     [parent] = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert len(children) == 3
+    # the sweep ends with its jobs ranked, and one picture of their validation curves on the parent
+    ranking = result.stdout[result.stdout.index("Sweep ranking"):].splitlines()
+    ranked = sorted(children, key=lambda r: -r.data.metrics["best_val_acc"])
+    assert [line.split()[0] for line in ranking[3:6]] == ["1", "2", "3"]
+    assert ranked[0].info.run_name in ranking[3]
+    assert [a.path for a in client.list_artifacts(parent.info.run_id)] == ["sweep_val_acc.png"]
     return {"command": command, "cwd": cwd, "experiment_id": experiment.experiment_id,
             "parent": parent, "children": children}
 
@@ -117,6 +123,8 @@ def test_a_job_page_shows_its_metrics_params_and_curves(page, ui, sweep):
     assert f"optim.name\n{child.data.params['optim.name']}" in body
 
     page.get_by_text("Artifacts", exact=True).first.click()
+    for picture in ("confusion_matrix.png", "misclassified.png", "first_layer_weights.png"):
+        page.get_by_text(picture, exact=True).first.wait_for()
     page.get_by_text("curves.png", exact=True).first.click()
     image = page.locator('img[alt="curves.png"]')  # its src is a blob the page fetched from the server
     image.first.wait_for()

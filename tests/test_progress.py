@@ -119,3 +119,19 @@ def test_importing_the_display_modules_loads_no_heavy_library(module):
             "print(heavy)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_a_run_of_the_app_prints_its_epochs_and_a_summary(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "nnplug", "solver.num_epochs=3",
+                             f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout
+    epochs = [line for line in out.splitlines() if line.startswith("epoch ")]
+    assert [line[:9] for line in epochs] == ["epoch 0/3", "epoch 1/3", "epoch 2/3", "epoch 3/3"]
+    assert "(Epoch" not in out  # the Solver's own prints are replaced, not doubled
+    summary = out[out.index("Run summary"):].splitlines()[1:9]
+    rows = dict(re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in summary)
+    assert rows["data set"] == "digits" and rows["model"].endswith("- affine - softmax")
+    assert float(rows["best val acc"]) > 0.8 and float(rows["test acc"]) > 0.8
+    assert rows["wall time"].endswith(" s") and int(rows["samples/s"].replace(",", "")) > 0

@@ -2,6 +2,7 @@
 import argparse
 import datetime
 import os
+import subprocess
 import sys
 import tempfile
 
@@ -24,6 +25,10 @@ def parse(argv):
     p.add_argument("--no-tracking", action="store_true", help="skip the Solver with the MLflow tracker")
     p.add_argument("--sweep-reps", type=int, default=3,
                    help="repetitions of the 4-job launcher comparison (0 skips it; each takes about a minute)")
+    p.add_argument("--startup", action="store_true",
+                   help="also run bench/startup.py (--help and default-run wall times) and quote its output")
+    p.add_argument("--cifar", metavar="DIR",
+                   help="a cifar-10-batches-py folder: also run bench/data_memory.py (peak memory of the load)")
     p.add_argument("--json", default=None, help="where to write the JSON (default bench/results/<time>.json)")
     p.add_argument("--markdown", default=None, help="also write the table as Markdown to this file")
     args = p.parse_args(argv)
@@ -55,6 +60,9 @@ def main(argv=None):
     if args.sweep_reps:
         print("running the launcher comparison ...", file=sys.stderr, flush=True)
         payload["sweep"] = sweep.measure(args.sweep_reps)
+    others = [["startup.py"]] if args.startup else []
+    others += [["data_memory.py", args.cifar, "--dtype", "float32"]] if args.cifar else []
+    payload["other_scripts"] = [_other_script(*command) for command in others]
     payload["machine"]["load_average_at_end"] = os.getloadavg()
     report.write_json(json_path, payload)
 
@@ -68,6 +76,7 @@ def main(argv=None):
     notes = [report.machine_line(payload["machine"])]
     if "sweep" in payload:
         notes.append(sweep.text(payload["sweep"]))
+    notes += payload.get("other_scripts", [])
     print("\n".join(notes))
     print(f"JSON: {json_path}")
     if args.markdown:
@@ -76,6 +85,16 @@ def main(argv=None):
                     + report.markdown_table(results) + "\n\n"
                     + report.markdown_table(results, report.CPU_COLUMNS, report.cpu_rows) + "\n\n"
                     + "\n\n".join(notes) + "\n")
+
+def _other_script(name, *args):
+    """Run a sibling benchmark script (start-up time, data memory) and return what it printed."""
+    print(f"running bench/{name} ...", file=sys.stderr, flush=True)
+    done = subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), name), *args],
+                          capture_output=True, text=True)
+    output = done.stdout.strip() or done.stderr.strip()[-2000:]
+    command = " ".join([f"bench/{name}", *args])
+    return f"{command}:\n\n" + "\n".join("    " + line for line in output.splitlines())
+
 
 if __name__ == "__main__":
     main()

@@ -105,3 +105,13 @@ def test_three_layer_net_overfits_50_samples():
 
 def test_five_layer_net_overfits_50_samples():
     assert overfit([100, 100, 100, 100], weight_scale=1e-1, learning_rate=2e-2).train_acc_history[-1] == 1.0
+
+
+def test_unseeded_networks_follow_numpys_global_seed_as_in_cs231n():
+    np.random.seed(1)
+    a = FullyConnectedNet([5], input_dim=4, dropout=0.5)
+    np.random.seed(1)
+    b = FullyConnectedNet([5], input_dim=4, dropout=0.5)
+    c = FullyConnectedNet([5], input_dim=4, dropout=0.5)
+    assert all(np.array_equal(a.params[k], b.params[k]) for k in a.params)
+    assert not np.array_equal(a.params["W1"], c.params["W1"])

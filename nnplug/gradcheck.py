@@ -10,39 +10,37 @@ def rel_error(x, y):
     return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
 
 
-def eval_numerical_gradient(f, x, verbose=True, h=1e-5):
-    """Centred-difference gradient of the scalar function ``f`` at ``x`` (changed and restored in place)."""
-    grad = np.zeros_like(x)
+def _centred_differences(evaluate, x, h):
+    """Yield ``(index, evaluate(x + h e_i), evaluate(x - h e_i))`` per entry, restoring ``x`` each time."""
     it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
     while not it.finished:
         ix = it.multi_index
         old = x[ix]
         x[ix] = old + h
-        fxph = f(x)
+        plus = evaluate(x)
         x[ix] = old - h
-        fxmh = f(x)
+        minus = evaluate(x)
         x[ix] = old
-        grad[ix] = (fxph - fxmh) / (2 * h)
+        yield ix, plus, minus
+        it.iternext()
+
+
+def eval_numerical_gradient(f, x, verbose=True, h=1e-5):
+    """Centred-difference gradient of the scalar function ``f`` at ``x`` (changed and restored in place)."""
+    grad = np.zeros_like(x)
+    for ix, plus, minus in _centred_differences(f, x, h):
+        grad[ix] = (plus - minus) / (2 * h)
         if verbose:
             print(ix, grad[ix])
-        it.iternext()
     return grad
 
 
 def eval_numerical_gradient_array(f, x, df, h=1e-5):
     """Numeric gradient of ``sum(f(x) * df)`` with respect to ``x``, for array-valued ``f``."""
     grad = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
-    while not it.finished:
-        ix = it.multi_index
-        old = x[ix]
-        x[ix] = old + h
-        pos = f(x).copy()
-        x[ix] = old - h
-        neg = f(x).copy()
-        x[ix] = old
-        grad[ix] = np.sum((pos - neg) * df) / (2 * h)
-        it.iternext()
+    # copies: f may return the same buffer for both evaluations
+    for ix, plus, minus in _centred_differences(lambda v: f(v).copy(), x, h):
+        grad[ix] = np.sum((plus - minus) * df) / (2 * h)
     return grad
 
 

@@ -23,6 +23,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from nnplug.metric_sender import MetricsNotStored
+
 log = logging.getLogger(__name__)
 
 STORE_DIR = "outputs"
@@ -126,14 +128,15 @@ class MlflowTracker:
 
     Entering creates the run (a child when ``parent_run_id`` is given) and logs params and tags;
     leaving ends it FINISHED, or FAILED with the reason in the ``nnplug.failure`` tag when an
-    exception escapes. Per-iteration losses are buffered and sent with ``log_batch`` at every
-    epoch end: one ``log_metric`` per step costs 10-25 ms on SQLite.
+    exception escapes. Per-iteration losses are buffered and sent in one batch at every epoch end
+    (one ``log_metric`` per step costs 10-25 ms on SQLite) to this process's metric writer
+    (``nnplug.metric_sender``), which stores them while training goes on; leaving waits for it.
 
-    With ``resume_run_id`` it continues that run instead (its params and tags stay as they are)
-    and leaves out the steps the run already holds. A resumed Solver replays from its last
-    checkpoint, and this tracker sends an epoch's metrics before the Solver writes that epoch's
-    checkpoint, so a run killed in between holds steps that come again; the replay is exact, so
-    the steps already there are the same values and skipping them loses nothing.
+    With ``resume_run_id`` it continues that run instead (its params and tags stay as they are).
+    A resumed Solver replays from its last checkpoint. Steps the run already holds are left out
+    (the replay is exact: they are the same values); steps it lacks from before the checkpoint
+    (their batch was still on its way to the store when the job was killed) are sent from the
+    Solver's restored history when training starts.
     """
 
     def __init__(self, uri, experiment, *, run_name, params, tags, parent_run_id=None, resume_run_id=None):
@@ -147,11 +150,15 @@ class MlflowTracker:
         self.run_id = None
         self.experiment_id = None
         self._client = None
+        self._sender = None
         self._metrics = []  # (key, value, timestamp, step) waiting for the next batch
         self._batch_limit = None
         self._last_iteration = self._last_epoch = -1  # the steps the run already holds
 
     def __enter__(self):
+        from nnplug import metric_sender
+
+        self._sender = metric_sender.sender()  # first: it starts up while the run is created
         if self.resume_run_id:
             self._client = connect(self.uri)
             self.experiment_id = reopen_run(self._client, self.resume_run_id)
@@ -181,18 +188,37 @@ class MlflowTracker:
         from mlflow.entities import RunTag
         from mlflow.utils.validation import MAX_TAG_VAL_LENGTH
 
-        status = "FINISHED"
-        tags = []
-        if exc is not None:
-            status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
-            tags.append(RunTag(FAILURE_TAG, _clip(f"{type(exc).__name__}: {exc}", MAX_TAG_VAL_LENGTH)))
+        unstored = None
         try:
-            self._send(metrics=self._take_metrics(), tags=tags)
+            self.flush()
+            self._sender.sync()
+        except MetricsNotStored as error:
+            unstored = error
+        failure = exc or unstored
+        status, tags = "FINISHED", []
+        if failure is not None:
+            status = "KILLED" if isinstance(failure, KeyboardInterrupt) else "FAILED"
+            tags.append(RunTag(FAILURE_TAG, _clip(f"{type(failure).__name__}: {failure}", MAX_TAG_VAL_LENGTH)))
+        try:
+            self._send(tags=tags)
         finally:
             self._client.set_terminated(self.run_id, status)
+        if failure is unstored is not None:
+            raise unstored
         return False
 
     # Solver events
+
+    def on_train_start(self, solver):
+        now = _now_ms()
+        self._metrics += [("loss", float(loss), now, step)
+                          for step, loss in enumerate(solver.loss_history) if step > self._last_iteration]
+        for epoch, values in enumerate(zip(solver.train_acc_history, solver.val_acc_history, solver.lr_history)):
+            if epoch > self._last_epoch:
+                self._metrics += [(key, float(value), now, epoch)
+                                  for key, value in zip(("train_acc", "val_acc", "learning_rate"), values)]
+        self._last_iteration = max(self._last_iteration, len(solver.loss_history) - 1)
+        self._last_epoch = max(self._last_epoch, len(solver.val_acc_history) - 1)
 
     def on_iteration(self, solver, iteration, loss):
         if iteration <= self._last_iteration:
@@ -225,16 +251,13 @@ class MlflowTracker:
             self._client.log_artifact(self.run_id, str(path))
 
     def flush(self):
-        self._send(metrics=self._take_metrics())
+        """Hand the buffered metrics to the writer process (which stores them soon, not now)."""
+        if self._metrics:
+            metrics, self._metrics = self._metrics, []
+            self._sender.send(self.uri, self.run_id, metrics)
 
-    def _take_metrics(self):
-        from mlflow.entities import Metric
-
-        metrics, self._metrics = self._metrics, []
-        return [Metric(*metric) for metric in metrics]
-
-    def _send(self, metrics=(), params=(), tags=()):
-        send_batches(self._client, self.run_id, metrics=metrics, params=params, tags=tags)
+    def _send(self, params=(), tags=()):
+        send_batches(self._client, self.run_id, params=params, tags=tags)
 
 
 def send_batches(client, run_id, metrics=(), params=(), tags=()):

@@ -1,8 +1,12 @@
 """nnplug.tracking against a real SQLite MLflow store in a temporary folder."""
 import http.server
+import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from servers import free_port
@@ -176,6 +180,74 @@ def test_a_resumed_tracker_continues_its_run_and_leaves_out_the_steps_it_holds(s
     for key in ("train_acc", "val_acc", "learning_rate"):
         assert sorted(m.step for m in client.get_metric_history(first.run_id, key)) == [0, 1, 2]
     assert len(client.search_runs([run.info.experiment_id])) == 1
+
+
+def test_a_resumed_tracker_sends_the_steps_its_run_lacks_from_the_restored_solver_history(store, client):
+    # the job was killed after its epoch-1 checkpoint, before the writer stored epoch 1's batch
+    with pytest.raises(KeyboardInterrupt):
+        with tracker(store, "resumed") as first:
+            for iteration in range(5):
+                first.on_iteration(None, iteration, float(iteration))
+            first.on_epoch_end(None, 0, 0.5, 0.5, 0.1)
+            first.flush()
+            first._sender.sync()
+            first._metrics.clear()  # what never reached the writer
+            raise KeyboardInterrupt
+    restored = SimpleNamespace(loss_history=[float(i) for i in range(10)], train_acc_history=[0.5, 0.6],
+                               val_acc_history=[0.5, 0.6], lr_history=[0.1, 0.09])
+
+    with tracker(store, "resumed", resume_run_id=first.run_id) as again:
+        again.on_train_start(restored)
+        for iteration in range(10, 15):
+            again.on_iteration(None, iteration, float(iteration))
+        again.on_epoch_end(None, 2, 0.7, 0.7, 0.08)
+
+    losses = {m.step: m.value for m in client.get_metric_history(first.run_id, "loss")}
+    assert losses == {step: float(step) for step in range(15)}
+    assert {m.step: m.value for m in client.get_metric_history(first.run_id, "val_acc")} == {0: 0.5, 1: 0.6, 2: 0.7}
+    assert len(client.get_metric_history(first.run_id, "train_acc")) == 3
+
+
+def test_metrics_the_store_refuses_fail_the_run_naming_why_and_the_next_run_logs_again(store, client):
+    from nnplug.metric_sender import MetricsNotStored
+
+    with pytest.raises(MetricsNotStored, match=r"MLflow did not store the metrics: .*a\?b"):
+        with tracker(store, "refused") as t:
+            t.on_iteration(None, 0, 2.3)
+            t.log_metrics({"a?b": 1.0})  # not a name MLflow accepts
+    run = client.get_run(t.run_id)
+    assert run.info.status == "FAILED"
+    assert "MetricsNotStored: MLflow did not store the metrics" in run.data.tags["nnplug.failure"]
+
+    with tracker(store, "refused") as after:  # a sweep's next job in this process
+        after.on_iteration(None, 0, 1.5)
+    assert client.get_run(after.run_id).info.status == "FINISHED"
+    assert [m.value for m in client.get_metric_history(after.run_id, "loss")] == [1.5]
+
+
+KILLED_TRAINER = """
+import os, signal, sys
+from nnplug.tracking import MlflowTracker
+with MlflowTracker(sys.argv[1], "killed", run_name="killed", params={}, tags={}) as t:
+    print(t.run_id, flush=True)
+    for iteration in range(3000):
+        t.on_iteration(None, iteration, float(iteration))
+    t.on_epoch_end(None, 0, 0.5, 0.5, 0.1)  # handed to the writer, not stored yet
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_the_writer_stores_what_it_was_sent_when_the_training_process_is_killed(store, client):
+    done = subprocess.run([sys.executable, "-c", KILLED_TRAINER, store], capture_output=True, text=True)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    run_id = done.stdout.strip()
+
+    deadline = time.monotonic() + 60
+    while len(client.get_metric_history(run_id, "loss")) < 3000 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert sorted(m.step for m in client.get_metric_history(run_id, "loss")) == list(range(3000))
+    assert [m.value for m in client.get_metric_history(run_id, "val_acc")] == [0.5]
+    assert client.get_run(run_id).info.status == "RUNNING"  # nobody was left to end it
 
 
 def test_resuming_a_run_the_store_does_not_have_says_so(store):

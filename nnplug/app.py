@@ -42,7 +42,8 @@ def main(cfg):
     sweeping = hydra_cfg.mode == RunMode.MULTIRUN
     try:
         with ExitStack() as stack:
-            tags = _limit_blas_threads(hydra_cfg, stack)
+            side_by_side = _side_by_side(hydra_cfg)
+            tags = _limit_blas_threads(stack) if side_by_side else {}
             result = experiment.run(
                 cfg,
                 output_dir=hydra_cfg.runtime.output_dir,
@@ -51,6 +52,8 @@ def main(cfg):
                 command=" ".join(["nnplug", *hydra_cfg.overrides.task]),
                 tags=tags,
                 job=hydra_cfg.job.num if sweeping else None,
+                # no core is left for a metric writer process: the jobs use them all
+                background_metrics=not side_by_side,
             )
     except TrainingInterrupted as interrupted:
         print(f"nnplug: training stopped by {signal.Signals(interrupted.signum).name}; "
@@ -123,14 +126,17 @@ def print_error(error):
         print(f"nnplug: error: {line}", file=sys.stderr)
 
 
-def _limit_blas_threads(hydra_cfg, stack):
-    """Give each job one BLAS thread when the launcher runs jobs side by side.
+def _side_by_side(hydra_cfg):
+    """Whether the launcher runs this job beside others (joblib, submitit), not one after another."""
+    return hydra_cfg.mode == RunMode.MULTIRUN and not hydra_cfg.launcher._target_.endswith(".BasicLauncher")
+
+
+def _limit_blas_threads(stack):
+    """Give the job one BLAS thread; return the tags that record it.
 
     Two jobs each using every core for small matrix products run many times slower than two
-    single-threaded ones. Returns the tags that record the limit.
+    single-threaded ones.
     """
-    if hydra_cfg.mode != RunMode.MULTIRUN or hydra_cfg.launcher._target_.endswith(".BasicLauncher"):
-        return {}
     import numpy  # noqa: F401  threadpoolctl limits only the BLAS libraries already loaded
     from threadpoolctl import threadpool_limits
 

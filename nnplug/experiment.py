@@ -40,11 +40,13 @@ class Result:
     samples_per_second: float | None = None  # None for a finished run that is only reported
 
 
-def run(cfg, *, output_dir, cwd, parent_run_id=None, command="nnplug", tags=None, job=None, registry=None):
+def run(cfg, *, output_dir, cwd, parent_run_id=None, command="nnplug", tags=None, job=None, registry=None,
+        background_metrics=True):
     """Validate ``cfg``, train it with one MLflow run logged, and return the ``Result``.
 
     ``job`` (the number of a sweep job) tells apart the run names of jobs with the same plugins;
-    ``registry`` defaults to the process-wide one.
+    ``registry`` defaults to the process-wide one; ``background_metrics`` is the tracker's
+    ``background``.
 
     With ``solver.resume`` it continues the run recorded in ``output_dir`` instead, in its MLflow
     run and store, from its last checkpoint; a run that finished already is only reported. A
@@ -77,6 +79,7 @@ def run(cfg, *, output_dir, cwd, parent_run_id=None, command="nnplug", tags=None
               "nnplug.output_dir": str(output_dir.resolve()), **(tags or {})},
         parent_run_id=parent_run_id,
         resume_run_id=resumed and resumed["run_id"],
+        background=background_metrics,
     )
     # sweep jobs may share a terminal with other jobs: labelled lines, no live bar
     progress = Progress(enabled=settings["solver"]["verbose"], live=False if job is not None else None,

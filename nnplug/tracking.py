@@ -129,8 +129,10 @@ class MlflowTracker:
     Entering creates the run (a child when ``parent_run_id`` is given) and logs params and tags;
     leaving ends it FINISHED, or FAILED with the reason in the ``nnplug.failure`` tag when an
     exception escapes. Per-iteration losses are buffered and sent in one batch at every epoch end
-    (one ``log_metric`` per step costs 10-25 ms on SQLite) to this process's metric writer
-    (``nnplug.metric_sender``), which stores them while training goes on; leaving waits for it.
+    (one ``log_metric`` per step costs 10-25 ms on SQLite). With ``background`` (the default) the
+    batch goes to this process's metric writer (``nnplug.metric_sender``), which stores it on
+    another core while training goes on, and leaving waits for it; without, the tracker stores it
+    before training goes on, which is what jobs that already keep every core busy should do.
 
     With ``resume_run_id`` it continues that run instead (its params and tags stay as they are).
     A resumed Solver replays from its last checkpoint. Steps the run already holds are left out
@@ -139,7 +141,8 @@ class MlflowTracker:
     Solver's restored history when training starts.
     """
 
-    def __init__(self, uri, experiment, *, run_name, params, tags, parent_run_id=None, resume_run_id=None):
+    def __init__(self, uri, experiment, *, run_name, params, tags, parent_run_id=None, resume_run_id=None,
+                 background=True):
         self.uri = uri
         self.experiment = experiment
         self.run_name = run_name
@@ -147,6 +150,7 @@ class MlflowTracker:
         self.tags = tags
         self.parent_run_id = parent_run_id
         self.resume_run_id = resume_run_id
+        self.background = background
         self.run_id = None
         self.experiment_id = None
         self._client = None
@@ -156,9 +160,10 @@ class MlflowTracker:
         self._last_iteration = self._last_epoch = -1  # the steps the run already holds
 
     def __enter__(self):
-        from nnplug import metric_sender
+        if self.background:
+            from nnplug import metric_sender
 
-        self._sender = metric_sender.sender()  # first: it starts up while the run is created
+            self._sender = metric_sender.sender()  # first: it starts up while the run is created
         if self.resume_run_id:
             self._client = connect(self.uri)
             self.experiment_id = reopen_run(self._client, self.resume_run_id)
@@ -191,7 +196,8 @@ class MlflowTracker:
         unstored = None
         try:
             self.flush()
-            self._sender.sync()
+            if self._sender is not None:
+                self._sender.sync()
         except MetricsNotStored as error:
             unstored = error
         failure = exc or unstored
@@ -251,10 +257,16 @@ class MlflowTracker:
             self._client.log_artifact(self.run_id, str(path))
 
     def flush(self):
-        """Hand the buffered metrics to the writer process (which stores them soon, not now)."""
-        if self._metrics:
-            metrics, self._metrics = self._metrics, []
+        """Store the buffered metrics, or hand them to the writer process, which stores them soon."""
+        if not self._metrics:
+            return
+        metrics, self._metrics = self._metrics, []
+        if self._sender is not None:
             self._sender.send(self.uri, self.run_id, metrics)
+        else:
+            from mlflow.entities import Metric
+
+            send_batches(self._client, self.run_id, metrics=[Metric(*metric) for metric in metrics])
 
     def _send(self, params=(), tags=()):
         send_batches(self._client, self.run_id, params=params, tags=tags)

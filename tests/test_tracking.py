@@ -53,10 +53,11 @@ def test_a_local_store_keeps_its_artifacts_beside_the_database(store, client):
     assert client.get_experiment(experiment_id).artifact_location == (database.parent / "mlartifacts").as_uri()
 
 
-def test_losses_go_in_batches_and_accuracies_per_epoch_with_the_epoch_as_step(store, client):
+@pytest.mark.parametrize("background", [True, False], ids=["writer-process", "inline"])
+def test_losses_go_in_batches_and_accuracies_per_epoch_with_the_epoch_as_step(store, client, background):
     params = {f"p{i:03d}": i for i in range(250)}  # more than one log_batch may carry
     start = time.perf_counter()
-    with tracker(store, "metrics", params=params) as t:
+    with tracker(store, "metrics", params=params, background=background) as t:
         for iteration in range(2500):  # more than one log_batch may carry
             t.on_iteration(None, iteration, 1.0 / (iteration + 1))
         for epoch in range(3):

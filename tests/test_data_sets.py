@@ -2,6 +2,8 @@
 import inspect
 import pathlib
 import random
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -26,6 +28,23 @@ def test_digits_is_split_1297_250_250_with_a_seeded_shuffle():
     # the three splits partition the whole set
     labels = np.concatenate([d["y_train"], d["y_val"], d["y_test"]])
     np.testing.assert_array_equal(np.bincount(labels), np.bincount(load_digits().target))
+
+
+def test_digits_are_scikit_learns_read_without_importing_it():
+    from nnplug_std.datasets import digits
+
+    d = digits.load(seed=3, test_size=100)
+    reference = load_digits()
+    order = np.random.default_rng(3).permutation(len(reference.target))
+    np.testing.assert_array_equal(d["X_train"], reference.images.astype(np.uint8)[order][:-100, None])
+    np.testing.assert_array_equal(d["y_test"], reference.target[order][-100:])
+    assert d["y_train"].dtype == reference.target.dtype
+
+    imported = subprocess.run(
+        [sys.executable, "-c", "import sys; from nnplug_std.datasets import digits; digits.load(); "
+                               "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sklearn', 'scipy')))"],
+        capture_output=True, text=True, check=True).stdout
+    assert imported.strip() == "[]"  # a second of imports per process, for a 500 KB file
 
 
 def test_digits_refuses_a_test_size_that_leaves_no_training_rows():

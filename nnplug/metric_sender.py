@@ -3,7 +3,8 @@
 A local SQLite store spends about 70 us of Python (SQLAlchemy) on every metric row it writes:
 an epoch of 490 losses costs 35-100 ms, 4-8% of a CIFAR-sized epoch at batch 100, and the
 training thread would pay it. A thread would not help, as that work holds the GIL. This process
-does it on another core, once per Python process, for every run that process trains.
+does it on another core, once per Python process, for every run that process trains, at the
+lowest priority, so that it takes only CPU time that training leaves idle.
 
 The parent writes one JSON document per line on the child's stdin and reads the answers on its
 stdout; the pipe is made large enough for many epochs, so a slow start never blocks training:
@@ -105,6 +106,9 @@ def main():
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Spare CPU only: training threads (BLAS's among them, which wait for each other) come first,
+    # and what falls behind is stored when the run ends, when leaving waits for it.
+    os.nice(19)
 
     from mlflow import MlflowClient
     from mlflow.entities import Metric

@@ -24,7 +24,7 @@ def parse(argv):
     p.add_argument("--no-torch", action="store_true", help="skip PyTorch")
     p.add_argument("--no-tracking", action="store_true", help="skip the Solver with the MLflow tracker")
     p.add_argument("--sweep-reps", type=int, default=3,
-                   help="repetitions of the 4-job launcher comparison (0 skips it; each takes about a minute)")
+                   help="repetitions of the 4-job launcher comparisons (0 skips them; about 2 minutes each)")
     p.add_argument("--startup", action="store_true",
                    help="also run bench/startup.py (--help and default-run wall times) and quote its output")
     p.add_argument("--cifar", metavar="DIR",

@@ -1,9 +1,18 @@
-"""A 4-job sweep (``optim=sgd,adam layer=affine,bn`` on the default digits experiment), run by
-Hydra's basic launcher (one job after another) and by the joblib launcher with 2 workers.
+"""4-job sweeps run by Hydra's basic launcher (one job after another) and by the joblib launcher
+with 2 workers, each launcher as a user gets it: basic jobs use every core for BLAS, joblib jobs
+one BLAS thread each (nnplug sets that for jobs that run side by side).
+
+Two sweeps, because a parallel launcher pays a fixed start-up per worker (a fresh Python that
+imports Hydra, nnplug and MLflow) that only jobs of some length repay:
+
+- ``mnist1d``: ``experiment=mnist1d_mlp optim=sgd_momentum,adam model.seed=0,1``, a real small
+  experiment, about 12 s per job: the figure the launcher is for;
+- ``digits``: ``optim=sgd,adam layer=affine,bn`` on the default experiment, well under a second
+  of training per job: start-up alone.
 
 Each run is a fresh ``python -m nnplug -m ...`` process in a fresh folder whose MLflow store was
 created beforehand (a new store's schema migration takes seconds and is not what is compared).
-Wall time of the whole command; the median over repetitions.
+Wall time of the whole command; the median over repetitions, launchers alternating.
 """
 import os
 import subprocess
@@ -13,7 +22,10 @@ import time
 
 import numpy as np
 
-SWEEP = ["optim=sgd,adam", "layer=affine,bn"]
+SWEEPS = {
+    "mnist1d": ["experiment=mnist1d_mlp", "optim=sgd_momentum,adam", "model.seed=0,1"],
+    "digits": ["optim=sgd,adam", "layer=affine,bn"],
+}
 LAUNCHERS = {"basic": [], "joblib (2 workers)": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]}
 
 
@@ -23,10 +35,10 @@ def _prepare_store(folder):
     open_experiment(tracking_uri(cwd=folder), "bench-store")
 
 
-def _run(extra):
+def _run(sweep, extra):
     with tempfile.TemporaryDirectory(prefix="nnplug-sweep-") as folder:
         _prepare_store(folder)
-        command = [sys.executable, "-m", "nnplug", "-m", *SWEEP, *extra]
+        command = [sys.executable, "-m", "nnplug", "-m", *sweep, *extra]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))}
         start = time.perf_counter()
         done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True)
@@ -36,18 +48,30 @@ def _run(extra):
     return seconds
 
 
-def measure(reps):
-    """``{launcher: median seconds}``, the speed-up and every time, launchers alternating."""
-    seconds = {name: [] for name in LAUNCHERS}
-    for _ in range(reps):
-        for name, extra in LAUNCHERS.items():
-            seconds[name].append(_run(extra))
-    median = {name: float(np.median(values)) for name, values in seconds.items()}
-    return {"command": "python -m nnplug -m " + " ".join(SWEEP), "median_seconds": median,
-            "speedup": median["basic"] / median["joblib (2 workers)"], "all_seconds": seconds}
+def measure(reps, sweeps=tuple(SWEEPS)):
+    """Per sweep: ``{launcher: median seconds}``, the speed-up and every time."""
+    results = {}
+    for name in sweeps:
+        seconds = {launcher: [] for launcher in LAUNCHERS}
+        for _ in range(reps):
+            for launcher, extra in LAUNCHERS.items():
+                seconds[launcher].append(_run(SWEEPS[name], extra))
+        median = {launcher: float(np.median(values)) for launcher, values in seconds.items()}
+        results[name] = {"command": "python -m nnplug -m " + " ".join(SWEEPS[name]), "median_seconds": median,
+                         "speedup": median["basic"] / median["joblib (2 workers)"], "all_seconds": seconds}
+    return results
 
 
-def text(result):
-    median = result["median_seconds"]
-    return (f"sweep `{result['command']}` (4 jobs): basic launcher {median['basic']:.1f} s, "
-            f"joblib with 2 workers {median['joblib (2 workers)']:.1f} s: speed-up {result['speedup']:.2f}x")
+def text(results):
+    lines = []
+    for result in results.values():
+        median = result["median_seconds"]
+        lines.append(f"sweep `{result['command']}` (4 jobs): basic launcher {median['basic']:.1f} s, "
+                     f"joblib with 2 workers {median['joblib (2 workers)']:.1f} s: "
+                     f"speed-up {result['speedup']:.2f}x")
+    return "\n\n".join(lines)
+
+
+if __name__ == "__main__":
+    reps = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    print(text(measure(reps, sys.argv[2:] or tuple(SWEEPS))))

@@ -125,3 +125,48 @@ def test_rules_keep_float32(name, dtype):
     w = np.ones((3, 2), dtype=dtype)
     next_w, config = rule(w, np.ones_like(w), {}, out=w)
     assert next_w.dtype == dtype and next_w is w
+
+
+STATE_KEYS = ("velocity", "cache", "m", "v")
+
+
+def _layout(a):
+    return "C" if a.flags.c_contiguous else "F" if a.flags.f_contiguous else None
+
+
+@pytest.mark.parametrize("name", RULES)
+@pytest.mark.parametrize("layout", ["C", "F"])
+@pytest.mark.parametrize("in_place", [False, True])
+def test_the_result_and_the_state_take_the_layout_of_w(name, layout, in_place):
+    rule = default_registry().get("optimizers", name)
+    rng = np.random.default_rng(2)
+    w = np.asarray(rng.standard_normal((6, 4)), order=layout)
+    config = {}
+    for _ in range(2):  # the first call creates the state, the second updates (or copies) it
+        dw = np.asarray(rng.standard_normal(w.shape), order=layout)
+        next_w, config = rule(w, dw, config, out=w if in_place else None)
+        assert _layout(next_w) == layout and (next_w is w) == in_place
+        assert all(_layout(config[k]) == layout for k in STATE_KEYS if k in config)
+        w = next_w
+
+
+@pytest.mark.parametrize("name", [n for n in RULES if n != "sgd"])
+def test_a_state_in_the_other_layout_is_laid_out_like_w_once_with_its_values(name):
+    # e.g. a C-ordered state restored from a checkpoint of C-ordered weights into an F-ordered one
+    rule = default_registry().get("optimizers", name)
+    rng = np.random.default_rng(3)
+    w0 = rng.standard_normal((6, 4))
+    dws = [rng.standard_normal(w0.shape) for _ in range(3)]
+    w, config = w0.copy(), {}
+    for dw in dws[:2]:
+        w, config = rule(w, dw, config, out=w)
+    expected, expected_config = rule(w.copy(), dws[2], {k: np.copy(v) if isinstance(v, np.ndarray) else v
+                                                         for k, v in config.items()}, out=None)
+    w_f = np.asfortranarray(w)
+    next_w, config = rule(w_f, np.asfortranarray(dws[2]), config, out=w_f)  # C state, F weight
+    assert next_w is w_f
+    np.testing.assert_array_equal(next_w, expected)
+    for key in STATE_KEYS:
+        if key in config:
+            assert _layout(config[key]) == "F", key
+            np.testing.assert_array_equal(config[key], expected_config[key])

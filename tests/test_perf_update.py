@@ -33,15 +33,52 @@ def test_blocked_update_equals_the_whole_array_update(name, in_place, dtype, mon
 
 
 @pytest.mark.parametrize("name", RULES)
-def test_a_parameter_that_is_not_c_ordered_is_updated_whole(name):
+@pytest.mark.parametrize("in_place", [False, True])
+def test_an_f_ordered_parameter_is_updated_in_f_order_to_the_same_values(name, in_place):
+    # float64 affine weights are F-ordered (nnplug_std.layers.weight_order), their gradients too
     rule = default_registry().get("optimizers", name)
     rng = np.random.default_rng(1)
+    w0 = rng.standard_normal((3 * optim.BLOCK // 100 + 7, 100))
+    grads = [rng.standard_normal(w0.shape) for _ in range(3)]
+    expected, expected_config = trajectory(rule, w0.copy(), grads, {}, in_place)
+    w = np.asfortranarray(w0)
+    updated, config = trajectory(rule, w, [np.asfortranarray(g) for g in grads], {}, in_place)
+    assert (updated is w) == in_place
+    assert updated.flags.f_contiguous and not updated.flags.c_contiguous
+    np.testing.assert_array_equal(updated, expected)  # elementwise: the layout cannot change a bit
+    for key, value in expected_config.items():
+        if isinstance(value, np.ndarray):
+            assert config[key].flags.f_contiguous and not config[key].flags.c_contiguous, key
+            np.testing.assert_array_equal(config[key], value)
+
+
+def _calls(w, dw, states=()):
+    """How many blocks ``_update`` cuts these arrays into (the kernel's calls)."""
+    calls = []
+    optim._update(lambda *blocks: calls.append(blocks[0].size), w, dw, np.empty_like(w), *states)
+    return len(calls)
+
+
+def test_arrays_of_one_layout_are_updated_in_blocks_and_a_mix_whole():
+    shape = (3 * optim.BLOCK // 100 + 7, 100)  # 4 blocks
+    c, f = np.zeros(shape), np.zeros(shape, order="F")
+    assert _calls(c, c.copy(), [c.copy()]) == 4
+    assert _calls(f, f.copy(order="K"), [f.copy(order="K")]) == 4
+    assert _calls(f, c) == 1 and _calls(c, f) == 1 and _calls(f, f.copy(order="K"), [c]) == 1
+    assert _calls(c[:, ::2], c[:, ::2]) == 1  # strided views
+
+
+@pytest.mark.parametrize("name", RULES)
+def test_a_mix_of_layouts_still_gives_the_right_values(name):
+    # a classic caller's C-ordered gradient for an F-ordered weight: slower, never wrong
+    rule = default_registry().get("optimizers", name)
+    rng = np.random.default_rng(4)
     w = np.asfortranarray(rng.standard_normal((optim.BLOCK // 50, 100)))
     g = rng.standard_normal(w.shape)
     expected, _ = rule(np.ascontiguousarray(w), g, {})
     updated, _ = rule(w, g, {}, out=w)
     assert updated is w
-    np.testing.assert_allclose(w, expected, rtol=1e-15)
+    np.testing.assert_array_equal(w, expected)
 
 
 @pytest.mark.parametrize("name", RULES)

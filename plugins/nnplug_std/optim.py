@@ -3,6 +3,11 @@
 Called as in CS231n (no ``out``) a rule changes neither ``w`` nor the state arrays it was given
 and returns new ones. The Solver passes ``out=w``: the parameter and the rule's state (velocity,
 cache, m, v) are then updated in place, so a training step allocates no new parameter arrays.
+
+Every array a rule creates or copies (the result, the state) takes ``w``'s memory layout, C or F
+(float64 affine weights are F-ordered: ``nnplug_std.layers.weight_order``): an elementwise update
+of arrays in different layouts is a strided transpose, five times slower than a straight pass for
+sgd_momentum on a 3072 x 100 weight.
 """
 import numpy as np
 
@@ -40,26 +45,44 @@ def _floats(config, *keys):
     return [float(config[key]) for key in keys]
 
 
+def _layout(a):
+    """The layout of a contiguous array, "C" or "F" (a 1-D array is both: "C"); None for a strided view."""
+    if a.flags.c_contiguous:
+        return "C"
+    return "F" if a.flags.f_contiguous else None
+
+
 def _state(config, key, w, in_place):
-    """The rule's state array ``key``: updated in place by the Solver, copied for classic calls."""
+    """The rule's state array ``key`` in ``w``'s layout: updated in place by the Solver, copied for classic calls.
+
+    A state in another layout than ``w`` (one restored from a checkpoint of C-ordered weights, or
+    made by hand with np.zeros(w.shape) for an F-ordered w) is replaced, once, by a copy in ``w``'s
+    layout: updating it in place would be a strided transpose at every step.
+    """
     state = config.get(key)
+    layout = _layout(w)
     if state is None:
-        state = np.zeros_like(w, order="C")
-    elif not in_place:
-        state = state.copy(order="C")
+        state = np.zeros_like(w, order=layout or "K")
+    elif not in_place or (layout is not None and _layout(state) != layout):
+        state = np.array(state, order=layout or "K")  # keeps the state's dtype
     config[key] = state
     return state
 
 
 def _update(kernel, w, dw, out, *states):
-    """Run ``kernel(w, dw, out, *states)``, block by block on large C-ordered arrays; return ``out``."""
+    """Run ``kernel(w, dw, out, *states)``, block by block on large arrays of one layout; return ``out``.
+
+    Blocks are slices of the arrays' memory order (``ravel(order="K")``, a view of a contiguous
+    array), so all arrays must share one layout, C or F, for block k of each to hold the same
+    elements. Anything else (a strided view, a mix of layouts) is updated whole.
+    """
     if out is None:
-        out = np.empty_like(w, order="C")
+        out = np.empty_like(w, order=_layout(w) or "K")
     arrays = (w, dw, out, *states)
-    if w.size <= BLOCK or not all(a.flags.c_contiguous for a in arrays):
+    if w.size <= BLOCK or (layout := _layout(w)) is None or any(_layout(a) != layout for a in arrays):
         kernel(*arrays)
         return out
-    flat = [a.reshape(-1) for a in arrays]
+    flat = [a.ravel(order="K") for a in arrays]
     for start in range(0, w.size, BLOCK):
         kernel(*[f[start:start + BLOCK] for f in flat])
     return out

@@ -107,7 +107,7 @@ class Network:
                 grads[g] = layer_grads[local]
         if self.reg:
             for name in self.regularized:
-                w = params[name].ravel()
+                w = params[name].ravel(order="K")  # a view in either layout (ravel() copies an F array)
                 loss += 0.5 * self.reg * float(w @ w)
                 grads[name] += self.reg * params[name]
         return loss, grads

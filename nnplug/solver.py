@@ -179,7 +179,9 @@ class Solver:
         self._emit("on_epoch_end", self.epoch, train_acc, val_acc, self.learning_rate)
         if val_acc > self.best_val_acc:
             self.best_val_acc = val_acc
-            self.best_params = {k: v.copy() for k, v in self.model.params.items()}
+            # copies in each parameter's layout (ndarray.copy() would make F-ordered weights C):
+            # the model trains on with these after train() and must stay as fast
+            self.best_params = {k: v.copy(order="K") for k, v in self.model.params.items()}
             self._emit("on_new_best", self.epoch, val_acc)
 
     def train(self):
@@ -304,7 +306,8 @@ class Solver:
             _check_like(state["model_state"], self.model.get_state(), "model_state")
         for name, value in state["params"].items():
             np.copyto(params[name], value)
-        self.best_params = {name: np.array(value) for name, value in state["best_params"].items()}
+        # in the layout of the model's own parameters, whatever layout the checkpoint stored
+        self.best_params = {name: _copy_like(params[name], value) for name, value in state["best_params"].items()}
         self.optim_configs = {name: dict(config) for name, config in state["optim_configs"].items()}
         if state["model_state"] is not None:
             self.model.set_state(state["model_state"])
@@ -346,6 +349,13 @@ class Solver:
             reason = str(exc) if isinstance(exc, ValueError) else f"malformed state ({type(exc).__name__}: {exc})"
             raise CheckpointError(path, reason) from None
         return self.iteration
+
+
+def _copy_like(like, value):
+    """A copy of ``value`` with the shape, dtype and memory layout of ``like``."""
+    copy = np.empty_like(like)
+    np.copyto(copy, value)
+    return copy
 
 
 def _check_like(found, expected, where):

@@ -167,3 +167,81 @@ def test_files_that_are_not_checkpoints(tmp_path, content, message):
                     archive.writestr(name, value)
     with pytest.raises(CheckpointError, match=f"checkpoint {re.escape(str(path))}: {message}"):
         checkpoint.load(path)
+
+
+# --- a Solver's checkpoint keeps each array's memory layout (float64 W1 with fan-in 600 is F-ordered)
+
+def _layout(a):
+    return "C" if a.flags.c_contiguous else "F" if a.flags.f_contiguous else None
+
+
+def _layout_solver(checkpoint_dir=None, listeners=()):
+    from nnplug.model import FullyConnectedNet
+    from nnplug.solver import Solver
+
+    rng = np.random.default_rng(0)
+    centers = 2 * rng.standard_normal((4, 600))
+    y = rng.integers(0, 4, 160)
+    X = centers[y] + rng.standard_normal((160, 600))
+    data = {"X_train": X[:120], "y_train": y[:120], "X_val": X[120:], "y_val": y[120:]}
+    model = FullyConnectedNet([12, 8], input_dim=600, num_classes=4, use_batchnorm=True, reg=1e-3,
+                              weight_scale=5e-2, seed=1)
+    return Solver(model, data, update_rule="adam", num_epochs=3, batch_size=30, verbose=False, seed=2,
+                  checkpoint_dir=checkpoint_dir, listeners=listeners, optim_config={"learning_rate": 1e-3})
+
+
+class _Stop(Exception):
+    pass
+
+
+class _StopAfter:
+    def __init__(self, iteration):
+        self.iteration = iteration
+
+    def on_iteration(self, solver, iteration, loss):
+        if iteration == self.iteration:
+            raise _Stop  # after the epoch-1 checkpoint, mid epoch 2
+
+
+def _interrupted_checkpoint(tmp_path):
+    with pytest.raises(_Stop):
+        _layout_solver(tmp_path, [_StopAfter(5)]).train()  # 4 iterations per epoch
+    return checkpoint.path_in(tmp_path)
+
+
+def test_arrays_keep_their_layout_on_disk(tmp_path):
+    state = checkpoint.load(_interrupted_checkpoint(tmp_path))
+    assert _layout(state["params"]["W1"]) == "F" and _layout(state["params"]["W2"]) == "C"
+    assert _layout(state["best_params"]["W1"]) == "F"
+    assert _layout(state["optim_configs"]["W1"]["m"]) == "F" and _layout(state["optim_configs"]["W1"]["v"]) == "F"
+
+
+@pytest.mark.parametrize("stored", ["as saved", "all C-ordered"])
+def test_a_restored_run_keeps_the_models_layout_and_finishes_bit_identical(tmp_path, stored):
+    path = _interrupted_checkpoint(tmp_path)
+    if stored == "all C-ordered":  # a checkpoint written before weights were F-ordered
+
+        def to_c(obj):
+            if isinstance(obj, np.ndarray):
+                return np.ascontiguousarray(obj)
+            if isinstance(obj, dict):
+                return {k: to_c(v) for k, v in obj.items()}
+            return [to_c(v) for v in obj] if isinstance(obj, list) else obj
+
+        checkpoint.save(path, to_c(checkpoint.load(path)))
+        assert _layout(checkpoint.load(path)["params"]["W1"]) == "C"
+    reference = _layout_solver()
+    reference.train()
+    resumed = _layout_solver(tmp_path)
+    layouts = {name: _layout(w) for name, w in resumed.model.params.items()}
+    assert resumed.restore() == 4
+    assert {name: _layout(w) for name, w in resumed.model.params.items()} == layouts
+    assert {name: _layout(w) for name, w in resumed.best_params.items()} == layouts
+    resumed.train()
+    for name, w in resumed.model.params.items():
+        assert _layout(w) == layouts[name], name
+        for key in ("m", "v"):
+            assert _layout(resumed.optim_configs[name][key]) == layouts[name], (name, key)
+            np.testing.assert_array_equal(resumed.optim_configs[name][key], reference.optim_configs[name][key])
+        np.testing.assert_array_equal(w, reference.model.params[name])
+    assert resumed.loss_history == reference.loss_history

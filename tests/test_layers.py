@@ -157,3 +157,64 @@ def test_unknown_layer_option_is_named():
     cls = default_registry().get("layers", "leaky_relu")
     with pytest.raises(ValueError, match="'slope'.*alpha"):
         cls(3, slope=0.2)
+
+
+# --- weight layout: float64 affine weights with a large fan-in are F-ordered (bench/gemm_layout.py)
+
+def _layout(a):
+    return "C" if a.flags.c_contiguous else "F" if a.flags.f_contiguous else None
+
+
+@pytest.mark.parametrize("dtype,shape,layout", [
+    (np.float64, (3072, 100), "F"), (np.float64, (512, 10), "F"), (np.float64, (1024, 512), "F"),
+    (np.float64, (100, 100), "C"), (np.float64, (256, 10), "C"),  # small: no gain
+    (np.float64, (1024, 1024), "C"), (np.float64, (100, 3072), "C"),  # square, wide: no gain or a loss
+    (np.float32, (3072, 100), "C"), (np.float32, (100, 100), "C"),  # float32: x @ W is slower in F
+])
+def test_affine_weight_layout_rule(dtype, shape, layout):
+    from nnplug_std.layers import weight_order
+
+    assert weight_order(*shape, dtype) == layout
+    params = default_registry().get("layers", "affine")(*shape, dtype=dtype).init_params(np.random.default_rng(0))
+    assert _layout(params["W"]) == layout and params["W"].dtype == dtype
+
+
+@pytest.mark.parametrize("init", ["gaussian", "he", "xavier"])
+def test_an_f_ordered_weight_has_the_values_a_c_ordered_one_would(init):
+    # the layout changes where the numbers live, not which numbers a seed draws
+    cls = default_registry().get("layers", "affine")
+    f64 = cls(600, 20, dtype=np.float64).init_params(np.random.default_rng(5), init)["W"]
+    f32 = cls(600, 20, dtype=np.float32).init_params(np.random.default_rng(5), init)["W"]
+    assert _layout(f64) == "F" and _layout(f32) == "C"
+    np.testing.assert_array_equal(f64.astype(np.float32), f32)
+
+
+def test_a_float64_net_has_its_first_weight_f_ordered_and_the_rest_c():
+    from nnplug.model import FullyConnectedNet
+
+    layouts = lambda net: {k: _layout(v) for k, v in net.params.items() if k.startswith("W")}  # noqa: E731
+    assert layouts(FullyConnectedNet([100, 100], seed=0)) == {"W1": "F", "W2": "C", "W3": "C"}
+    assert layouts(FullyConnectedNet([100, 100], dtype=np.float32, seed=0)) == {"W1": "C", "W2": "C", "W3": "C"}
+
+
+@pytest.mark.parametrize("layout", ["C", "F"])
+def test_dw_has_the_layout_of_w_and_the_same_values(layout):
+    rng = np.random.default_rng(3)
+    x, b, dout = rng.standard_normal((8, 3, 5)), rng.standard_normal(4), rng.standard_normal((8, 4))
+    w_c = rng.standard_normal((15, 4))
+    w = np.asarray(w_c, order=layout)
+    dx, dw, db = affine_backward(dout, affine_forward(x, w, b)[1])
+    assert _layout(dw) == layout
+    np.testing.assert_allclose(dw, x.reshape(8, -1).T @ dout, rtol=1e-13)
+    np.testing.assert_allclose(dx, (dout @ w_c.T).reshape(x.shape), rtol=1e-13)
+
+
+def test_affine_gradients_with_an_f_ordered_weight_against_numeric():
+    rng = np.random.default_rng(231)
+    x, w, b = rng.standard_normal((10, 2, 3)), np.asfortranarray(rng.standard_normal((6, 5))), rng.standard_normal(5)
+    dout = rng.standard_normal((10, 5))
+    dx, dw, db = affine_backward(dout, affine_forward(x, w, b)[1])
+    assert _layout(dw) == "F"
+    assert rel_error(dx, eval_numerical_gradient_array(lambda x: affine_forward(x, w, b)[0], x, dout)) < 1e-7
+    assert rel_error(dw, eval_numerical_gradient_array(lambda w: affine_forward(x, w, b)[0], w, dout)) < 1e-7
+    assert rel_error(db, eval_numerical_gradient_array(lambda b: affine_forward(x, w, b)[0], b, dout)) < 1e-7

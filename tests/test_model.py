@@ -115,3 +115,26 @@ def test_unseeded_networks_follow_numpys_global_seed_as_in_cs231n():
     c = FullyConnectedNet([5], input_dim=4, dropout=0.5)
     assert all(np.array_equal(a.params[k], b.params[k]) for k in a.params)
     assert not np.array_equal(a.params["W1"], c.params["W1"])
+
+
+@pytest.mark.parametrize("use_batchnorm", [False, True])
+def test_a_net_with_an_f_ordered_first_weight_matches_its_c_ordered_twin_and_the_numeric_gradient(use_batchnorm):
+    # fan-in 512 in float64: W1 is F-ordered (nnplug_std.layers.weight_order)
+    N, D, H, C = 5, 512, 4, 3
+    rng = np.random.default_rng(7)
+    X, y = rng.standard_normal((N, D)), rng.integers(0, C, N)
+    model = FullyConnectedNet([H], input_dim=D, num_classes=C, reg=0.7, weight_scale=5e-2,
+                              use_batchnorm=use_batchnorm, seed=3)
+    twin = FullyConnectedNet([H], input_dim=D, num_classes=C, reg=0.7, weight_scale=5e-2,
+                             use_batchnorm=use_batchnorm, seed=3)
+    twin.params = {k: np.ascontiguousarray(v) for k, v in twin.params.items()}
+    assert model.params["W1"].flags.f_contiguous and not model.params["W1"].flags.c_contiguous
+    loss, grads = model.loss(X, y)
+    twin_loss, twin_grads = twin.loss(X, y)
+    assert grads["W1"].flags.f_contiguous and not grads["W1"].flags.c_contiguous
+    assert twin_grads["W1"].flags.c_contiguous
+    assert loss == pytest.approx(twin_loss, rel=1e-13)
+    for name in model.params:
+        np.testing.assert_allclose(grads[name], twin_grads[name], rtol=1e-11, atol=1e-15, err_msg=name)
+    numeric = eval_numerical_gradient(lambda _: model.loss(X, y)[0], model.params["W1"], verbose=False)
+    np.testing.assert_allclose(grads["W1"], numeric, rtol=1e-5, atol=1e-8)

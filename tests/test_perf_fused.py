@@ -122,3 +122,18 @@ def test_float32_batchnorm_net_never_upcasts():
     model = FullyConnectedNet([12, 12], input_dim=20, use_batchnorm=True, dtype=np.float32, seed=0)
     loss, grads = model.loss(X, y)
     assert isinstance(loss, float) and all(g.dtype == np.float32 for g in grads.values())
+
+
+def test_fused_block_with_an_f_ordered_weight_gives_an_f_ordered_dw_of_the_same_values():
+    x, w, b, gamma, beta, dout = block_inputs(3)
+    w_f = np.asfortranarray(w)
+    grads_c = affine_bn_relu_backward(dout, affine_bn_relu_forward(x, w, b, gamma, beta, {"mode": "train"})[1])
+    grads_f = affine_bn_relu_backward(dout, affine_bn_relu_forward(x, w_f, b, gamma, beta, {"mode": "train"})[1])
+    assert grads_c[1].flags.c_contiguous and grads_f[1].flags.f_contiguous and not grads_f[1].flags.c_contiguous
+    for c, f in zip(grads_c, grads_f):
+        np.testing.assert_allclose(f, c, rtol=1e-12, atol=1e-14)
+
+    def fn(_):
+        return affine_bn_relu_forward(x, w_f, b, gamma, beta, {"mode": "train"})[0]
+
+    assert rel_error(grads_f[1], eval_numerical_gradient_array(fn, w_f, dout)) < 1e-7

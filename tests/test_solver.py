@@ -113,3 +113,49 @@ def test_check_accuracy_in_batches_and_samples():
     full = solver.check_accuracy(data["X_val"], data["y_val"], batch_size=7)
     assert full == solver.check_accuracy(data["X_val"], data["y_val"], batch_size=50)
     assert 0 <= solver.check_accuracy(data["X_train"], data["y_train"], num_samples=10) <= 1
+
+
+# --- memory layout: float64 weights with a large fan-in are F-ordered (nnplug_std.layers.weight_order)
+
+STATE_KEYS = ("velocity", "cache", "m", "v")
+
+
+def layout(a):
+    return "C" if a.flags.c_contiguous else "F" if a.flags.f_contiguous else None
+
+
+class LayoutWatch:
+    """After every step: each parameter is the same array in the same layout, its state in that layout too."""
+
+    def __init__(self):
+        self.steps = 0
+
+    def on_train_start(self, solver):
+        self.arrays = dict(solver.model.params)
+        self.layouts = {name: layout(w) for name, w in self.arrays.items()}
+
+    def on_iteration(self, solver, iteration, loss):
+        self.steps += 1
+        for name, w in solver.model.params.items():
+            assert w is self.arrays[name], f"{name} was replaced, not updated in place"
+            assert layout(w) == self.layouts[name], name
+            for key in STATE_KEYS:
+                if key in solver.optim_configs[name]:
+                    state = solver.optim_configs[name][key]
+                    assert layout(state) == layout(w), f"{name}.{key} is {layout(state)}, {name} is {layout(w)}"
+
+
+@pytest.mark.parametrize("update_rule", ["sgd", "sgd_momentum", "adam", "rmsprop"])
+@pytest.mark.parametrize("use_batchnorm", [False, True])
+def test_parameters_and_state_keep_their_layout_through_training(update_rule, use_batchnorm):
+    model = FullyConnectedNet([16, 8], input_dim=600, num_classes=4, weight_scale=5e-2, reg=1e-3,
+                              use_batchnorm=use_batchnorm, seed=0)
+    layouts = {name: layout(w) for name, w in model.params.items()}
+    assert layouts["W1"] == "F" and layouts["W2"] == "C"  # a mix, so a mix-up would show
+    watch = LayoutWatch()
+    solver = Solver(model, small_data(dim=600), update_rule=update_rule, num_epochs=2, batch_size=50,
+                    verbose=False, seed=0, optim_config={"learning_rate": 1e-3}, listeners=[watch])
+    solver.train()
+    assert watch.steps == 8
+    assert {name: layout(w) for name, w in solver.best_params.items()} == layouts
+    assert {name: layout(w) for name, w in model.params.items()} == layouts  # now the best parameters

@@ -1,6 +1,7 @@
 """The Solver: CS231n's training loop, emitting events that trackers and displays listen to."""
 import copy
 import json
+import math
 import signal
 import threading
 
@@ -133,14 +134,14 @@ class Solver:
     def _step(self):
         idx = self.rng.integers(0, self.X_train.shape[0], self.batch_size)
         loss, grads = self.model.loss(self.X_train[idx], self.y_train[idx])
-        if not np.isfinite(loss):
+        if not math.isfinite(loss):  # a Python or numpy float: math's test is the cheap one
             raise DivergenceError(
                 f"loss became {loss} at iteration {self.iteration + 1} (epoch {self.epoch}) "
                 f"with learning rate {self.learning_rate:g}; try a smaller learning rate")
         self.loss_history.append(loss)
-        params = self.model.params
+        params, configs, update = self.model.params, self.optim_configs, self.update_rule.fn
         for p, w in params.items():
-            params[p], self.optim_configs[p] = self.update_rule(w, grads[p], self.optim_configs[p], out=w)
+            params[p], configs[p] = update(w, grads[p], configs[p], out=w)
         return loss
 
     def _end_epoch(self):

@@ -46,7 +46,8 @@ def nnplug(workload, data, params, listeners=()):
 
     model = FullyConnectedNet(list(workload.hidden), use_batchnorm=True, weight_scale=WEIGHT_SCALE,
                               dtype=np.dtype(workload.dtype), seed=SEED)
-    model.params = {name: value.copy() for name, value in params.items()}
+    for name, value in params.items():  # into the model's own arrays, which keep its memory layout
+        np.copyto(model.params[name], value)
     solver = Solver(model, data, update_rule="sgd_momentum", batch_size=workload.batch,
                     optim_config={"learning_rate": LEARNING_RATE, "momentum": MOMENTUM},
                     num_epochs=workload.epochs, verbose=False, seed=SEED,
@@ -82,7 +83,8 @@ class Tracking:
 
 def bare(workload, data, params, batches):
     hidden = len(workload.hidden)
-    W = [params[f"W{i}"].copy() for i in range(1, hidden + 2)]
+    # copies in nnplug's memory layout: float64 weights with a large fan-in are F-ordered
+    W = [params[f"W{i}"].copy(order="K") for i in range(1, hidden + 2)]
     b_out = params[f"b{hidden + 1}"].copy()
     gamma = [params[f"gamma{i}"].copy() for i in range(1, hidden + 1)]
     beta = [params[f"beta{i}"].copy() for i in range(1, hidden + 1)]
@@ -128,7 +130,7 @@ def bare(workload, data, params, batches):
         dscores[rows, yb] -= 1 / n
 
         grads = [None] * len(weights)
-        grads[-2], grads[-1] = h.T @ dscores, ones_n @ dscores
+        grads[-2], grads[-1] = _weight_grad(h, dscores, W[-1]), ones_n @ dscores
         dh = dscores @ W[-1].T
         for i in reversed(range(hidden)):
             h_in, xc, inv_std, scale, out = caches[i]
@@ -139,7 +141,7 @@ def bare(workload, data, params, batches):
             np.subtract(dy, da, out=da)
             da -= dbeta / n
             da *= scale
-            grads[4 * i: 4 * i + 4] = h_in.T @ da, np.zeros_like(dbeta), dgamma, dbeta
+            grads[4 * i: 4 * i + 4] = _weight_grad(h_in, da, W[i]), np.zeros_like(dbeta), dgamma, dbeta
             if i:
                 dh = da @ W[i].T
         for w, g, v in zip(weights, grads, velocity):
@@ -147,9 +149,14 @@ def bare(workload, data, params, batches):
     return tuple((_now() - start) / len(batches)), losses
 
 
+def _weight_grad(x, d, w):
+    # x.T @ d in w's layout, by the dgemm call nnplug uses for it
+    return (d.T @ x).T if w.flags.f_contiguous and not w.flags.c_contiguous else x.T @ d
+
+
 def _momentum(w, g, v, block=1 << 15):
-    # the update rule's arithmetic, in cache-sized blocks like nnplug's
-    w, g, v = w.reshape(-1), g.reshape(-1), v.reshape(-1)
+    # the update rule's arithmetic, in cache-sized blocks like nnplug's (all three share one layout)
+    w, g, v = w.ravel(order="K"), g.ravel(order="K"), v.ravel(order="K")
     for s in range(0, w.size, block):
         vb = v[s:s + block]
         vb *= MOMENTUM

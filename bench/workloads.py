@@ -82,4 +82,4 @@ def initial_params(workload):
 
     model = FullyConnectedNet(list(workload.hidden), use_batchnorm=True, weight_scale=WEIGHT_SCALE,
                               dtype=np.dtype(workload.dtype), seed=SEED)
-    return {name: value.copy() for name, value in model.params.items()}
+    return {name: value.copy(order="K") for name, value in model.params.items()}  # keeping their layout

@@ -23,8 +23,6 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from nnplug.metric_sender import MetricsNotStored
-
 log = logging.getLogger(__name__)
 
 STORE_DIR = "outputs"
@@ -198,7 +196,7 @@ class MlflowTracker:
             self.flush()
             if self._sender is not None:
                 self._sender.sync()
-        except MetricsNotStored as error:
+        except Exception as error:  # noqa: BLE001  the store refused the metrics: the run failed
             unstored = error
         failure = exc or unstored
         status, tags = "FINISHED", []

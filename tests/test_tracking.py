@@ -209,18 +209,20 @@ def test_a_resumed_tracker_sends_the_steps_its_run_lacks_from_the_restored_solve
     assert len(client.get_metric_history(first.run_id, "train_acc")) == 3
 
 
-def test_metrics_the_store_refuses_fail_the_run_naming_why_and_the_next_run_logs_again(store, client):
-    from nnplug.metric_sender import MetricsNotStored
-
-    with pytest.raises(MetricsNotStored, match=r"MLflow did not store the metrics: .*a\?b"):
-        with tracker(store, "refused") as t:
+@pytest.mark.parametrize("background", [True, False], ids=["writer-process", "inline"])
+def test_metrics_the_store_refuses_fail_the_run_naming_why_and_the_next_run_logs_again(store, client, background):
+    # the writer process reports the refusal when the run ends; inline, it is raised at once
+    expected = "MetricsNotStored: MLflow did not store the metrics: " if background else "MlflowException: "
+    with pytest.raises(Exception, match=r"a\?b") as refused:
+        with tracker(store, "refused", background=background) as t:
             t.on_iteration(None, 0, 2.3)
             t.log_metrics({"a?b": 1.0})  # not a name MLflow accepts
     run = client.get_run(t.run_id)
     assert run.info.status == "FAILED"
-    assert "MetricsNotStored: MLflow did not store the metrics" in run.data.tags["nnplug.failure"]
+    assert run.data.tags["nnplug.failure"].startswith(expected)
+    assert f"{type(refused.value).__name__}: " in expected
 
-    with tracker(store, "refused") as after:  # a sweep's next job in this process
+    with tracker(store, "refused", background=background) as after:  # a sweep's next job in this process
         after.on_iteration(None, 0, 1.5)
     assert client.get_run(after.run_id).info.status == "FINISHED"
     assert [m.value for m in client.get_metric_history(after.run_id, "loss")] == [1.5]

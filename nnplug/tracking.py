@@ -207,7 +207,7 @@ class MlflowTracker:
             self._send(tags=tags)
         finally:
             self._client.set_terminated(self.run_id, status)
-        if failure is unstored is not None:
+        if exc is None and unstored is not None:  # the job's only failure: it must not look done
             raise unstored
         return False
 

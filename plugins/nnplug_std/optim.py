@@ -62,7 +62,7 @@ def _state(config, key, w, in_place):
     state = config.get(key)
     layout = _layout(w)
     if state is None:
-        state = np.zeros_like(w, order=layout or "K")
+        state = np.zeros_like(w)  # order "K": w's layout
     elif not in_place or (layout is not None and _layout(state) != layout):
         state = np.array(state, order=layout or "K")  # keeps the state's dtype
     config[key] = state
@@ -77,7 +77,7 @@ def _update(kernel, w, dw, out, *states):
     elements. Anything else (a strided view, a mix of layouts) is updated whole.
     """
     if out is None:
-        out = np.empty_like(w, order=_layout(w) or "K")
+        out = np.empty_like(w)  # order "K": w's layout
     arrays = (w, dw, out, *states)
     if w.size <= BLOCK or (layout := _layout(w)) is None or any(_layout(a) != layout for a in arrays):
         kernel(*arrays)

@@ -1,6 +1,6 @@
 """``python -m nnplug``: the same command line as the ``nnplug`` console script."""
 import sys
 
-from nnplug.cli import main
+from nnplug.cli import entry_point
 
-sys.exit(main())
+sys.exit(entry_point())

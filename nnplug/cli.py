@@ -7,6 +7,7 @@ Hydra reports a bad override (an unknown group option, a key not in the config, 
 in several lines ending with advice about HYDRA_FULL_ERROR. nnplug turns those into one line
 instead; ``HYDRA_FULL_ERROR=1`` set by the user still shows Hydra's full traceback.
 """
+import gc
 import importlib
 import os
 import sys
@@ -14,6 +15,18 @@ import sys
 # Commands that are not training runs: first word -> "module:function(argv)".
 SUBCOMMANDS = {"plugins": "nnplug.plugin_list:main"}
 FULL_ERROR = "HYDRA_FULL_ERROR"
+
+
+def entry_point():
+    """The process's entry (the console script, ``python -m nnplug``): ``main()``, then a quick exit."""
+    try:
+        return main()
+    finally:
+        # Everything is stored and closed by now (atexit handlers still run). What remains is the
+        # interpreter's last garbage collection over the millions of objects MLflow, SQLAlchemy
+        # and Hydra leave: 0.7 s of a 4 s default run, for memory the OS takes back at once.
+        # Frozen objects are not collected again.
+        gc.freeze()
 
 
 def main(argv=None):

@@ -18,6 +18,7 @@ loads and it trains, not after.
 import http.client
 import logging
 import os
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -177,13 +178,12 @@ class MlflowTracker:
 
     def _start_run(self):
         from mlflow.entities import Param
-        from mlflow.tracking.context.registry import resolve_tags
 
         self._client, self.experiment_id = open_experiment(self.uri, self.experiment)
         tags = dict(self.tags)
         if self.parent_run_id:
             tags[PARENT_RUN_TAG] = self.parent_run_id
-        run = self._client.create_run(self.experiment_id, tags=resolve_tags(tags), run_name=self.run_name)
+        run = self._client.create_run(self.experiment_id, tags=context_tags(tags), run_name=self.run_name)
         self.run_id = run.info.run_id
         self._send(params=[Param(key, value) for key, value in param_values(self.params).items()])
 
@@ -330,10 +330,32 @@ def resume_sweep_run(uri, run_id):
 
 def start_sweep_run(uri, experiment, run_name, tags):
     """Create the parent run of a sweep and return its id; the jobs become its children."""
+    client, experiment_id = open_experiment(uri, experiment)
+    return client.create_run(experiment_id, tags=context_tags(tags), run_name=run_name).info.run_id
+
+
+def context_tags(tags):
+    """``tags`` over MLflow's context tags (user, source, git commit), as ``mlflow.start_run`` sets them.
+
+    MLflow's notebook, Databricks job, command and repo providers look for a running IPython
+    shell (Databricks keeps its dbutils in the shell's namespace) and import IPython to ask: 0.3 s
+    of every run. Without IPython loaded there is no shell, and without Databricks' runtime
+    (``dbruntime``) no other way in: they are skipped then, as they would find nothing.
+    """
+    import importlib.util
+
     from mlflow.tracking.context.registry import resolve_tags
 
-    client, experiment_id = open_experiment(uri, experiment)
-    return client.create_run(experiment_id, tags=resolve_tags(tags), run_name=run_name).info.run_id
+    if "IPython" in sys.modules or importlib.util.find_spec("dbruntime") is not None:
+        return resolve_tags(tags)
+    from mlflow.tracking.context.databricks_command_context import DatabricksCommandRunContext
+    from mlflow.tracking.context.databricks_job_context import DatabricksJobRunContext
+    from mlflow.tracking.context.databricks_notebook_context import DatabricksNotebookRunContext
+    from mlflow.tracking.context.databricks_repo_context import DatabricksRepoRunContext
+    from mlflow.tracking.context.jupyter_notebook_context import JupyterNotebookRunContext
+
+    return resolve_tags(tags, ignore=[JupyterNotebookRunContext, DatabricksNotebookRunContext, DatabricksJobRunContext,
+                                      DatabricksCommandRunContext, DatabricksRepoRunContext])
 
 
 def finish_sweep_run(uri, parent_run_id, completed=True):

@@ -253,6 +253,41 @@ def test_the_writer_stores_what_it_was_sent_when_the_training_process_is_killed(
     assert client.get_run(run_id).info.status == "RUNNING"  # nobody was left to end it
 
 
+UNCONFIRMED_SENDER = """
+import sys
+from nnplug.metric_sender import sender
+from nnplug.tracking import open_experiment
+client, experiment_id = open_experiment(sys.argv[1], "unconfirmed")
+run_id = client.create_run(experiment_id).info.run_id
+sender().send(sys.argv[1], run_id, [["loss", float(i), 0, i] for i in range(2000)])
+print(run_id)
+"""
+
+
+def test_a_process_that_exits_before_a_sync_waits_for_the_writer_to_store_its_metrics(store, client):
+    # stderr not captured: the writer inherits it, and run() would wait for the writer to close it
+    done = subprocess.run([sys.executable, "-c", UNCONFIRMED_SENDER, store], stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL, text=True)
+    assert done.returncode == 0
+    history = client.get_metric_history(done.stdout.strip(), "loss")  # no waiting here: exiting did
+    assert sorted(m.step for m in history) == list(range(2000))
+
+
+CONTEXT_TAGS = """
+import sys
+from nnplug.tracking import context_tags
+tags = context_tags({"nnplug.data": "digits"})
+print(sorted(tags), "IPython" in sys.modules)
+"""
+
+
+def test_runs_get_mlflows_context_tags_without_importing_ipython():
+    done = subprocess.run([sys.executable, "-c", CONTEXT_TAGS], capture_output=True, text=True, check=True)
+    keys, ipython_loaded = done.stdout.rsplit(" ", 1)
+    assert {"mlflow.user", "mlflow.source.name", "mlflow.source.type", "nnplug.data"} <= set(eval(keys))
+    assert ipython_loaded.strip() == "False"
+
+
 def test_resuming_a_run_the_store_does_not_have_says_so(store):
     with pytest.raises(ValueError, match=f"cannot resume MLflow run {'0' * 32}: .* has no such run"):
         with tracker(store, "resumed", resume_run_id="0" * 32):

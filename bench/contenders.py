@@ -12,12 +12,16 @@ processes share the machine, so with one thread it isolates the work itself.
 - ``bare``: the same arithmetic written out by hand in one function: no registry, no Solver, no
   dicts of caches, no tracking. The ratio nnplug / bare is the framework's overhead.
 - ``torch``: PyTorch eager (nn.Sequential, F.cross_entropy, optim.SGD with its CPU defaults).
+
+``bare`` and ``torch`` draw each minibatch's indices inside their timed loop from the same numpy
+generator sequence as the Solver (``workloads.solver_batches``): the same batches, and the same
+cost of drawing them.
 """
 import time
 
 import numpy as np
 
-from bench.workloads import LEARNING_RATE, MOMENTUM, NUM_TRAIN_SAMPLES, SEED, WEIGHT_SCALE
+from bench.workloads import LEARNING_RATE, MOMENTUM, NUM_TRAIN_SAMPLES, SEED, WEIGHT_SCALE, solver_batches
 
 
 def _now():
@@ -81,7 +85,7 @@ class Tracking:
             return nnplug(workload, data, params, listeners=[tracker])
 
 
-def bare(workload, data, params, batches):
+def bare(workload, data, params):
     hidden = len(workload.hidden)
     # copies in nnplug's memory layout: float64 weights with a large fan-in are F-ordered
     W = [params[f"W{i}"].copy(order="K") for i in range(1, hidden + 2)]
@@ -101,7 +105,7 @@ def bare(workload, data, params, batches):
     losses = []
 
     start = _now()
-    for idx in batches:
+    for idx in solver_batches(workload):  # drawn in the loop, as the Solver draws them
         h = X[idx].reshape(n, -1)
         yb = y[idx]
         caches = []
@@ -146,7 +150,7 @@ def bare(workload, data, params, batches):
                 dh = da @ W[i].T
         for w, g, v in zip(weights, grads, velocity):
             _momentum(w, g, v)
-    return tuple((_now() - start) / len(batches)), losses
+    return tuple((_now() - start) / workload.iterations), losses
 
 
 def _weight_grad(x, d, w):
@@ -164,7 +168,7 @@ def _momentum(w, g, v, block=1 << 15):
         w[s:s + block] += vb
 
 
-def torch(workload, data, params, batches):
+def torch(workload, data, params):
     import torch
     from torch import nn
     from torch.nn import functional as F
@@ -189,14 +193,14 @@ def torch(workload, data, params, batches):
     optimizer = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE, momentum=MOMENTUM)
     X = as_tensor(data["X_train"]).reshape(len(data["X_train"]), -1)  # a view: no copy
     y = as_tensor(data["y_train"])
-    indices = [as_tensor(idx) for idx in batches]
     losses = []
 
     start = _now()
-    for idx in indices:
+    for idx in solver_batches(workload):  # drawn in the loop, as the Solver draws them
+        idx = as_tensor(idx)
         optimizer.zero_grad(set_to_none=True)
         loss = F.cross_entropy(model(X[idx]), y[idx])
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
-    return tuple((_now() - start) / len(indices)), losses
+    return tuple((_now() - start) / workload.iterations), losses

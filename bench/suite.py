@@ -10,7 +10,7 @@ import contextlib
 import numpy as np
 
 from bench import contenders, roofline
-from bench.workloads import initial_params, make_data, solver_batches
+from bench.workloads import initial_params, make_data
 
 
 @contextlib.contextmanager
@@ -43,13 +43,12 @@ def run_workload(workload, reps, tracking=None, with_torch=True):
     """
     data = make_data(workload)
     params = initial_params(workload)
-    batches = solver_batches(workload)
     runs = {"nnplug": lambda: contenders.nnplug(workload, data, params)}
     if tracking is not None:
         runs["nnplug+tracking"] = lambda: tracking(workload, data, params)
-    runs["bare"] = lambda: contenders.bare(workload, data, params, batches)
+    runs["bare"] = lambda: contenders.bare(workload, data, params)
     if with_torch:
-        runs["torch"] = lambda: contenders.torch(workload, data, params, batches)
+        runs["torch"] = lambda: contenders.torch(workload, data, params)
 
     with pinned_threads(workload.threads, with_torch):
         curves = {name: run()[1] for name, run in runs.items()}  # also the warm-up

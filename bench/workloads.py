@@ -61,19 +61,18 @@ def _data(train_size, dtype):
 
 
 def solver_batches(workload):
-    """The minibatch indices the Solver draws with ``seed=SEED``, for the others to replay.
+    """The minibatch indices the Solver draws with ``seed=SEED``, drawn one by one as they are iterated.
 
-    The Solver's generator also draws the rows of each train-accuracy check (after the first
-    iteration and at every epoch end); the replay draws them too. The suite checks that every
+    A generator, so that each contender's timed loop pays for drawing its batches as the Solver
+    does. The Solver's generator also draws the rows of each train-accuracy check (after the
+    first iteration and at every epoch end); these draws do too. The suite checks that every
     contender's loss curve follows nnplug's, which holds only if the batches are the same.
     """
     rng = np.random.default_rng(SEED)
-    batches = []
     for t in range(workload.iterations):
-        batches.append(rng.integers(0, workload.train_size, workload.batch))
+        yield rng.integers(0, workload.train_size, workload.batch)
         if (t == 0 or (t + 1) % workload.iterations_per_epoch == 0) and workload.train_size > NUM_TRAIN_SAMPLES:
             rng.choice(workload.train_size, NUM_TRAIN_SAMPLES)
-    return batches
 
 
 def initial_params(workload):

@@ -22,7 +22,6 @@ import os
 import shlex
 import signal
 import sys
-from contextlib import ExitStack
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -35,24 +34,24 @@ log = logging.getLogger("nnplug")
 @hydra.main(config_path="pkg://nnplug.conf", config_name="config", version_base="1.3")
 def main(cfg):
     """Train the composed experiment; return its best validation accuracy (what Optuna maximises)."""
-    from nnplug import experiment, sweep
+    from nnplug import blas, experiment, sweep
     from nnplug.solver import TrainingInterrupted
 
     hydra_cfg = HydraConfig.get()
     sweeping = hydra_cfg.mode == RunMode.MULTIRUN
     try:
-        with ExitStack() as stack:
-            side_by_side = _side_by_side(hydra_cfg)
-            tags = _limit_blas_threads(stack) if side_by_side else {}
+        side_by_side = _side_by_side(hydra_cfg)
+        # Jobs side by side get one BLAS thread each: two jobs each using every core for small
+        # matrix products run many times slower than two single-threaded ones. No core is left
+        # for a metric writer process either.
+        with blas.limited(1 if side_by_side else None):
             result = experiment.run(
                 cfg,
                 output_dir=hydra_cfg.runtime.output_dir,
                 cwd=hydra_cfg.runtime.cwd,
                 parent_run_id=sweep.parent_run_id(hydra_cfg) if sweeping else None,
                 command=" ".join(["nnplug", *hydra_cfg.overrides.task]),
-                tags=tags,
                 job=hydra_cfg.job.num if sweeping else None,
-                # no core is left for a metric writer process: the jobs use them all
                 background_metrics=not side_by_side,
             )
     except TrainingInterrupted as interrupted:
@@ -129,19 +128,6 @@ def print_error(error):
 def _side_by_side(hydra_cfg):
     """Whether the launcher runs this job beside others (joblib, submitit), not one after another."""
     return hydra_cfg.mode == RunMode.MULTIRUN and not hydra_cfg.launcher._target_.endswith(".BasicLauncher")
-
-
-def _limit_blas_threads(stack):
-    """Give the job one BLAS thread; return the tags that record it.
-
-    Two jobs each using every core for small matrix products run many times slower than two
-    single-threaded ones.
-    """
-    import numpy  # noqa: F401  threadpoolctl limits only the BLAS libraries already loaded
-    from threadpoolctl import threadpool_limits
-
-    stack.enter_context(threadpool_limits(limits=1, user_api="blas"))
-    return {"nnplug.blas_threads": "1"}
 
 
 def _report_failed_job(error, hydra_cfg):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from nnplug import checkpoint, config, tracking
+from nnplug import blas, checkpoint, config, tracking
 from nnplug.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,10 @@ def run(cfg, *, output_dir, cwd, parent_run_id=None, command="nnplug", tags=None
     ``job`` (the number of a sweep job) tells apart the run names of jobs with the same plugins;
     ``registry`` defaults to the process-wide one; ``background_metrics`` is the tracker's
     ``background``.
+
+    A small net trains with one BLAS thread and its metrics go to the writer process; a large one
+    gives BLAS every core and stores its metrics inline (``nnplug.blas``). The run's
+    ``nnplug.blas_threads`` tag says which.
 
     With ``solver.resume`` it continues the run recorded in ``output_dir`` instead, in its MLflow
     run and store, from its last checkpoint; a run that finished already is only reported. A
@@ -92,10 +96,15 @@ def run(cfg, *, output_dir, cwd, parent_run_id=None, command="nnplug", tags=None
                               checkpoint_dir=checkpoint_dir)
         if resumed is not None and checkpoint.exists(checkpoint_dir):
             solver.restore(checkpoint_dir)
-        start = time.perf_counter()
-        solver.train()  # ends with the best parameters swapped into the model
-        seconds = time.perf_counter() - start
-        test_acc = solver.check_accuracy(data["X_test"], data["y_test"])
+        small = blas.one_thread_suffices(solver.model, solver.batch_size)
+        if not small:
+            tracker.write_inline()  # BLAS takes every core: none is left for the writer process
+        with blas.limited(1 if small else None):
+            tracker.set_tags({"nnplug.blas_threads": str(blas.current_threads())})
+            start = time.perf_counter()
+            solver.train()  # ends with the best parameters swapped into the model
+            seconds = time.perf_counter() - start
+            test_acc = solver.check_accuracy(data["X_test"], data["y_test"])
         tracker.log_metrics({"best_val_acc": solver.best_val_acc, "test_acc": test_acc,
                              "train_seconds": seconds})
         tracker.log_artifacts(write_artifacts(output_dir, settings, solver, data))

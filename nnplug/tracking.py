@@ -250,6 +250,18 @@ class MlflowTracker:
         self._metrics += [(key, float(value), now, int(step)) for key, value in values.items()]
         self.flush()
 
+    def set_tags(self, tags):
+        from mlflow.entities import RunTag
+
+        self._send(tags=[RunTag(key, str(value)) for key, value in tags.items()])
+
+    def write_inline(self):
+        """Store metrics on this thread from now on, not through the writer process."""
+        if self._sender is not None:
+            self.flush()
+            self._sender.sync()
+            self._sender = None
+
     def log_artifacts(self, paths):
         for path in paths:
             self._client.log_artifact(self.run_id, str(path))

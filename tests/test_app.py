@@ -130,3 +130,18 @@ def test_the_console_script_is_the_same_app(tmp_path):
 
     assert as_script.stdout == as_module.stdout
     assert yaml.safe_load(as_script.stdout)["layer"]["block"] == ["affine", "layernorm", "relu"]
+
+
+def test_a_small_net_trains_on_one_blas_thread_and_a_large_one_on_all_storing_every_loss(tmp_path):
+    two_threads = {"OPENBLAS_NUM_THREADS": "2"}
+    check(run_nnplug(tmp_path, *QUICK, env=two_threads))  # 50 x 64 x 100 multiply-adds per step
+    # 600 x 64 x 1024 = 39 million multiply-adds per step: above nnplug.blas.SMALL_NET_MACS
+    large = ["model.hidden_dims=[1024]", "solver.batch_size=600", "solver.num_epochs=3", "solver.verbose=false"]
+    check(run_nnplug(tmp_path, *large, env=two_threads))
+
+    client, found = runs(default_store(tmp_path))
+    threads = {run.data.params["model.hidden_dims"]: run.data.tags["nnplug.blas_threads"] for run in found}
+    assert threads == {"[100, 100]": "1", "[1024]": "2"}
+    large_run = next(run for run in found if run.data.params["model.hidden_dims"] == "[1024]")
+    # stored inline, not by the writer process: every loss is there all the same
+    assert sorted(metric_steps(client, large_run.info.run_id, "loss")) == list(range(3 * (1297 // 600)))

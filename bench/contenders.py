@@ -17,6 +17,7 @@ processes share the machine, so with one thread it isolates the work itself.
 generator sequence as the Solver (``workloads.solver_batches``): the same batches, and the same
 cost of drawing them.
 """
+import os
 import time
 
 import numpy as np
@@ -69,6 +70,8 @@ class Tracking:
 
     The store and experiment are created once, before anything is timed (a fresh store's schema
     migration takes seconds); each run is an MLflow run of its own, opened and closed untimed.
+    As in a run (``nnplug.experiment``), the metric writer process stores the metrics only while
+    BLAS leaves a core free for it; with every core pinned to BLAS they are stored inline.
     """
 
     def __init__(self, directory):
@@ -81,7 +84,7 @@ class Tracking:
         from nnplug.tracking import MlflowTracker
 
         with MlflowTracker(self.uri, "bench", run_name=workload.label, params={"workload": workload.label},
-                           tags={}) as tracker:
+                           tags={}, background=workload.threads < os.cpu_count()) as tracker:
             return nnplug(workload, data, params, listeners=[tracker])
 
 

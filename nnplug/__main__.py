@@ -1,6 +1,6 @@
 """``python -m nnplug``: the same command line as the ``nnplug`` console script."""
 import sys
 
-from nnplug.cli import entry_point
+from nnplug.cli import main
 
-sys.exit(entry_point())
+sys.exit(main())

@@ -7,7 +7,6 @@ Hydra reports a bad override (an unknown group option, a key not in the config, 
 in several lines ending with advice about HYDRA_FULL_ERROR. nnplug turns those into one line
 instead; ``HYDRA_FULL_ERROR=1`` set by the user still shows Hydra's full traceback.
 """
-import gc
 import importlib
 import os
 import sys
@@ -15,18 +14,6 @@ import sys
 # Commands that are not training runs: first word -> "module:function(argv)".
 SUBCOMMANDS = {"plugins": "nnplug.plugin_list:main"}
 FULL_ERROR = "HYDRA_FULL_ERROR"
-
-
-def entry_point():
-    """The process's entry (the console script, ``python -m nnplug``): ``main()``, then a quick exit."""
-    try:
-        return main()
-    finally:
-        # Everything is stored and closed by now (atexit handlers still run). What remains is the
-        # interpreter's last garbage collection over the millions of objects MLflow, SQLAlchemy
-        # and Hydra leave: 0.7 s of a 4 s default run, for memory the OS takes back at once.
-        # Frozen objects are not collected again.
-        gc.freeze()
 
 
 def main(argv=None):
@@ -97,18 +84,23 @@ def run_app():
     from nnplug import app
     from nnplug.solver import TrainingInterrupted
 
-    if os.environ.get(FULL_ERROR) == "1":
-        return app.main()
+    full_error = os.environ.get(FULL_ERROR) == "1"  # the user's: Hydra's own reports stay
     os.environ[FULL_ERROR] = "1"  # Hydra then raises its errors to us instead of printing them
     try:
         return app.main()
     except CompactHydraException as error:
+        if full_error:
+            raise
         print(f"nnplug: error: {one_line(error)}", file=sys.stderr)
         raise SystemExit(1) from None
     except TrainingInterrupted as interrupted:  # a sweep job said how to resume; no traceback
+        if full_error:
+            raise
         raise SystemExit(interrupted.exit_code) from None
     finally:
-        del os.environ[FULL_ERROR]
+        if not full_error:
+            del os.environ[FULL_ERROR]
+        app.skip_final_collection()  # also in the sweep process of parallel jobs, which trains none
 
 
 def one_line(error):

@@ -1,18 +1,18 @@
 """How many BLAS threads a run's matrix products get, and whether a core is left for the metric writer.
 
 OpenBLAS splits every product across all its threads, however small, and the metric writer
-process (``nnplug.metric_sender``) needs a core of its own: sharing one with a BLAS thread slowed
-training by 10-20%. Measured on the 2-core machine of the README with ``python
-bench/blas_threads.py``, by the multiply-adds per step of the net's largest layer:
+process (``nnplug.metric_sender``) needs a core of its own: beside a second BLAS thread it slows
+whole runs by 15-30%. Training seconds of whole runs on the 2-core machine of the README
+(``python bench/blas_threads.py --cifar DIR``, which also times single steps):
 
-- below 2^25 (the default digits net, MNIST-1D's MLP, a 3072-100-100 net at batch 100), a second
-  BLAS thread changes a step by -8% to +7%, and training tracked with one BLAS thread and the
-  writer is as fast as with two threads and metrics stored inline, or faster (1.5x for digits);
-- above (51 million and up), a second thread saves 16-31% of a step, and two threads with
-  inline metrics train 6-32% faster; storing inline costs them well under 1%.
+    net (largest layer's multiply-adds per step)    1 thread + writer   2 threads inline   2 + writer
+    experiment=mnist1d_mlp (6.5 million)                  7.4 s              9.3 s           10.0 s
+    CIFAR-10 3072-100-100, batch 100 (31 million)         2.7 s              2.7 s            3.6 s
+    CIFAR-10 3072-512-256, batch 128 (201 million)        4.9 s              3.9 s            4.5 s
 
-So a small net trains with one BLAS thread and hands its metrics to the writer; a large one gives
-BLAS every core and stores its metrics itself.
+So a net whose largest layer does under 2^25 multiply-adds per step trains with one BLAS thread
+and hands its metrics to the writer; a larger one gives BLAS every core and stores its metrics
+itself, which costs it well under 1% (70 us per metric against seconds of products an epoch).
 """
 import contextlib
 

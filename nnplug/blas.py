@@ -2,7 +2,7 @@
 
 OpenBLAS splits every product across all its threads, however small, and the metric writer
 process (``nnplug.metric_sender``) needs a core of its own: beside a second BLAS thread it slows
-whole runs by 15-30%. Training seconds of whole runs on the 2-core machine of the README
+whole runs by 15-35%. Training seconds of whole runs on the 2-core machine of the README
 (``python bench/blas_threads.py --cifar DIR``, which also times single steps):
 
     net (largest layer's multiply-adds per step)    1 thread + writer   2 threads inline   2 + writer

@@ -53,7 +53,8 @@ def test_digits_refuses_a_test_size_that_leaves_no_training_rows():
 
 
 @pytest.mark.slow
-def test_mnist1d_is_generated_offline_with_the_paper_arguments_and_leaves_global_rngs_alone():
+def test_mnist1d_is_generated_offline_with_the_paper_arguments_and_leaves_global_rngs_alone(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # an empty cache: generated here
     np.random.seed(123)
     random.seed(123)
     expected_numpy, expected_python = np.random.rand(), random.random()
@@ -64,6 +65,28 @@ def test_mnist1d_is_generated_offline_with_the_paper_arguments_and_leaves_global
     assert [d[f"X_{p}"].shape for p in ("train", "val", "test")] == [(3600, 40), (400, 40), (1000, 40)]
     assert d["X_train"].dtype == np.float32 and d["image_shape"] is None and d["input_dim"] == 40
     assert np.bincount(np.concatenate([d["y_train"], d["y_val"], d["y_test"]])).tolist() == [500] * 10
+
+
+@pytest.mark.slow
+def test_mnist1d_is_kept_in_the_cache_and_generated_again_when_the_file_is_damaged(tmp_path, monkeypatch):
+    from nnplug_std.datasets import mnist1d
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    generated = mnist1d.load()
+    path = mnist1d.cache_path(mnist1d.PAPER_SEED)
+    assert path.parent == tmp_path / "nnplug" / "mnist1d" and path.is_file()
+
+    marked = {key: value + 1 for key, value in generated.items() if key in mnist1d.ARRAYS}
+    np.savez(path, **marked)
+    assert np.array_equal(mnist1d.load()["X_train"], marked["X_train"])  # read, not generated
+
+    path.write_bytes(b"not an npz file")
+    again = mnist1d.load()
+    for key in mnist1d.ARRAYS:
+        np.testing.assert_array_equal(again[key], generated[key])
+    with np.load(path) as stored:  # the damaged file was replaced by a good one
+        np.testing.assert_array_equal(stored["y_test"], generated["y_test"])
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left
 
 
 def write_npz(path, **overrides):

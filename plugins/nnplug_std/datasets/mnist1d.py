@@ -23,18 +23,24 @@ ARRAYS = ("X_train", "y_train", "X_test", "y_test")
 
 
 def load(seed=PAPER_SEED):
-    arrays = None if seed is None else _cached(cache_path(seed))
+    path = None if seed is None else cache_path(seed)  # an unseeded set is new every time
+    arrays = None if path is None else _cached(path)
     if arrays is None:
         arrays = _generate(seed)
-        if seed is not None:
-            _keep(cache_path(seed), arrays)
+        if path is not None:
+            _keep(path, arrays)
     return {**arrays, "class_names": [str(d) for d in range(10)]}
 
 
 def cache_path(seed):
-    from importlib.metadata import version
+    """Where the set of ``seed`` is kept; None without the mnist1d package (generating says so)."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    return Path(default_root("mnist1d")) / f"mnist1d-{version('mnist1d')}-seed{seed}.npz"
+    try:
+        generator = version("mnist1d")
+    except PackageNotFoundError:
+        return None
+    return Path(default_root("mnist1d")) / f"mnist1d-{generator}-seed{seed}.npz"
 
 
 def _generate(seed):

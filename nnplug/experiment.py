@@ -40,7 +40,7 @@ class Result:
     samples_per_second: float | None = None  # None for a finished run that is only reported
 
 
-def run(cfg, *, output_dir, cwd, parent_run_id=None, command="nnplug", tags=None, job=None, registry=None,
+def run(cfg, *, output_dir, cwd, parent_run_id=None, command="nnplug", job=None, registry=None,
         background_metrics=True):
     """Validate ``cfg``, train it with one MLflow run logged, and return the ``Result``.
 
@@ -80,7 +80,7 @@ def run(cfg, *, output_dir, cwd, parent_run_id=None, command="nnplug", tags=None
         run_name=name,
         params=flatten(settings),
         tags={**plugin_tags(registry, settings), "nnplug.command": command,
-              "nnplug.output_dir": str(output_dir.resolve()), **(tags or {})},
+              "nnplug.output_dir": str(output_dir.resolve())},
         parent_run_id=parent_run_id,
         resume_run_id=resumed and resumed["run_id"],
         background=background_metrics,

@@ -52,7 +52,7 @@ def _train(cfg, hydra_cfg, sweeping):
         side_by_side = _side_by_side(hydra_cfg)
         # Jobs side by side get one BLAS thread each: two jobs each using every core for small
         # matrix products run many times slower than two single-threaded ones. No core is left
-        # for a metric writer process either.
+        # for a metric writer process or a minibatch gatherer either.
         with blas.limited(1 if side_by_side else None):
             result = experiment.run(
                 cfg,
@@ -61,7 +61,7 @@ def _train(cfg, hydra_cfg, sweeping):
                 parent_run_id=sweep.parent_run_id(hydra_cfg) if sweeping else None,
                 command=" ".join(["nnplug", *hydra_cfg.overrides.task]),
                 job=hydra_cfg.job.num if sweeping else None,
-                background_metrics=not side_by_side,
+                shares_cores=side_by_side,
             )
     except TrainingInterrupted as interrupted:
         print(f"nnplug: training stopped by {signal.Signals(interrupted.signum).name}; "

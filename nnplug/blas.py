@@ -15,6 +15,7 @@ and hands its metrics to the writer; a larger one gives BLAS every core and stor
 itself: about 70 us per step (one loss row), 1-2% of a step near the threshold and less above.
 """
 import contextlib
+import os
 
 SMALL_NET_MACS = 1 << 25  # below: one BLAS thread is as fast, and leaves a core to the writer
 
@@ -34,6 +35,16 @@ def current_threads():
     from threadpoolctl import threadpool_info
 
     return max((info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"), default=1)
+
+
+def usable_cores():
+    """The cores this process may run on (its CPU affinity where the OS has one)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity else os.cpu_count() or 1
+
+
+def leaves_a_core_free():
+    return current_threads() < usable_cores()
 
 
 @contextlib.contextmanager

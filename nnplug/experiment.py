@@ -41,12 +41,13 @@ class Result:
 
 
 def run(cfg, *, output_dir, cwd, parent_run_id=None, command="nnplug", job=None, registry=None,
-        background_metrics=True):
+        shares_cores=False):
     """Validate ``cfg``, train it with one MLflow run logged, and return the ``Result``.
 
     ``job`` (the number of a sweep job) tells apart the run names of jobs with the same plugins;
-    ``registry`` defaults to the process-wide one; ``background_metrics`` is the tracker's
-    ``background``.
+    ``registry`` defaults to the process-wide one. ``shares_cores`` says that other jobs run beside
+    this one (a parallel sweep): no core is spare, so the metrics are stored inline, not by the
+    writer process, and the Solver gathers its minibatches itself, not ahead on a helper thread.
 
     A small net trains with one BLAS thread and its metrics go to the writer process; a large one
     gives BLAS every core and stores its metrics inline (``nnplug.blas``). The run's
@@ -83,7 +84,7 @@ def run(cfg, *, output_dir, cwd, parent_run_id=None, command="nnplug", job=None,
               "nnplug.output_dir": str(output_dir.resolve())},
         parent_run_id=parent_run_id,
         resume_run_id=resumed and resumed["run_id"],
-        background=background_metrics,
+        background=not shares_cores,
     )
     # sweep jobs may share a terminal with other jobs: labelled lines, no live bar
     progress = Progress(enabled=settings["solver"]["verbose"], live=False if job is not None else None,
@@ -93,7 +94,7 @@ def run(cfg, *, output_dir, cwd, parent_run_id=None, command="nnplug", job=None,
             write_run_record(checkpoint_dir, tracker, settings)
         data = load_data(settings, registry)
         solver = build_solver(settings, data, registry, listeners=(tracker, progress),
-                              checkpoint_dir=checkpoint_dir)
+                              checkpoint_dir=checkpoint_dir, prefetch=False if shares_cores else None)
         if resumed is not None and checkpoint.exists(checkpoint_dir):
             solver.restore(checkpoint_dir)
         small = blas.one_thread_suffices(solver.model, solver.batch_size)
@@ -182,7 +183,7 @@ def load_data(settings, registry):
     return load(**settings["data"], registry=registry)
 
 
-def build_solver(settings, data, registry, listeners=(), checkpoint_dir=None):
+def build_solver(settings, data, registry, listeners=(), checkpoint_dir=None, prefetch=None):
     """The model and its Solver; it checkpoints into ``checkpoint_dir`` if ``solver.checkpoint`` is true."""
     from nnplug.model import Network
     from nnplug.solver import Solver
@@ -209,6 +210,7 @@ def build_solver(settings, data, registry, listeners=(), checkpoint_dir=None):
         listeners=listeners,
         checkpoint_dir=checkpoint_dir if settings["solver"]["checkpoint"] else None,
         verbose=False,
+        prefetch=prefetch,
         **options,
     )
 

@@ -31,14 +31,14 @@ def blobs(dtype, dim=20, classes=4, seed=0):
     return {"X_train": X[:N_TRAIN], "y_train": y[:N_TRAIN], "X_val": X[N_TRAIN:], "y_val": y[N_TRAIN:]}
 
 
-def make_solver(checkpoint_dir=None, dtype="float64", update_rule="adam", listeners=()):
+def make_solver(checkpoint_dir=None, dtype="float64", update_rule="adam", listeners=(), prefetch=None):
     """Everything random at once: minibatches, both accuracy subsamples, dropout masks, plus
     batch-norm running statistics, per-parameter optimizer state and a decaying learning rate."""
     model = Network([16, 12], input_dim=20, num_classes=4, block=["affine", "batchnorm", "relu"],
                     dropout=0.25, weight_scale=0.1, dtype=dtype, seed=3)
     return Solver(model, blobs(dtype), update_rule=update_rule, lr_decay=0.9, batch_size=BATCH,
                   num_epochs=EPOCHS, num_train_samples=100, num_val_samples=40, verbose=False, seed=5,
-                  checkpoint_dir=checkpoint_dir, listeners=listeners)
+                  checkpoint_dir=checkpoint_dir, listeners=listeners, prefetch=prefetch)
 
 
 def assert_same(a, b, where="state"):
@@ -131,6 +131,36 @@ def test_signal_saves_the_current_iteration_and_exits_non_zero(tmp_path, uninter
     resumed.restore()
     resumed.train()
     assert_same_run(resumed, uninterrupted["float64"])
+
+
+def test_a_signal_while_the_next_minibatch_is_gathered_ahead_resumes_exactly(tmp_path, uninterrupted):
+    # the checkpoint must not count the draw of a minibatch that no step has used yet
+    folder = tmp_path / "checkpoint"
+    proc = run_script(tmp_path, """
+        class Signal:
+            def on_iteration(self, solver, iteration, loss):
+                if iteration == 2 * PER_EPOCH + 2:
+                    assert solver._ahead is not None, "no minibatch gathered ahead"
+                    os.kill(os.getpid(), signal.SIGTERM)
+        try:
+            make_solver(sys.argv[1], listeners=[Signal()], prefetch=True).train()
+        except TrainingInterrupted as exc:
+            sys.exit(exc.exit_code)
+        """, str(folder))
+    assert proc.returncode == 128 + signal.SIGTERM, proc.stderr
+    assert checkpoint.load(checkpoint.path_in(folder))["iteration"] == 2 * PER_EPOCH + 3
+
+    resumed = make_solver(folder, prefetch=True)
+    resumed.restore()
+    resumed.train()
+    assert_same_run(resumed, uninterrupted["float64"])
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_gathering_minibatches_ahead_changes_nothing(uninterrupted, dtype):
+    ahead = make_solver(dtype=dtype, prefetch=True)
+    ahead.train()
+    assert_same_run(ahead, uninterrupted[dtype])
 
 
 class Stop(Exception):

@@ -34,6 +34,21 @@ def tracker(store, experiment, **kwargs):
     return tracking.MlflowTracker(store, experiment, **{**options, **kwargs})
 
 
+@pytest.mark.parametrize("interval", [0, 3600])
+def test_inline_metrics_of_short_epochs_are_stored_together(store, client, monkeypatch, interval):
+    monkeypatch.setattr(tracking, "INLINE_FLUSH_SECONDS", interval)
+    with tracker(store, "inline-epochs", background=False) as t:
+        for epoch in range(3):
+            t.on_iteration(None, epoch, 1.0)
+            t.on_epoch_end(None, epoch, 0.5, 0.4, 0.01)
+            stored = client.get_metric_history(t.run_id, "val_acc")
+            # stored at each epoch end, or kept until the interval has passed
+            assert len(stored) == (epoch + 1 if interval == 0 else 0)
+        t.on_train_end(None)
+        assert [m.step for m in client.get_metric_history(t.run_id, "loss")] == [0, 1, 2]
+        assert len(client.get_metric_history(t.run_id, "val_acc")) == 3
+
+
 def test_the_store_is_the_configured_uri_then_the_environment_then_outputs_under_the_cwd(monkeypatch, tmp_path):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert tracking.tracking_uri(None, tmp_path) == f"sqlite:///{tmp_path.resolve()}/outputs/mlflow.db"

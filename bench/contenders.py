@@ -6,7 +6,9 @@ processes share the machine, so with one thread it isolates the work itself.
 
 - ``nnplug``: the real Solver on a FullyConnectedNet, verbose off. Time = the whole ``train()`` minus
   the time spent in ``check_accuracy`` (the per-epoch accuracy checks), divided by the iterations:
-  minibatch sampling, the step, the update, listeners and epoch-end work all count.
+  minibatch sampling, the step, the update, listeners and epoch-end work all count. As in any run,
+  the Solver gathers each minibatch ahead on a helper thread where BLAS leaves a core free (the
+  1-thread rows); the bare loop and PyTorch gather theirs in the step.
 - ``nnplug+tracking``: the same with the MLflow tracker listening (loss buffered every iteration and
   sent with ``log_batch`` at each epoch end; default settings), on a local SQLite store.
 - ``bare``: the same arithmetic written out by hand in one function: no registry, no Solver, no

@@ -1,7 +1,7 @@
-"""python bench/prefetch.py [--reps 7]: the Solver's step with and without gathering minibatches ahead.
+"""python bench/prefetch.py [--reps 7] [--threads 1]: the Solver's step with and without gathering minibatches ahead.
 
 Training time per iteration of ``Solver.train()`` (the accuracy checks included) with
-``prefetch=False`` and ``prefetch=True``, one BLAS thread, on random data of the shapes below, the
+``prefetch=False`` and ``prefetch=True``, one BLAS thread (or ``--threads``), on random data of the shapes below, the
 two interleaved; medians over repetitions. Gathering ahead pays where a minibatch's rows take long
 to copy out of the training set and a core is free for it: this measures where that starts, which
 is ``nnplug.solver.PREFETCH_MIN_BYTES``.
@@ -53,10 +53,11 @@ def main():
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=1, help="BLAS threads (default 1)")
     args = parser.parse_args()
     print(f"{'features x batch, dtype':28s} {'hidden':>16s} {'batch MB':>9s} {'gathered in step':>17s} "
           f"{'gathered ahead':>15s} {'speed-up':>9s}")
-    with threadpool_limits(limits=1, user_api="blas"):
+    with threadpool_limits(limits=args.threads, user_api="blas"):
         for features, hidden, batch, dtype in CASES:
             times = {False: [], True: []}
             for rep in range(args.reps + 1):

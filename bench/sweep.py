@@ -6,13 +6,15 @@ Two sweeps, because a parallel launcher pays a fixed start-up per worker (a fres
 imports Hydra, nnplug and MLflow) that only jobs of some length repay:
 
 - ``mnist1d``: ``experiment=mnist1d_mlp optim=sgd_momentum,adam model.seed=0,1``, a real small
-  experiment, about 12 s per job: the figure the launcher is for;
+  experiment, 8-9 s of training per job: the figure the launcher is for;
 - ``digits``: ``optim=sgd,adam layer=affine,bn`` on the default experiment, well under a second
   of training per job: start-up alone.
 
 Each run is a fresh ``python -m nnplug -m ...`` process in a fresh folder whose MLflow store was
 created beforehand (a new store's schema migration takes seconds and is not what is compared).
 Wall time of the whole command; the median over repetitions, launchers alternating.
+``bench/side_by_side.py`` measures how much two jobs at once slow each other on the machine, which
+bounds what any 2-worker launcher can reach.
 """
 import os
 import subprocess

@@ -172,7 +172,7 @@ class Solver:
         return self.rng.integers(0, self.X_train.shape[0], self.batch_size)
 
     def _forget_ahead(self):
-        """Take back the draw of a minibatch gathered ahead, so the state is that of the last step."""
+        """Take back the draw of a minibatch gathered ahead, so the generator is where the last step left it."""
         if self._ahead is not None:
             self.rng.bit_generator.state = self._ahead[0]
             self._ahead = None
@@ -274,7 +274,6 @@ class Solver:
                 self.save_checkpoint()
             if self._signal is not None:
                 if not epoch_end:
-                    self._forget_ahead()
                     self.save_checkpoint()
                 raise TrainingInterrupted(self._signal, self.checkpoint_path)
 
@@ -323,7 +322,8 @@ class Solver:
             "train_acc_history": list(self.train_acc_history),
             "val_acc_history": list(self.val_acc_history),
             "lr_history": list(self.lr_history),
-            "rng": self.rng.bit_generator.state,
+            # a minibatch gathered ahead is not part of the state: its step has not happened
+            "rng": self.rng.bit_generator.state if self._ahead is None else self._ahead[0],
             "params": dict(self.model.params),
             "best_params": dict(self.best_params),
             "optim_configs": self.optim_configs,

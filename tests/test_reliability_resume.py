@@ -163,6 +163,21 @@ def test_gathering_minibatches_ahead_changes_nothing(uninterrupted, dtype):
     assert_same_run(ahead, uninterrupted[dtype])
 
 
+def test_a_state_taken_while_a_minibatch_is_gathered_ahead_resumes_exactly(tmp_path, uninterrupted):
+    # a listener may save the state between any two steps, not only at epoch ends
+    class SaveMidEpoch:
+        def on_iteration(self, solver, iteration, loss):
+            if iteration == PER_EPOCH + 2:
+                assert solver._ahead is not None, "no minibatch gathered ahead"
+                solver.save_checkpoint(checkpoint.path_in(tmp_path))
+
+    make_solver(listeners=[SaveMidEpoch()], prefetch=True).train()
+    resumed = make_solver(tmp_path, prefetch=True)
+    assert resumed.restore() == PER_EPOCH + 3
+    resumed.train()
+    assert_same_run(resumed, uninterrupted["float64"])
+
+
 class Stop(Exception):
     pass
 

@@ -19,7 +19,6 @@ processes share the machine, so with one thread it isolates the work itself.
 generator sequence as the Solver (``workloads.solver_batches``): the same batches, and the same
 cost of drawing them.
 """
-import os
 import time
 
 import numpy as np
@@ -83,10 +82,12 @@ class Tracking:
         open_experiment(self.uri, "bench")
 
     def __call__(self, workload, data, params):
+        from nnplug.blas import leaves_a_core_free
         from nnplug.tracking import MlflowTracker
 
+        # called with the workload's threads pinned: the writer only where BLAS leaves it a core
         with MlflowTracker(self.uri, "bench", run_name=workload.label, params={"workload": workload.label},
-                           tags={}, background=workload.threads < os.cpu_count()) as tracker:
+                           tags={}, background=leaves_a_core_free()) as tracker:
             return nnplug(workload, data, params, listeners=[tracker])
 
 

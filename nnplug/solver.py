@@ -258,17 +258,18 @@ class Solver:
     def _iterate(self, num_iterations, per_epoch, prefetch):
         while self.iteration < num_iterations:
             t = self.iteration
+            epoch_end = (t + 1) % per_epoch == 0
+            check = t == 0 or epoch_end or t + 1 == num_iterations
             # The next minibatch may be drawn during this step only where no accuracy check, which
             # draws its sample from the same generator, comes between: the draws stay in order.
-            loss = self._step(prefetch and t and (t + 1) % per_epoch and t + 1 < num_iterations)
+            loss = self._step(prefetch and not check)
             self.iteration += 1
             if self.verbose and t % self.print_every == 0:
                 print("(Iteration %d / %d) loss: %f" % (t + 1, num_iterations, loss))
             self._emit("on_iteration", t, loss)
-            epoch_end = self.iteration % per_epoch == 0
             if epoch_end:
                 self._end_epoch()
-            if t == 0 or epoch_end or self.iteration == num_iterations:
+            if check:
                 self._check()
             if epoch_end and self.checkpoint_dir is not None:
                 self.save_checkpoint()

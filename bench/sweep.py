@@ -2,8 +2,9 @@
 with 2 workers, each launcher as a user gets it: basic jobs use every core for BLAS, joblib jobs
 one BLAS thread each (nnplug sets that for jobs that run side by side).
 
-Two sweeps, because a parallel launcher pays a fixed start-up per worker (a fresh Python that
-imports Hydra, nnplug and MLflow) that only jobs of some length repay:
+Two sweeps, because a parallel launcher pays fixed costs that only jobs of some length repay:
+its workers' start (forked from a server that imported Hydra, nnplug, MLflow and matplotlib while
+the sweep process opened its store: ``nnplug.workers``) and the sweep process's own start and end:
 
 - ``mnist1d``: ``experiment=mnist1d_mlp optim=sgd_momentum,adam model.seed=0,1``, a real small
   experiment, 8-9 s of training per job: the figure the launcher is for;

@@ -1,15 +1,17 @@
 """The Hydra callback that has the joblib launcher's workers start with a job's imports done.
 
 Hydra's joblib launcher runs jobs in loky workers, and loky starts each worker as a fresh
-interpreter: before its first job, every worker imports Hydra, numpy, nnplug and MLflow with its
-store (2.5 s on a 2-core machine, measured in ``bench/sweep.py``), after the sweep process has
-already imported the same. Loky can instead fork its workers from the standard library's
+interpreter: before its first job, every worker imports Hydra, numpy, nnplug, MLflow with its
+store and matplotlib (2.5 s from launch to a first epoch on a 2-core machine), after the sweep
+process has imported most of the same. Loky can instead fork its workers from the standard library's
 forkserver, a process that imports a list of modules once and then forks a worker per request in
 milliseconds. This callback starts that forkserver as the sweep starts, so its imports run while
 the sweep process opens the tracking store, and points loky at it.
 
 The forkserver, not a plain fork of the sweep process: by launch time that process holds an open
-store connection and loky's own threads, which a forked child must not inherit.
+store connection and loky's own threads, which a forked child must not inherit. Forked workers do
+not get the thread-limiting environment variables loky sets for fresh ones; a job that runs beside
+others limits its BLAS threads itself (``nnplug.app``).
 """
 from hydra.experimental.callback import Callback
 
@@ -21,9 +23,12 @@ DATABASES = ("sqlite", "postgresql", "mysql", "mssql")  # MLflow's database stor
 
 class WarmWorkers(Callback):
     def on_multirun_start(self, config, **kwargs):
+        import multiprocessing
+
         if config.hydra.launcher._target_ != JOBLIB_LAUNCHER:
             return
-        import multiprocessing
+        if "forkserver" not in multiprocessing.get_all_start_methods():
+            return  # Windows: loky's fresh workers it is
         from multiprocessing import forkserver
 
         from joblib.externals.loky.backend.context import set_start_method

@@ -18,7 +18,9 @@ from hydra.experimental.callback import Callback
 JOBLIB_LAUNCHER = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
 PRELOAD = "nnplug.forkserver_preload"
 DATABASE_STORE = "mlflow.store.tracking.sqlalchemy_store"  # SQLAlchemy and Alembic: 0.9 s more
-DATABASES = ("sqlite", "postgresql", "mysql", "mssql")  # MLflow's database stores, by URI scheme
+# MLflow's database stores by URI scheme (its mlflow.store.db.db_types.DATABASE_ENGINES, which
+# cannot be imported here: importing any of mlflow costs the 1.3 s this overlap hides)
+DATABASES = ("sqlite", "postgresql", "mysql", "mssql")
 
 
 class WarmWorkers(Callback):

@@ -17,8 +17,6 @@ SIGTERM or SIGINT (Ctrl-C) during training is not a failure: the Solver checkpoi
 run ends KILLED, and one line tells the command that resumes it; a single run then exits with
 128 + the signal number, a sweep stops (the command resumes the whole sweep).
 """
-import atexit
-import gc
 import logging
 import os
 import shlex
@@ -29,6 +27,8 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import CompactHydraException
 from hydra.types import RunMode
+
+from nnplug import collector
 
 log = logging.getLogger("nnplug")
 
@@ -41,7 +41,7 @@ def main(cfg):
     try:
         return _train(cfg, hydra_cfg, sweeping)
     finally:
-        skip_final_collection()  # the worker processes of parallel sweeps exit this way too
+        collector.skip_final_collection()  # the worker processes of parallel sweeps exit this way too
 
 
 def _train(cfg, hydra_cfg, sweeping):
@@ -80,20 +80,6 @@ def _train(cfg, hydra_cfg, sweeping):
     if cfg.solver.verbose and not sweeping:  # a sweep ranks its jobs at the end instead
         _print_summary(cfg, result)
     return result.best_val_acc
-
-
-def skip_final_collection():
-    """Have this process skip the interpreter's last garbage collections when it exits.
-
-    By then every run is stored and closed. What those collections walk is the millions of objects
-    MLflow, SQLAlchemy and Hydra leave behind: 0.7-0.8 s of a 4.3 s default run, as long again in
-    each joblib worker when the sweep ends, which the sweep process waits for; the memory goes
-    back to the OS at once anyway. Objects frozen by ``gc.freeze`` are not collected again.
-    Called after each job: the exit handler registered last runs first, before the other
-    handlers' garbage can set off a full collection.
-    """
-    atexit.unregister(gc.freeze)  # once, however many jobs this process runs
-    atexit.register(gc.freeze)
 
 
 def _print_summary(cfg, result):

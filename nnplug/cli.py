@@ -11,12 +11,16 @@ import importlib
 import os
 import sys
 
+from nnplug import collector
+
 # Commands that are not training runs: first word -> "module:function(argv)".
 SUBCOMMANDS = {"plugins": "nnplug.plugin_list:main"}
 FULL_ERROR = "HYDRA_FULL_ERROR"
 
 
 def main(argv=None):
+    if argv is None:  # the command itself, not a program calling it
+        collector.pause()
     args = sys.argv[1:] if argv is None else list(argv)
     if args and args[0] in SUBCOMMANDS:
         module, function = SUBCOMMANDS[args[0]].split(":")
@@ -100,7 +104,7 @@ def run_app():
     finally:
         if not full_error:
             del os.environ[FULL_ERROR]
-        app.skip_final_collection()  # also in the sweep process of parallel jobs, which trains none
+        collector.skip_final_collection()  # also in the sweep process of parallel jobs, which trains none
 
 
 def one_line(error):

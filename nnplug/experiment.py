@@ -16,7 +16,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from nnplug import blas, checkpoint, config, tracking
+from nnplug import blas, checkpoint, collector, config, tracking
 from nnplug.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -97,6 +97,7 @@ def run(cfg, *, output_dir, cwd, parent_run_id=None, command="nnplug", job=None,
                               checkpoint_dir=checkpoint_dir, prefetch=False if shares_cores else None)
         if resumed is not None and checkpoint.exists(checkpoint_dir):
             solver.restore(checkpoint_dir)
+        collector.settle()  # all that lives until the process ends exists now
         small = blas.one_thread_suffices(solver.model, solver.batch_size)
         if not small:
             tracker.write_inline()  # BLAS takes every core: none is left for the writer process

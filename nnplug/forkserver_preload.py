@@ -7,6 +7,12 @@ only when the sweep logs to one.
 import atexit
 import gc
 
+from nnplug import collector
+
+# Off while the imports below and the database store's run, and in every worker forked from here
+# until its first job settles (``nnplug.collector``): no worker walks what it inherits.
+collector.pause()
+
 import nnplug.app  # noqa: F401  Hydra and the app
 import nnplug.experiment  # noqa: F401  numpy, the registry, the Solver, the tracking module
 import mlflow.tracking  # noqa: F401  the MLflow client: 1.3 s of a worker's 2.5 s start

@@ -25,6 +25,8 @@ import signal
 import subprocess
 import sys
 
+from nnplug import collector
+
 PIPE_BYTES = 1 << 20  # Linux's default ceiling: about 17,000 metrics in flight
 
 
@@ -116,6 +118,7 @@ def main():
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    collector.pause()  # until the first batch is stored: MLflow and its store are imported then
     # Spare CPU only: training threads (BLAS's among them, which wait for each other) come first,
     # and what falls behind is stored when the run ends, when leaving waits for it.
     os.nice(19)
@@ -135,6 +138,7 @@ def main():
         try:
             client = clients.get(uri) or clients.setdefault(uri, MlflowClient(tracking_uri=uri))
             send_batches(client, message["run_id"], metrics=[Metric(*m) for m in message["metrics"]])
+            collector.settle()
         except Exception as exc:  # noqa: BLE001  any refusal ends the run; the parent names it
             answers.write(json.dumps({"error": " ".join(f"{type(exc).__name__}: {exc}".split())}) + "\n")
             return 1

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from hydra.experimental.callback import Callback
 
+from nnplug import collector
+
 log = logging.getLogger(__name__)
 
 PARENT_RUN_FILE = "mlflow_parent_run_id"
@@ -52,6 +54,7 @@ class SweepTracking(Callback):
             # no parent run; a sweep that cannot be tracked must not start.
             raise SystemExit(1) from None
         atexit.register(self._finish, completed=False)
+        collector.settle()  # the store is open: what the sweep process lives on is imported
 
     def _start(self, config):
         from nnplug import tracking

@@ -13,7 +13,10 @@ SWEEP_START = textwrap.dedent("""
     from nnplug.workers import WarmWorkers
 
     def imported_at_start(_):
-        return sorted(m for m in ("mlflow.tracking", "sqlalchemy", "nnplug.experiment") if m in sys.modules)
+        import gc
+        # the collector stays off until the worker's first job settles it (nnplug.collector)
+        collector = ["collector on"] if gc.isenabled() else []
+        return sorted(m for m in ("mlflow.tracking", "sqlalchemy", "nnplug.experiment") if m in sys.modules) + collector
 
     with initialize_config_module("nnplug.conf", version_base="1.3"):
         cfg = compose("config", overrides=sys.argv[1:], return_hydra_config=True)
@@ -42,4 +45,4 @@ def test_a_server_store_needs_no_database_modules(tmp_path):
 
 
 def test_other_launchers_leave_loky_as_it_is(tmp_path):
-    assert imported_by_workers(tmp_path) == str([[], []])  # the basic launcher: fresh workers
+    assert imported_by_workers(tmp_path) == str([["collector on"]] * 2)  # the basic launcher: fresh workers

@@ -36,6 +36,10 @@ HEALTH_TIMEOUT = 5  # seconds; a server that is up answers /health in millisecon
 # Stored inline, a batch costs about 6 ms on SQLite beyond 60 us per row: an epoch-end flush of a
 # 40-step MNIST-1D epoch would spend 0.6 s of a 9 s run on it. Epochs shorter than this share one.
 INLINE_FLUSH_SECONDS = 2.0
+# The writer process gets the losses at least this often, so that it stores them while the epoch
+# goes on: handed over only at the epoch's end, a long epoch's rows (or the only epoch's) would all
+# be stored after it, with training waiting at the end of the run.
+SEND_SECONDS = 0.25
 
 
 class TrackingUnavailable(ValueError):
@@ -130,10 +134,11 @@ class MlflowTracker:
 
     Entering creates the run (a child when ``parent_run_id`` is given) and logs params and tags;
     leaving ends it FINISHED, or FAILED with the reason in the ``nnplug.failure`` tag when an
-    exception escapes. Per-iteration losses are buffered and sent in one batch at every epoch end
-    (one ``log_metric`` per step costs 10-25 ms on SQLite). With ``background`` (the default) the
-    batch goes to this process's metric writer (``nnplug.metric_sender``), which stores it on
-    another core while training goes on, and leaving waits for it; without, the tracker stores it
+    exception escapes. Per-iteration losses are buffered and sent in batches (one ``log_metric``
+    per step costs 10-25 ms on SQLite). With ``background`` (the default) a batch goes to this
+    process's metric writer (``nnplug.metric_sender``) at every epoch end and every
+    ``SEND_SECONDS`` within one, and the writer stores it on another core while training goes on;
+    leaving waits for what it still holds. Without, the tracker stores each epoch's batch itself
     before training goes on, which is what jobs that already keep every core busy should do, and
     then at most every ``INLINE_FLUSH_SECONDS``: epochs shorter than that go in one batch.
 
@@ -198,9 +203,7 @@ class MlflowTracker:
 
         unstored = None
         try:
-            self.flush()
-            if self._sender is not None:
-                self._sender.sync()
+            self.sync()
         except Exception as error:  # noqa: BLE001  the store refused the metrics: the run failed
             unstored = error
         failure = exc or unstored
@@ -233,7 +236,8 @@ class MlflowTracker:
         if iteration <= self._last_iteration:
             return
         self._metrics.append(("loss", float(loss), _now_ms(), int(iteration)))  # cheap: every step
-        if len(self._metrics) >= self._batch_limit:
+        if len(self._metrics) >= self._batch_limit or (
+                self._sender is not None and time.monotonic() - self._flushed_at >= SEND_SECONDS):
             self.flush()
 
     def on_epoch_end(self, solver, epoch, train_acc, val_acc, learning_rate):
@@ -261,11 +265,16 @@ class MlflowTracker:
 
         self._send(tags=[RunTag(key, str(value)) for key, value in tags.items()])
 
+    def sync(self):
+        """Return once every metric logged so far is stored."""
+        self.flush()
+        if self._sender is not None:
+            self._sender.sync()
+
     def write_inline(self):
         """Store metrics on this thread from now on, not through the writer process."""
         if self._sender is not None:
-            self.flush()
-            self._sender.sync()
+            self.sync()
             self._sender = None
 
     def log_artifacts(self, paths):

@@ -49,6 +49,22 @@ def test_inline_metrics_of_short_epochs_are_stored_together(store, client, monke
         assert len(client.get_metric_history(t.run_id, "val_acc")) == 3
 
 
+@pytest.mark.parametrize("send_seconds", [0, 3600])
+def test_the_writer_process_gets_losses_during_an_epoch_every_send_interval(store, client, monkeypatch,
+                                                                              send_seconds):
+    from nnplug import metric_sender
+
+    monkeypatch.setattr(tracking, "SEND_SECONDS", send_seconds)
+    with tracker(store, "sent-during-epochs") as t:
+        for iteration in range(3):
+            t.on_iteration(None, iteration, 1.0)
+        metric_sender.sender().sync()  # everything the writer was sent is stored
+        stored = [m.step for m in client.get_metric_history(t.run_id, "loss")]
+        # handed over as it came (each step's own interval passed), or kept for the epoch's end
+        assert stored == ([0, 1, 2] if send_seconds == 0 else [])
+    assert len(client.get_metric_history(t.run_id, "loss")) == 3
+
+
 def test_the_store_is_the_configured_uri_then_the_environment_then_outputs_under_the_cwd(monkeypatch, tmp_path):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert tracking.tracking_uri(None, tmp_path) == f"sqlite:///{tmp_path.resolve()}/outputs/mlflow.db"

@@ -91,15 +91,13 @@ class SweepTracking(Callback):
 
     def on_multirun_end(self, config, **kwargs):
         atexit.unregister(self._finish)
-        self._finish(completed=True)
-        self._rank_jobs()
+        self._rank_jobs(self._finish(completed=True))
 
-    def _rank_jobs(self):
+    def _rank_jobs(self, children):
         """Print the jobs best first and log one picture of their validation curves on the parent."""
         from nnplug import tracking
         from nnplug.progress import jobs_from_runs, print_ranking
 
-        children = tracking.sweep_children(self.uri, self.run_id)
         if children:
             print_ranking(jobs_from_runs(children))
             tracking.log_sweep_curves(self.uri, self.run_id, children, self.folder / "sweep_val_acc.png")
@@ -107,10 +105,11 @@ class SweepTracking(Callback):
     def _finish(self, completed):
         from nnplug import tracking
 
-        best, jobs, failed = tracking.finish_sweep_run(self.uri, self.run_id, completed)
+        best, children, failed = tracking.finish_sweep_run(self.uri, self.run_id, completed)
         failures = f", {failed} failed" if failed else ""
-        log.info(f"Sweep: {jobs} runs{failures}; MLflow parent run {self.run_id}")
+        log.info(f"Sweep: {len(children)} runs{failures}; MLflow parent run {self.run_id}")
         if best is not None:
             value = best.data.metrics[tracking.BEST_METRIC]
             log.info(f"Best: {best.info.run_name} ({tracking.BEST_METRIC} {value:.4f}), run {best.info.run_id}")
         log.info(f"Open the UI: {tracking.ui_hint(self.uri)}")
+        return children

@@ -389,8 +389,9 @@ def context_tags(tags):
 def finish_sweep_run(uri, parent_run_id, completed=True):
     """Give the parent run its best child's params, metrics and name, end it, and return that child.
 
-    Returns ``(best_child_run or None, number_of_children, number_failed)``. The parent ends
-    FAILED when the sweep did not complete or no child finished.
+    Returns ``(best_child_run or None, children, number_failed)``: the children as
+    ``sweep_children`` finds them. The parent ends FAILED when the sweep did not complete or no
+    child finished.
     """
     from mlflow import MlflowClient
     from mlflow.entities import Metric, Param, RunTag
@@ -415,7 +416,7 @@ def finish_sweep_run(uri, parent_run_id, completed=True):
         send_batches(client, parent_run_id, metrics=metrics, params=params, tags=tags)
     finally:
         client.set_terminated(parent_run_id, "FINISHED" if completed and best is not None else "FAILED")
-    return best, len(children), failed
+    return best, children, failed
 
 
 def sweep_children(uri, parent_run_id):

@@ -156,7 +156,7 @@ def test_the_sweep_parent_takes_the_best_finished_childs_params_and_metrics(stor
     best, children, failed = tracking.finish_sweep_run(store, parent_id)
 
     parent = client.get_run(parent_id)
-    assert (best.info.run_name, children, failed) == ("adam", 3, 1)
+    assert (best.info.run_name, len(children), failed) == ("adam", 3, 1)
     assert parent.info.status == "FINISHED"
     assert parent.data.tags["nnplug.best_child_run_id"] == best.info.run_id
     assert parent.data.tags["nnplug.best_child_run_name"] == "adam"

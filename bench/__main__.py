@@ -23,8 +23,8 @@ def parse(argv):
                    help="training rows; each repetition trains one epoch over them (default: CIFAR-10's 49,000)")
     p.add_argument("--no-torch", action="store_true", help="skip PyTorch")
     p.add_argument("--no-tracking", action="store_true", help="skip the Solver with the MLflow tracker")
-    p.add_argument("--sweep-reps", type=int, default=3,
-                   help="repetitions of the 4-job launcher comparisons (0 skips them; about 2 minutes each)")
+    p.add_argument("--sweep-reps", type=int, default=5,
+                   help="repetitions of the 4-job launcher comparisons (0 skips them; about a minute each)")
     p.add_argument("--startup", action="store_true",
                    help="also run bench/startup.py (--help and default-run wall times) and quote its output")
     p.add_argument("--cifar", metavar="DIR",

@@ -9,7 +9,9 @@ the sweep process opened its store: ``nnplug.workers``) and the sweep process's 
 - ``mnist1d``: ``experiment=mnist1d_mlp optim=sgd_momentum,adam model.seed=0,1``, a real small
   experiment, 8-9 s of training per job: the figure the launcher is for;
 - ``digits``: ``optim=sgd,adam layer=affine,bn`` on the default experiment, well under a second
-  of training per job: start-up alone.
+  of training per job: start-up alone;
+- ``mnist1d_long`` (only when named: 3 repetitions take 9 minutes): the ``mnist1d`` sweep with
+  300 epochs, 25-30 s of training per job, for how the speed-up grows with the jobs' length.
 
 Each run is a fresh ``python -m nnplug -m ...`` process in a fresh folder whose MLflow store was
 created beforehand (a new store's schema migration takes seconds and is not what is compared).
@@ -28,7 +30,9 @@ import numpy as np
 SWEEPS = {
     "mnist1d": ["experiment=mnist1d_mlp", "optim=sgd_momentum,adam", "model.seed=0,1"],
     "digits": ["optim=sgd,adam", "layer=affine,bn"],
+    "mnist1d_long": ["experiment=mnist1d_mlp", "optim=sgd_momentum,adam", "model.seed=0,1", "solver.num_epochs=300"],
 }
+DEFAULT_SWEEPS = ("mnist1d", "digits")
 LAUNCHERS = {"basic": [], "joblib (2 workers)": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]}
 
 
@@ -51,7 +55,7 @@ def _run(sweep, extra):
     return seconds
 
 
-def measure(reps, sweeps=tuple(SWEEPS)):
+def measure(reps, sweeps=DEFAULT_SWEEPS):
     """Per sweep: ``{launcher: median seconds}``, the speed-up and every time."""
     results = {}
     for name in sweeps:
@@ -77,4 +81,4 @@ def text(results):
 
 if __name__ == "__main__":
     reps = int(sys.argv[1]) if len(sys.argv) > 1 else 3
-    print(text(measure(reps, sys.argv[2:] or tuple(SWEEPS))))
+    print(text(measure(reps, sys.argv[2:] or DEFAULT_SWEEPS)))

@@ -4,9 +4,6 @@ Nothing else imports this module. Each worker is forked with these modules loade
 job starts without importing them. The database store (SQLAlchemy, Alembic) is preloaded apart,
 only when the sweep logs to one.
 """
-import atexit
-import gc
-
 from nnplug import collector
 
 # Off while the imports below and the database store's run, and in every worker forked from here
@@ -22,5 +19,5 @@ import matplotlib.figure  # noqa: F401
 
 # The forkserver outlives the sweep process by its exit, and holds the sweep's output open until
 # then: skipping its last garbage collections over everything imported above saves 0.5 s. Its
-# workers never run this; they leave through os._exit.
-atexit.register(gc.freeze)
+# workers never run this exit handler; they leave through os._exit.
+collector.skip_final_collection()

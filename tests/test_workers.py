@@ -46,3 +46,10 @@ def test_a_server_store_needs_no_database_modules(tmp_path):
 
 def test_other_launchers_leave_loky_as_it_is(tmp_path):
     assert imported_by_workers(tmp_path) == str([["collector on"]] * 2)  # the basic launcher: fresh workers
+
+
+def test_the_forkserver_leaves_without_running_exit_handlers(tmp_path):
+    # it exits when the sweep process does, and the sweep's output stays open until it has
+    code = "import atexit; atexit.register(print, 'exit handler ran'); import nnplug.forkserver_preload"
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")

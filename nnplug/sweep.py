@@ -91,16 +91,17 @@ class SweepTracking(Callback):
 
     def on_multirun_end(self, config, **kwargs):
         atexit.unregister(self._finish)
-        self._rank_jobs(self._finish(completed=True))
+        self._rank_jobs(self._finish(completed=True), config)
 
-    def _rank_jobs(self, children):
+    def _rank_jobs(self, children, config):
         """Print the jobs best first and log one picture of their validation curves on the parent."""
-        from nnplug import tracking
+        from nnplug import tracking, workers
         from nnplug.progress import jobs_from_runs, print_ranking
 
         if children:
             print_ranking(jobs_from_runs(children))
-            tracking.log_sweep_curves(self.uri, self.run_id, children, self.folder / "sweep_val_acc.png")
+            workers.call_in_a_worker(config, tracking.log_sweep_curves, self.uri, self.run_id, children,
+                                     self.folder / "sweep_val_acc.png")
 
     def _finish(self, completed):
         from nnplug import tracking

@@ -42,6 +42,11 @@ def test_a_parallel_2x2_sweep_logs_one_parent_and_four_children(tmp_path):
     assert parent.data.tags["nnplug.launcher"] == "JoblibLauncher"
     assert parent.data.tags["nnplug.children"] == "4"
     assert_parent_names_the_best_child(parent, children)
+    # drawn by a worker: the parent still gets the picture of the jobs' validation curves
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=default_store(tmp_path))
+    assert [a.path for a in client.list_artifacts(parent.info.run_id)] == ["sweep_val_acc.png"]
     # jobs side by side get one BLAS thread each
     assert {c.data.tags.get("nnplug.blas_threads") for c in children} == {"1"}
     # every job has its own Hydra folder under the sweep folder, which records the parent run

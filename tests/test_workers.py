@@ -48,6 +48,30 @@ def test_other_launchers_leave_loky_as_it_is(tmp_path):
     assert imported_by_workers(tmp_path) == str([["collector on"]] * 2)  # the basic launcher: fresh workers
 
 
+# What the sweep callback does at a sweep's end: one call, in an idle worker of a joblib sweep.
+SWEEP_END = textwrap.dedent("""
+    import os, sys
+    from hydra import compose, initialize_config_module
+    from nnplug.workers import call_in_a_worker
+
+    with initialize_config_module("nnplug.conf", version_base="1.3"):
+        cfg = compose("config", overrides=sys.argv[1:], return_hydra_config=True)
+    print(call_in_a_worker(cfg, os.getpid) == os.getpid())
+""")
+
+
+def called_here(tmp_path, *overrides):
+    done = subprocess.run([sys.executable, "-c", SWEEP_END, *overrides], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_a_joblib_sweep_makes_its_last_call_in_a_worker_and_other_sweeps_here(tmp_path):
+    assert called_here(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2") == "False"
+    assert called_here(tmp_path) == "True"
+
+
 def test_the_forkserver_leaves_without_running_exit_handlers(tmp_path):
     # it exits when the sweep process does, and the sweep's output stays open until it has
     code = "import atexit; atexit.register(print, 'exit handler ran'); import nnplug.forkserver_preload"

@@ -27,11 +27,15 @@ SWEEP_START = textwrap.dedent("""
 """)
 
 
-def imported_by_workers(tmp_path, *overrides):
-    done = subprocess.run([sys.executable, "-c", SWEEP_START, *overrides], cwd=tmp_path,
+def printed_by(script, tmp_path, *overrides):
+    done = subprocess.run([sys.executable, "-c", script, *overrides], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
+
+
+def imported_by_workers(tmp_path, *overrides):
+    return printed_by(SWEEP_START, tmp_path, *overrides)
 
 
 def test_joblib_workers_start_with_mlflow_its_store_and_nnplug_imported(tmp_path):
@@ -61,10 +65,7 @@ SWEEP_END = textwrap.dedent("""
 
 
 def called_here(tmp_path, *overrides):
-    done = subprocess.run([sys.executable, "-c", SWEEP_END, *overrides], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
+    return printed_by(SWEEP_END, tmp_path, *overrides)
 
 
 def test_a_joblib_sweep_makes_its_last_call_in_a_worker_and_other_sweeps_here(tmp_path):

@@ -48,7 +48,7 @@ class _CheckClock:
             self.seconds += _now() - start
 
 
-def nnplug(workload, data, params, listeners=()):
+def nnplug(workload, data, params, listeners=(), prefetch=None):
     from nnplug.model import FullyConnectedNet
     from nnplug.solver import Solver
 
@@ -60,7 +60,7 @@ def nnplug(workload, data, params, listeners=()):
                     optim_config={"learning_rate": LEARNING_RATE, "momentum": MOMENTUM},
                     num_epochs=workload.epochs, verbose=False, seed=SEED,
                     num_train_samples=NUM_TRAIN_SAMPLES,
-                    listeners=listeners)
+                    listeners=listeners, prefetch=prefetch)
     checks = _CheckClock(solver)
     start = _now()
     solver.train()

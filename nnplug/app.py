@@ -64,8 +64,9 @@ def _train(cfg, hydra_cfg, sweeping):
                 shares_cores=side_by_side,
             )
     except TrainingInterrupted as interrupted:
-        print(f"nnplug: training stopped by {signal.Signals(interrupted.signum).name}; "
-              f"resume with: {resume_command(hydra_cfg, sweeping)}", file=sys.stderr)
+        then = (f"resume with: {resume_command(hydra_cfg, sweeping)}" if interrupted.checkpoint
+                else "solver.checkpoint=false, so it cannot be resumed")
+        print(f"nnplug: training stopped by {signal.Signals(interrupted.signum).name}; {then}", file=sys.stderr)
         if sweeping:
             raise  # every job of the sweep stops, not only this one
         raise SystemExit(interrupted.exit_code) from None

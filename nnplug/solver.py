@@ -62,10 +62,13 @@ class Solver:
     default) does so for minibatches of ``PREFETCH_MIN_BYTES`` or more when BLAS leaves a core
     free; jobs that share the machine with others should pass False.
 
-    With ``checkpoint_dir`` set, the complete training state is saved there (``nnplug.checkpoint``)
-    at every epoch end and when SIGINT or SIGTERM arrives, which then ends training with
-    ``TrainingInterrupted``; ``restore()`` loads it so that ``train()`` continues exactly where it
-    stopped: same parameters, histories and random draws as a run never interrupted.
+    SIGINT or SIGTERM during ``train()`` (in the main thread) ends training after the iteration it
+    arrives in with ``TrainingInterrupted``, a KeyboardInterrupt, so that listeners see the run
+    end (the MLflow tracker records it KILLED) instead of the process vanishing; a second signal
+    stops at once. With ``checkpoint_dir`` set, the complete training state is saved there
+    (``nnplug.checkpoint``) at every epoch end and before that exception; ``restore()`` loads it so
+    that ``train()`` continues exactly where it stopped: same parameters, histories and random
+    draws as a run never interrupted.
     """
 
     def __init__(self, model, data, **kwargs):
@@ -240,7 +243,7 @@ class Solver:
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
-        if self._signal is not None:  # arrived after the last iteration; the checkpoint is complete
+        if self._signal is not None:  # arrived after the last iteration: still a stop (any checkpoint is complete)
             raise TrainingInterrupted(self._signal, self.checkpoint_path)
 
     def _train(self):
@@ -274,7 +277,7 @@ class Solver:
             if epoch_end and self.checkpoint_dir is not None:
                 self.save_checkpoint()
             if self._signal is not None:
-                if not epoch_end:
+                if not epoch_end and self.checkpoint_dir is not None:
                     self.save_checkpoint()
                 raise TrainingInterrupted(self._signal, self.checkpoint_path)
 
@@ -285,14 +288,14 @@ class Solver:
         return None if self.checkpoint_dir is None else checkpoint.path_in(self.checkpoint_dir)
 
     def _catch_signals(self):
-        """Turn SIGINT/SIGTERM into a flag the loop checks, so a checkpoint is never half a step."""
+        """Turn SIGINT/SIGTERM into a flag the loop checks: training stops between steps, never in one."""
         self._signal = None
-        if self.checkpoint_dir is None or threading.current_thread() is not threading.main_thread():
+        if threading.current_thread() is not threading.main_thread():
             return {}  # Python only lets the main thread install handlers
         return {signum: signal.signal(signum, self._on_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
 
     def _on_signal(self, signum, frame):
-        if self._signal is not None:  # asked twice: stop now; the last checkpoint is intact
+        if self._signal is not None:  # asked twice: stop now; the last checkpoint (if any) is intact
             raise TrainingInterrupted(signum)
         self._signal = signum
 

@@ -275,6 +275,30 @@ def test_sigterm_saves_where_training_was_ends_the_run_killed_and_prints_how_to_
     assert sorted(m.step for m in losses) == list(range(iteration))
 
 
+def test_sigterm_without_checkpoints_ends_the_run_killed_and_says_it_cannot_resume(tmp_path, store):
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=store)
+    folder = tmp_path / "run"
+    process = start_nnplug(tmp_path, *RESUMABLE, "solver.num_epochs=200", "solver.checkpoint=false",
+                           f"tracking.uri={store}", f"hydra.run.dir={folder}")
+    deadline = time.monotonic() + 180
+    while not (folder / "checkpoint" / "run.json").exists() or not client.get_metric_history(
+            recorded_run_id(folder), "loss"):  # training, its first losses stored
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "no loss stored after 180 s"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+
+    assert process.returncode == 128 + signal.SIGTERM
+    assert stderr.splitlines() == ["nnplug: training stopped by SIGTERM; solver.checkpoint=false, so it cannot be resumed"]
+    run = client.get_run(recorded_run_id(folder))
+    assert run.info.status == "KILLED"
+    assert run.data.tags["nnplug.failure"] == "TrainingInterrupted: training stopped by SIGTERM"
+    assert not (folder / "checkpoint" / "checkpoint.npz").exists()
+
+
 def truncated(folder):
     path = folder / "checkpoint" / "checkpoint.npz"
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])

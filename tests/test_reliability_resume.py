@@ -133,6 +133,26 @@ def test_signal_saves_the_current_iteration_and_exits_non_zero(tmp_path, uninter
     assert_same_run(resumed, uninterrupted["float64"])
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=lambda signum: signum.name)
+def test_a_signal_without_checkpoints_still_stops_between_steps(tmp_path, signum):
+    proc = run_script(tmp_path, f"""
+        class Signal:
+            def on_iteration(self, solver, iteration, loss):
+                if iteration == PER_EPOCH + 2:
+                    os.kill(os.getpid(), {int(signum)})
+        solver = make_solver(listeners=[Signal()])
+        try:
+            solver.train()
+        except TrainingInterrupted as exc:
+            print(exc, len(solver.loss_history))
+            sys.exit(exc.exit_code)
+        """)
+    assert proc.returncode == 128 + signum, proc.stderr
+    # after the iteration the signal arrived in, nothing saved and no resume offered
+    assert proc.stdout.split("\n")[0] == f"training stopped by {signal.Signals(signum).name} {PER_EPOCH + 3}"
+    assert list(tmp_path.iterdir()) == [tmp_path / "train.py"]
+
+
 def test_a_signal_while_the_next_minibatch_is_gathered_ahead_resumes_exactly(tmp_path, uninterrupted):
     # the checkpoint must not count the draw of a minibatch that no step has used yet
     folder = tmp_path / "checkpoint"
@@ -237,7 +257,8 @@ def test_a_damaged_state_inside_a_valid_file_is_refused_and_changes_nothing(tmp_
     assert_same(fresh.get_state(), before)
 
 
-def test_signal_handlers_only_while_checkpointing_in_the_main_thread(tmp_path):
+@pytest.mark.parametrize("checkpointing", [True, False])
+def test_signal_handlers_only_while_training_in_the_main_thread(tmp_path, checkpointing):
     before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     seen = []
 
@@ -245,7 +266,7 @@ def test_signal_handlers_only_while_checkpointing_in_the_main_thread(tmp_path):
         def on_iteration(self, solver, iteration, loss):
             seen.append(signal.getsignal(signal.SIGTERM))
 
-    make_solver(tmp_path, listeners=[Look()]).train()
+    make_solver(tmp_path if checkpointing else None, listeners=[Look()]).train()
     assert seen[0] != before[signal.SIGTERM]  # installed while training
     assert {s: signal.getsignal(s) for s in before} == before  # and given back
 

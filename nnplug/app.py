@@ -64,7 +64,7 @@ def _train(cfg, hydra_cfg, sweeping):
                 shares_cores=side_by_side,
             )
     except TrainingInterrupted as interrupted:
-        then = (f"resume with: {resume_command(hydra_cfg, sweeping)}" if interrupted.checkpoint
+        then = (f"resume with: {resume_command(hydra_cfg, sweeping)}" if cfg.solver.checkpoint
                 else "solver.checkpoint=false, so it cannot be resumed")
         print(f"nnplug: training stopped by {signal.Signals(interrupted.signum).name}; {then}", file=sys.stderr)
         if sweeping:

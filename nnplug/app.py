@@ -28,7 +28,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import CompactHydraException
 from hydra.types import RunMode
 
-from nnplug import collector
+from nnplug import collector, worker_signals
 
 log = logging.getLogger("nnplug")
 
@@ -39,7 +39,8 @@ def main(cfg):
     hydra_cfg = HydraConfig.get()
     sweeping = hydra_cfg.mode == RunMode.MULTIRUN
     try:
-        return _train(cfg, hydra_cfg, sweeping)
+        with worker_signals.job():
+            return _train(cfg, hydra_cfg, sweeping)
     finally:
         collector.skip_final_collection()  # the worker processes of parallel sweeps exit this way too
 
@@ -64,9 +65,8 @@ def _train(cfg, hydra_cfg, sweeping):
                 shares_cores=side_by_side,
             )
     except TrainingInterrupted as interrupted:
-        then = (f"resume with: {resume_command(hydra_cfg, sweeping)}" if cfg.solver.checkpoint
-                else "solver.checkpoint=false, so it cannot be resumed")
-        print(f"nnplug: training stopped by {signal.Signals(interrupted.signum).name}; {then}", file=sys.stderr)
+        if not worker_signals.in_a_worker():  # the sweep process says it once for all its workers
+            print(stopped_line(interrupted.signum, cfg, hydra_cfg, sweeping), file=sys.stderr)
         if sweeping:
             raise  # every job of the sweep stops, not only this one
         raise SystemExit(interrupted.exit_code) from None
@@ -81,6 +81,13 @@ def _train(cfg, hydra_cfg, sweeping):
     if cfg.solver.verbose and not sweeping:  # a sweep ranks its jobs at the end instead
         _print_summary(cfg, result)
     return result.best_val_acc
+
+
+def stopped_line(signum, cfg, hydra_cfg, sweeping):
+    """What stopped training, and the command that resumes it (when checkpoints were kept)."""
+    then = (f"resume with: {resume_command(hydra_cfg, sweeping)}" if cfg.solver.checkpoint
+            else "solver.checkpoint=false, so it cannot be resumed")
+    return f"nnplug: training stopped by {signal.Signals(signum).name}; {then}"
 
 
 def _print_summary(cfg, result):

@@ -7,7 +7,7 @@ only when the sweep logs to one.
 import atexit
 import os
 
-from nnplug import collector
+from nnplug import collector, worker_signals
 
 # Off while the imports below and the database store's run, and in every worker forked from here
 # until its first job settles (``nnplug.collector``): no worker walks what it inherits.
@@ -19,6 +19,11 @@ import mlflow.tracking  # noqa: F401  the MLflow client: 1.3 s of a worker's 2.5
 # matplotlib's figure and Agg canvas, for the pictures each job draws at its end: 0.35 s of a first job
 import matplotlib.backends.backend_agg  # noqa: F401
 import matplotlib.figure  # noqa: F401
+
+# Signals reach the workers from the sweep process alone, and stop their jobs, never the workers
+# (``nnplug.worker_signals``): a terminal's Ctrl-C goes to the foreground process group only.
+os.setpgid(0, 0)
+worker_signals.catch_signals_in_workers()
 
 # The forkserver outlives the sweep process by its exit, and holds the sweep's output open until
 # then. It has nothing to close or flush (it only forks), so it leaves at once, without the

@@ -14,10 +14,13 @@ def run_nnplug(cwd, *overrides, env=None, timeout=300, python=sys.executable):
                           capture_output=True, text=True, timeout=timeout)
 
 
-def start_nnplug(cwd, *overrides):
-    """``python -m nnplug OVERRIDES`` started in ``cwd``, to be signalled or waited for; output as text."""
+def start_nnplug(cwd, *overrides, own_group=False):
+    """``python -m nnplug OVERRIDES`` started in ``cwd``, to be signalled or waited for; output as text.
+
+    ``own_group``: in a process group of its own, which ``os.killpg`` signals as a terminal's Ctrl-C does.
+    """
     return subprocess.Popen([sys.executable, "-m", "nnplug", *overrides], cwd=cwd, env=_environment(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=own_group)
 
 
 def _environment(env=None):

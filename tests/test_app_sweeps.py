@@ -1,9 +1,11 @@
 """Sweeps: every job is a child MLflow run of one parent run that names the best child."""
+import os
 import shlex
 import signal
 import time
 from pathlib import Path
 
+import pytest
 from app_runner import QUICK, check, default_store, run_nnplug, runs, start_nnplug
 
 PARENT = "mlflow.parentRunId"
@@ -130,3 +132,67 @@ def test_a_sweep_stopped_by_sigterm_resumes_with_the_command_it_printed(tmp_path
     # job 1 went on in its own run, every step once
     steps = sorted(m.step for m in client.get_metric_history(by_job["1"].info.run_id, "loss"))
     assert steps == list(range(3 * (1297 // 50)))
+
+
+def processes_in(folder):
+    """Process ids of the live processes (other than this one) whose working folder is ``folder``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and int(entry.name) != os.getpid() and (entry / "cwd").resolve() == folder:
+                found.append(int(entry.name))
+        except OSError:  # gone, or not ours
+            pass
+    return found
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM to the sweep", "Ctrl-C"])
+def test_a_parallel_sweep_stopped_by_a_signal_stops_every_job_and_leaves_no_process(tmp_path, signum):
+    sweep_dir = tmp_path / "sweep"
+    # epochs of about half a second; jobs 2 and 3 wait for a worker
+    overrides = ["-m", "optim.learning_rate=1e-2,2e-2,3e-2,4e-2", "model.hidden_dims=[1024,1024]",
+                 "solver.num_epochs=10", "solver.verbose=false", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+    process = start_nnplug(tmp_path, *overrides, f"hydra.sweep.dir={sweep_dir}", own_group=True)
+    try:
+        while not all((sweep_dir / job / "checkpoint" / "checkpoint.npz").exists() for job in ("0", "1")):
+            assert process.poll() is None, process.communicate()
+            time.sleep(0.02)
+        if signum == signal.SIGINT:
+            os.killpg(process.pid, signum)  # what a terminal does: every process of the command gets it
+        else:
+            process.send_signal(signum)  # kill, systemd, a batch system: the sweep process only
+        _, stderr = process.communicate(timeout=120)
+        deadline = time.monotonic() + 10
+        while processes_in(tmp_path) and time.monotonic() < deadline:  # the forkserver leaves after its workers
+            time.sleep(0.1)
+        left = processes_in(tmp_path)
+    finally:
+        for pid in processes_in(tmp_path):  # whatever the outcome, nothing of this test runs on
+            os.kill(pid, signal.SIGKILL)
+        if process.poll() is None:
+            process.communicate()
+
+    assert process.returncode == 128 + signum and "Traceback" not in stderr, stderr
+    (line,) = [line for line in stderr.splitlines() if line.startswith("nnplug:")]
+    command = shlex.join(["python", "-m", "nnplug", *overrides, "solver.resume=true", f"hydra.sweep.dir={sweep_dir}"])
+    assert line == f"nnplug: training stopped by {signum.name}; resume with: {command}"
+    assert left == []
+    client, found = runs(default_store(tmp_path))
+    parent, children = split(found)
+    assert parent.info.status == "FAILED"
+    by_job = {Path(c.data.tags["nnplug.output_dir"]).name: c for c in children}
+    assert sorted(by_job) == ["0", "1"]  # the jobs waiting for a worker never started
+    for job in by_job.values():
+        assert job.info.status == "KILLED"
+        assert job.data.tags["nnplug.failure"].startswith(f"TrainingInterrupted: training stopped by {signum.name}")
+
+    if signum == signal.SIGTERM:
+        check(run_nnplug(tmp_path, *shlex.split(command)[3:]))
+        _, found = runs(default_store(tmp_path))
+        resumed_parent, resumed_children = split(found)
+        assert resumed_parent.info.run_id == parent.info.run_id and resumed_parent.info.status == "FINISHED"
+        assert len(resumed_children) == 4 and all(c.info.status == "FINISHED" for c in resumed_children)
+        resumed = {c.info.run_id: c for c in resumed_children}
+        for job in by_job.values():  # went on in its own run, every step once
+            steps = sorted(m.step for m in client.get_metric_history(job.info.run_id, "loss"))
+            assert steps == list(range(10 * (1297 // 50))) and job.info.run_id in resumed

@@ -5,8 +5,9 @@ after the step it arrives in. A joblib sweep trains in loky workers, and two thi
 
 - ``kill`` and batch systems signal the sweep process alone: its workers went on with the rest of
   the sweep unseen, holding its output open, and then idled forever;
-- loky kills every worker on the spot as soon as one dies, whatever the others were doing: a run
-  ending KILLED was cut off with its status still RUNNING.
+- on Ctrl-C the sweep process stopped waiting at once, and joblib killed every worker (as loky
+  does whenever one worker dies) whatever it was doing: a job still ending its run KILLED left it
+  RUNNING.
 
 So the sweep process is the workers' one source of signals, and a signal never kills a worker:
 

@@ -33,8 +33,9 @@ from contextlib import contextmanager, suppress
 
 from hydra.experimental.callback import Callback
 
+from nnplug.workers import JOBLIB_LAUNCHER
+
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
-JOBLIB_LAUNCHER = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
 POLL_SECONDS = 0.05
 
 _in_a_worker = False

@@ -8,7 +8,6 @@ import tempfile
 
 from bench import report, suite, sweep
 from bench.workloads import NETS, TRAIN_SIZE, Workload
-from nnplug.blas import usable_cores
 
 
 def parse(argv):
@@ -63,8 +62,6 @@ def main(argv=None):
         payload["sweep"] = sweep.measure(args.sweep_reps)
     others = [["startup.py"]] if args.startup else []
     others += [["data_memory.py", args.cifar, "--dtype", "float32"]] if args.cifar else []
-    if tracking is not None and any(w.threads >= usable_cores() for w in workloads):
-        others += [["tracking_cost.py", json_path]]  # reads this run's bare loop: the JSON is written
     payload["other_scripts"] = [_other_script(*command) for command in others]
     payload["machine"]["load_average_at_end"] = os.getloadavg()
     report.write_json(json_path, payload)

@@ -6,13 +6,10 @@ processes share the machine, so with one thread it isolates the work itself.
 
 - ``nnplug``: the real Solver on a FullyConnectedNet, verbose off. Time = the whole ``train()`` minus
   the time spent in ``check_accuracy`` (the per-epoch accuracy checks), divided by the iterations:
-  minibatch sampling, the step, the update, listeners and epoch-end work all count. As in any run,
-  the Solver gathers each minibatch ahead on a helper thread where BLAS leaves a core free (the
-  1-thread rows); the bare loop and PyTorch gather theirs in the step.
-- ``nnplug+tracking``: the same with the MLflow tracker listening, default settings, on a local
-  SQLite store, timed until every metric is stored: inline at the epoch's end with 2 BLAS
-  threads, by the writer process during the epoch with one (what it still holds when training
-  ends is waited for, as a run waits for it before it ends). CPU time is this process's only.
+  minibatch sampling, the step, the update, listeners and epoch-end work all count.
+- ``nnplug+tracking``: the same with the MLflow tracker listening with its default settings (the
+  loss every ``log_every_n_steps`` steps, stored in one batch per epoch) on a local SQLite store;
+  storing counts, as it happens inside ``train()``.
 - ``bare``: the same arithmetic written out by hand in one function: no registry, no Solver, no
   dicts of caches, no tracking. The ratio nnplug / bare is the framework's overhead.
 - ``torch``: PyTorch eager (nn.Sequential, F.cross_entropy, optim.SGD with its CPU defaults).
@@ -48,9 +45,9 @@ class _CheckClock:
             self.seconds += _now() - start
 
 
-def nnplug(workload, data, params, listeners=(), prefetch=None):
-    from nnplug.model import FullyConnectedNet
-    from nnplug.solver import Solver
+def nnplug(workload, data, params, listeners=()):
+    from nnplug.core.classic_models import FullyConnectedNet
+    from nnplug.core.solver import Solver
 
     model = FullyConnectedNet(list(workload.hidden), use_batchnorm=True, weight_scale=WEIGHT_SCALE,
                               dtype=np.dtype(workload.dtype), seed=SEED)
@@ -60,7 +57,7 @@ def nnplug(workload, data, params, listeners=(), prefetch=None):
                     optim_config={"learning_rate": LEARNING_RATE, "momentum": MOMENTUM},
                     num_epochs=workload.epochs, verbose=False, seed=SEED,
                     num_train_samples=NUM_TRAIN_SAMPLES,
-                    listeners=listeners, prefetch=prefetch)
+                    listeners=listeners)
     checks = _CheckClock(solver)
     start = _now()
     solver.train()
@@ -72,29 +69,21 @@ class Tracking:
     """nnplug with ``nnplug.tracking.MlflowTracker`` on a SQLite store in ``directory``.
 
     The store and experiment are created once, before anything is timed (a fresh store's schema
-    migration takes seconds); each run is an MLflow run of its own, opened and closed untimed once
-    its metrics are stored.
-    As in a run (``nnplug.experiment``), the metric writer process stores the metrics only while
-    BLAS leaves a core free for it; with every core pinned to BLAS they are stored inline.
+    migration takes seconds); each repetition is an MLflow run of its own, opened and closed untimed.
     """
 
     def __init__(self, directory):
-        from nnplug.tracking import open_experiment
+        from nnplug.tracking.store import open_experiment
 
         self.uri = f"sqlite:///{directory}/mlflow.db"
         open_experiment(self.uri, "bench")
 
     def __call__(self, workload, data, params):
-        from nnplug.blas import leaves_a_core_free
-        from nnplug.tracking import MlflowTracker
+        from nnplug.tracking.listener import MlflowTracker
 
-        # called with the workload's threads pinned: the writer only where BLAS leaves it a core
         with MlflowTracker(self.uri, "bench", run_name=workload.label, params={"workload": workload.label},
-                           tags={}, background=leaves_a_core_free()) as tracker:
-            seconds, losses = nnplug(workload, data, params, listeners=[tracker])
-            start = _now()
-            tracker.sync()  # what the writer process still holds: the run waits for it before it ends
-            return tuple(np.add(seconds, (_now() - start) / workload.iterations)), losses
+                           tags={}) as tracker:
+            return nnplug(workload, data, params, listeners=[tracker])
 
 
 def bare(workload, data, params):

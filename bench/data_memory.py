@@ -22,7 +22,7 @@ def measure(root, dtype, normalize):
     import tracemalloc
 
     from nnplug import data
-    from nnplug.registry import default_registry
+    from nnplug.contract.registry import default_registry
 
     default_registry().get("datasets", "cifar10")  # plugin discovery and imports are not the load
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB

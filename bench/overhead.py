@@ -28,7 +28,7 @@ from bench.workloads import solver_batches
 
 
 def _model(workload, params):
-    from nnplug.model import FullyConnectedNet
+    from nnplug.core.classic_models import FullyConnectedNet
 
     model = FullyConnectedNet(list(workload.hidden), use_batchnorm=True, weight_scale=WEIGHT_SCALE,
                               dtype=np.dtype(workload.dtype), seed=SEED)
@@ -38,8 +38,8 @@ def _model(workload, params):
 
 
 def layer_functions(workload, data, params):
-    from nnplug_std.layers import affine_backward, affine_bn_relu_backward, affine_bn_relu_forward, affine_forward
-    from nnplug_std.losses import softmax_loss
+    from nnplug_std.classic import affine_backward, affine_bn_relu_backward, affine_bn_relu_forward, affine_forward
+    from nnplug_std.classic.losses import softmax_loss
 
     hidden = len(workload.hidden)
     P = _model(workload, params).params
@@ -70,7 +70,7 @@ def layer_functions(workload, data, params):
 
 
 def network_loss(workload, data, params, update_rule=False):
-    from nnplug_std.optim import sgd_momentum
+    from nnplug_std.classic.optim import sgd_momentum
 
     model = _model(workload, params)
     P = model.params

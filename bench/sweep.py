@@ -1,10 +1,10 @@
 """4-job sweeps run by Hydra's basic launcher (one job after another) and by the joblib launcher
 with 2 workers, each launcher as a user gets it: basic jobs use every core for BLAS, joblib jobs
-one BLAS thread each (nnplug sets that for jobs that run side by side).
+cores / n_jobs BLAS threads each (what joblib sets in its workers' environment).
 
 Two sweeps, because a parallel launcher pays fixed costs that only jobs of some length repay:
-its workers' start (forked from a server that imported Hydra, nnplug, MLflow and matplotlib while
-the sweep process opened its store: ``nnplug.workers``) and the sweep process's own start and end:
+its workers' start (each a fresh interpreter that imports Hydra, nnplug and MLflow) and the sweep
+process's own start and end:
 
 - ``mnist1d``: ``experiment=mnist1d_mlp optim=sgd_momentum,adam model.seed=0,1``, a real small
   experiment, 8-9 s of training per job: the figure the launcher is for;
@@ -16,8 +16,6 @@ the sweep process opened its store: ``nnplug.workers``) and the sweep process's 
 Each run is a fresh ``python -m nnplug -m ...`` process in a fresh folder whose MLflow store was
 created beforehand (a new store's schema migration takes seconds and is not what is compared).
 Wall time of the whole command; the median over repetitions, launchers alternating.
-``bench/side_by_side.py`` measures how much two jobs at once slow each other on the machine, which
-bounds what any 2-worker launcher can reach.
 """
 import os
 import subprocess
@@ -37,7 +35,7 @@ LAUNCHERS = {"basic": [], "joblib (2 workers)": ["hydra/launcher=joblib", "hydra
 
 
 def _prepare_store(folder):
-    from nnplug.tracking import open_experiment, tracking_uri
+    from nnplug.tracking.store import open_experiment, tracking_uri
 
     open_experiment(tracking_uri(cwd=folder), "bench-store")
 

@@ -77,7 +77,7 @@ def solver_batches(workload):
 
 def initial_params(workload):
     """nnplug's FullyConnectedNet initialisation; every contender starts from a copy."""
-    from nnplug.model import FullyConnectedNet
+    from nnplug.core.classic_models import FullyConnectedNet
 
     model = FullyConnectedNet(list(workload.hidden), use_batchnorm=True, weight_scale=WEIGHT_SCALE,
                               dtype=np.dtype(workload.dtype), seed=SEED)

@@ -1,20 +1,28 @@
 """nnplug: transparent numpy neural networks as plugins, composed by Hydra and tracked in MLflow.
 
-Importing nnplug is cheap: the classes below load on first use, so the command line starts fast.
+The rooms of the package follow the flow of a run (``docs/architecture.md``): ``contract`` (what a
+plugin is, the registry), ``core`` (model, Solver, checkpoints; numpy only), ``data``,
+``tracking`` (MLflow), ``display`` and ``app`` (command line and Hydra).
+
+Importing nnplug is cheap: the names below load on first use, so the command line starts fast.
 """
-from nnplug.hookspecs import hookimpl
+import importlib
+
+from nnplug.contract.hookspecs import hookimpl
 
 __version__ = "0.1.0"
 
 _LAZY = {
-    "Network": "nnplug.model",
-    "FullyConnectedNet": "nnplug.model",
-    "TwoLayerNet": "nnplug.model",
-    "Solver": "nnplug.solver",
-    "Layer": "nnplug.kinds",
-    "Loss": "nnplug.kinds",
-    "UpdateRule": "nnplug.kinds",
-    "Dataset": "nnplug.kinds",
+    "Network": "nnplug.core.network",
+    "FullyConnectedNet": "nnplug.core.classic_models",
+    "TwoLayerNet": "nnplug.core.classic_models",
+    "Solver": "nnplug.core.solver",
+    "Layer": "nnplug.contract.kinds",
+    "Loss": "nnplug.contract.kinds",
+    "UpdateRule": "nnplug.contract.kinds",
+    "Dataset": "nnplug.contract.kinds",
+    "Registry": "nnplug.contract.registry",
+    "default_registry": "nnplug.contract.registry",
 }
 
 __all__ = ["hookimpl", *_LAZY]
@@ -22,7 +30,5 @@ __all__ = ["hookimpl", *_LAZY]
 
 def __getattr__(name):
     if name in _LAZY:
-        import importlib
-
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'nnplug' has no attribute {name!r}")

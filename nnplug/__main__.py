@@ -1,6 +1,7 @@
 """``python -m nnplug``: the same command line as the ``nnplug`` console script."""
 import sys
 
-from nnplug.cli import main
+from nnplug.app.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

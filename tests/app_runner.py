@@ -27,7 +27,7 @@ def _environment(env=None):
     # The caller's tracking server or Hydra error mode must not leak into a test.
     environment = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "HYDRA_FULL_ERROR")}
     environment.update({"OPENBLAS_NUM_THREADS": "1", **(env or {})})
-    return environment
+    return {name: value for name, value in environment.items() if value is not None}  # None: unset
 
 
 def check(process):

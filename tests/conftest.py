@@ -1,7 +1,7 @@
 """Shared test set-up. Append fixtures below; keep this header first."""
 import os
 
-# One BLAS thread per process: on two cores a second thread contends with the other test
-# processes (servers, sweep jobs) and small GEMMs collapse 10-100x (FACTS.md). Subprocesses inherit it.
+# One BLAS thread per process: tests run beside servers and sweep jobs, and BLAS threads that
+# share cores with other processes make small matrix products far slower. Subprocesses inherit it.
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")

@@ -7,8 +7,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from nnplug import checkpoint
-from nnplug.checkpoint import CheckpointError
+from nnplug.core import checkpoint
+from nnplug.core.checkpoint import CheckpointError
 
 
 class Payload:
@@ -176,8 +176,8 @@ def _layout(a):
 
 
 def _layout_solver(checkpoint_dir=None, listeners=()):
-    from nnplug.model import FullyConnectedNet
-    from nnplug.solver import Solver
+    from nnplug.core.classic_models import FullyConnectedNet
+    from nnplug.core.solver import Solver
 
     rng = np.random.default_rng(0)
     centers = 2 * rng.standard_normal((4, 600))

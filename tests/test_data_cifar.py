@@ -7,7 +7,7 @@ import pytest
 from data_fixtures import dump_py2, py2_pickle, write_cifar_folder
 
 from nnplug import data
-from nnplug.safe_pickle import UnsafePickleError
+from nnplug.data.safe_pickle import UnsafePickleError
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 from data_fixtures import LocalServer, cifar_archive, md5, mnist_files, write_cifar_folder
 
 from nnplug import data
-from nnplug.download import ChecksumError, DownloadError
+from nnplug.data.fetch import ChecksumError, DownloadError
 from nnplug_std.datasets.idx import load_idx_dataset
 
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from nnplug import data
-from nnplug.hookspecs import hookimpl
-from nnplug.kinds import Dataset
-from nnplug.registry import Registry, UnknownPluginError
+from nnplug.contract.hookspecs import hookimpl
+from nnplug.contract.kinds import Dataset
+from nnplug.contract.registry import Registry, UnknownPluginError
 
 
 def raw_images(n_train=100, n_test=20, seed=0, **extra):
@@ -19,10 +19,10 @@ def raw_images(n_train=100, n_test=20, seed=0, **extra):
 
 
 @pytest.mark.parametrize("key, value, allowed", [
-    ("val_size", 0, "a whole number >= 1 or null"),
-    ("val_size", 2.5, "a whole number >= 1 or null"),
-    ("val_size", True, "a whole number >= 1 or null"),
-    ("limit", -3, "a whole number >= 1 or null"),
+    ("val_size", 0, "null or a whole number >= 1"),
+    ("val_size", 2.5, "null or a whole number >= 1"),
+    ("val_size", True, "null or a whole number >= 1"),
+    ("limit", -3, "null or a whole number >= 1"),
     ("normalize", "meanimage", "one of mean_image, per_channel, none"),
     ("dtype", "float16", "one of float32, float64"),
     ("dtype", "nonsense", "one of float32, float64"),
@@ -31,7 +31,7 @@ def raw_images(n_train=100, n_test=20, seed=0, **extra):
 def test_bad_settings_name_the_key_the_value_and_what_is_allowed(key, value, allowed):
     with pytest.raises(ValueError) as error:
         data.prepare(raw_images(), **{key: value})
-    assert str(error.value) == f"{key}={value!r} is not allowed: expected {allowed}"
+    assert str(error.value) == f"{key}={value!r}: expected {allowed}"
 
 
 def test_settings_are_checked_before_the_data_set_loads():

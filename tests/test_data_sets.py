@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 from sklearn.datasets import load_digits
 
 from nnplug import data
-from nnplug.registry import default_registry
+from nnplug.contract.registry import default_registry
 
 CONF = pathlib.Path(__file__).resolve().parents[1] / "conf" / "data"
 

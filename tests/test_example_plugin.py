@@ -43,7 +43,7 @@ def test_its_own_tests_pass_against_the_installed_plugin(installed):
 
 
 def test_nnplug_plugins_lists_and_checks_it(installed):
-    result = run(installed, "-m", "nnplug.plugin_list", "--check", "--json")
+    result = run(installed, "-m", "nnplug", "plugins", "--check", "--json")
     assert result.returncode == 0, result.stdout + result.stderr
     plugins = {(e["kind"], e["name"]): e for e in json.loads(result.stdout)["plugins"]}
     swish, lamb = plugins[("layers", "swish")], plugins[("optimizers", "lamb")]
@@ -75,7 +75,7 @@ def test_the_app_trains_with_it(installed, tmp_path, overrides):
 
 
 def test_without_the_install_nnplug_knows_neither():
-    from nnplug.registry import Registry
+    from nnplug.contract.registry import Registry
 
     registry = Registry()
     assert "swish" not in registry.names("layers") and "lamb" not in registry.names("optimizers")

@@ -1,9 +1,9 @@
-"""Every layer and loss the registry lists is gradient-checked; the classic functions keep SPEC.md."""
+"""Every layer and loss the registry lists is gradient-checked; the classic functions keep CS231n's semantics."""
 import numpy as np
 import pytest
 
-from nnplug.gradcheck import assert_gradients_ok, check_layer, check_loss, eval_numerical_gradient_array, rel_error
-from nnplug.registry import default_registry
+from nnplug.core.gradcheck import assert_gradients_ok, check_layer, check_loss, eval_numerical_gradient_array, rel_error
+from nnplug.contract.registry import default_registry
 from nnplug_std.classic import (
     affine_backward, affine_forward, affine_relu_backward, affine_relu_forward, batchnorm_backward,
     batchnorm_forward, dropout_backward, dropout_forward, layernorm_backward, layernorm_forward,
@@ -172,7 +172,7 @@ def _layout(a):
     (np.float32, (3072, 100), "C"), (np.float32, (100, 100), "C"),  # float32: x @ W is slower in F
 ])
 def test_affine_weight_layout_rule(dtype, shape, layout):
-    from nnplug_std.layers import weight_order
+    from nnplug_std.classic.products import weight_order
 
     assert weight_order(*shape, dtype) == layout
     params = default_registry().get("layers", "affine")(*shape, dtype=dtype).init_params(np.random.default_rng(0))
@@ -190,7 +190,7 @@ def test_an_f_ordered_weight_has_the_values_a_c_ordered_one_would(init):
 
 
 def test_a_float64_net_has_its_first_weight_f_ordered_and_the_rest_c():
-    from nnplug.model import FullyConnectedNet
+    from nnplug.core.classic_models import FullyConnectedNet
 
     layouts = lambda net: {k: _layout(v) for k, v in net.params.items() if k.startswith("W")}  # noqa: E731
     assert layouts(FullyConnectedNet([100, 100], seed=0)) == {"W1": "F", "W2": "C", "W3": "C"}

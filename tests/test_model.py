@@ -2,9 +2,10 @@
 import numpy as np
 import pytest
 
-from nnplug.gradcheck import eval_numerical_gradient, rel_error
-from nnplug.model import FullyConnectedNet, Network, TwoLayerNet
-from nnplug.solver import Solver
+from nnplug.core.gradcheck import eval_numerical_gradient, rel_error
+from nnplug.core.network import Network
+from nnplug.core.classic_models import FullyConnectedNet, TwoLayerNet
+from nnplug.core.solver import Solver
 
 
 def test_two_layer_net_matches_cs231n_values():
@@ -119,7 +120,7 @@ def test_unseeded_networks_follow_numpys_global_seed_as_in_cs231n():
 
 @pytest.mark.parametrize("use_batchnorm", [False, True])
 def test_a_net_with_an_f_ordered_first_weight_matches_its_c_ordered_twin_and_the_numeric_gradient(use_batchnorm):
-    # fan-in 512 in float64: W1 is F-ordered (nnplug_std.layers.weight_order)
+    # fan-in 512 in float64: W1 is F-ordered (nnplug_std.classic.products.weight_order)
     N, D, H, C = 5, 512, 4, 3
     rng = np.random.default_rng(7)
     X, y = rng.standard_normal((N, D)), rng.integers(0, C, N)

@@ -2,14 +2,14 @@
 import numpy as np
 import pytest
 
-from nnplug.gradcheck import rel_error
-from nnplug.registry import default_registry
+from nnplug.core.gradcheck import rel_error
+from nnplug.contract.registry import default_registry
 
 RULES = default_registry().names("optimizers")
 
 
 def by_hand(name, w, grads, cfg):
-    """Reference trajectories written straight from SPEC.md (and PyTorch's docs), no shared code."""
+    """Reference trajectories written straight from each rule's documented formula (and PyTorch's docs), no shared code."""
     lr = cfg["learning_rate"]
     w = w.copy()
     state = {"v": np.zeros_like(w), "c": np.zeros_like(w), "m": np.zeros_like(w), "s": np.zeros_like(w), "buf": None}

@@ -5,11 +5,12 @@ Each is checked against numeric gradients (float64) and against the classic unfu
 import numpy as np
 import pytest
 
-from nnplug.gradcheck import eval_numerical_gradient_array, rel_error
-from nnplug.model import FullyConnectedNet, Network
-from nnplug_std.layers import (
-    BatchNorm, affine_bn_relu_backward, affine_bn_relu_forward, affine_forward, batchnorm_forward,
-    relu_forward)
+from nnplug.core.gradcheck import eval_numerical_gradient_array, rel_error
+from nnplug.core.network import Network
+from nnplug.core.classic_models import FullyConnectedNet
+from nnplug_std.classic import (
+    affine_bn_relu_backward, affine_bn_relu_forward, affine_forward, batchnorm_forward, relu_forward)
+from nnplug_std.layers import BatchNorm
 
 
 def block_inputs(seed=0, n=6, d=7, h=5):

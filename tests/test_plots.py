@@ -1,15 +1,17 @@
-"""The pictures: each function writes a PNG that decodes, with the content it promises."""
+"""The pictures: each function returns a figure whose PNG decodes, with the content it promises."""
 import numpy as np
 import pytest
 
-from nnplug import Network, Solver, plots
+from nnplug import Network, Solver
+from nnplug.display import plots
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def read_png(path):
+def read_png(figure, path):
     from matplotlib.image import imread
 
+    path = plots.save(figure, path)
     assert path.read_bytes()[:8] == PNG_SIGNATURE
     return imread(path)
 
@@ -17,8 +19,7 @@ def read_png(path):
 def test_training_curves(tmp_path):
     rng = np.random.default_rng(0)
     loss = 2.3 * np.exp(-np.arange(400) / 100) + 0.05 * rng.random(400)
-    path = plots.training_curves(loss, np.linspace(0.1, 0.9, 6), np.linspace(0.1, 0.8, 6), tmp_path / "c.png")
-    image = read_png(path)
+    image = read_png(plots.training_curves(loss, np.linspace(0.1, 0.9, 6), np.linspace(0.1, 0.8, 6)), tmp_path / "c.png")
     assert image.shape[1] > image.shape[0] > 300  # two panels side by side
     assert image[..., :3].std() > 0.05  # drawn on, not blank
 
@@ -31,9 +32,8 @@ def test_confusion_counts_rows_are_true_classes():
 def test_confusion_matrix(tmp_path):
     rng = np.random.default_rng(1)
     y = rng.integers(0, 10, 300)
-    path = plots.confusion_matrix(y, np.where(rng.random(300) < 0.8, y, (y + 1) % 10),
-                                  [f"class {i}" for i in range(10)], tmp_path / "cm.png")
-    assert read_png(path).shape[0] > 400
+    figure = plots.confusion_matrix(y, np.where(rng.random(300) < 0.8, y, (y + 1) % 10), [f"class {i}" for i in range(10)])
+    assert read_png(figure, tmp_path / "cm.png").shape[0] > 400
 
 
 def test_misclassified_grid_shows_only_the_mistakes(tmp_path):
@@ -44,8 +44,7 @@ def test_misclassified_grid_shows_only_the_mistakes(tmp_path):
     images = np.ones((12, 1, 6, 6))
     images[[2, 5, 7]] = 0.0
     images[:, 0, 0, 0] = 0.5  # each image needs a range for its own scaling
-    path = plots.misclassified_grid(images, y_true, y_pred, ["a", "b", "c"], tmp_path / "m.png")
-    image = read_png(path)
+    image = read_png(plots.misclassified_grid(images, y_true, y_pred, ["a", "b", "c"]), tmp_path / "m.png")
     assert image.shape[1] < 600  # one row of three tiles, not nine of twelve
     dark = image[..., :3].mean(axis=2) < 0.05
     tall = dark.sum(axis=0) > 40  # tile columns; the labels' letters are far shorter
@@ -54,19 +53,17 @@ def test_misclassified_grid_shows_only_the_mistakes(tmp_path):
 
 def test_misclassified_grid_with_no_mistakes_still_writes_a_picture(tmp_path):
     y = np.array([0, 1, 2])
-    path = plots.misclassified_grid(np.ones((3, 3, 4, 4)), y, y, ["a", "b", "c"], tmp_path / "none.png")
-    read_png(path)
+    read_png(plots.misclassified_grid(np.ones((3, 3, 4, 4)), y, y, ["a", "b", "c"]), tmp_path / "none.png")
 
 
 def test_sweep_curves(tmp_path):
     curves = {f"optim={name}": np.linspace(0.1, top, 8) for name, top in [("sgd", 0.7), ("adam", 0.9)]}
-    path = plots.sweep_curves(curves, tmp_path / "sweep.png")
-    assert read_png(path).shape[1] > 600
+    assert read_png(plots.sweep_curves(curves), tmp_path / "sweep.png").shape[1] > 600
 
 
 def test_first_layer_weights_one_tile_per_hidden_unit(tmp_path):
     W = np.random.default_rng(2).standard_normal((3 * 8 * 8, 25))  # 25 RGB 8x8 filters
-    image = read_png(plots.first_layer_weights(W, (3, 8, 8), tmp_path / "w.png"))
+    image = read_png(plots.first_layer_weights(W, (3, 8, 8)), tmp_path / "w.png")
     assert image.shape[2] in (3, 4)
     rgb = image[..., :3]
     assert (np.abs(rgb[..., 0] - rgb[..., 1]) > 0.1).any()  # colour filters stay in colour
@@ -79,11 +76,10 @@ def test_run_pictures_for_an_image_data_set(tmp_path):
     model = Network([32], input_dim=data["input_dim"], num_classes=data["num_classes"], seed=0)
     solver = Solver(model, data, update_rule="adam", num_epochs=2, verbose=False, seed=0)
     solver.train()
-    paths = plots.run_pictures(tmp_path, solver, data)
-    assert [p.name for p in paths] == ["curves.png", "confusion_matrix.png", "misclassified.png",
-                                       "first_layer_weights.png"]
-    for path in paths:
-        read_png(path)
+    pictures = plots.run_pictures(solver, data)
+    assert list(pictures) == ["curves.png", "confusion_matrix.png", "misclassified.png", "first_layer_weights.png"]
+    for name, figure in pictures.items():
+        read_png(figure, tmp_path / name)
 
 
 @pytest.mark.parametrize("with_test", [True, False])
@@ -97,5 +93,5 @@ def test_run_pictures_without_images_draw_no_image_grids(tmp_path, with_test):
     solver = Solver(Network([8], input_dim=5, num_classes=3, seed=0), data, num_epochs=1,
                     batch_size=20, verbose=False, seed=0)
     solver.train()
-    names = [p.name for p in plots.run_pictures(tmp_path, solver, data)]
+    names = list(plots.run_pictures(solver, data))
     assert names == (["curves.png", "confusion_matrix.png"] if with_test else ["curves.png"])

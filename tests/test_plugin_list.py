@@ -9,7 +9,7 @@ import subprocess
 import sys
 import textwrap
 
-from nnplug.plugin_list import main
+from nnplug.app.plugins_command import main
 
 STANDARD = {
     "layers": {"affine", "batchnorm", "dropout", "layernorm", "leaky_relu", "relu", "sigmoid", "tanh"},
@@ -50,12 +50,12 @@ DUPLICATE = '''
 
 
 def run_plugins(tmp_path, modules, *args):
-    """``python -m nnplug.plugin_list ARGS`` with ``modules`` (name -> source) registered by path."""
+    """``python -m nnplug plugins ARGS`` with ``modules`` (name -> source) registered by path."""
     for name, source in modules.items():
         (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
            "NNPLUG_PLUGINS": ",".join(modules)}
-    return subprocess.run([sys.executable, "-m", "nnplug.plugin_list", *args], env=env,
+    return subprocess.run([sys.executable, "-m", "nnplug", "plugins", *args], env=env,
                           capture_output=True, text=True, timeout=120)
 
 
@@ -155,6 +155,6 @@ def test_the_nnplug_command_runs_it_under_python_dash_m(tmp_path):
 
 
 def test_help_names_the_command():
-    result = subprocess.run([sys.executable, "-m", "nnplug.plugin_list", "--help"], capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "nnplug", "plugins", "--help"], capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0 and result.stdout.startswith("usage: nnplug plugins")

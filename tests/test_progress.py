@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from nnplug import Network, Solver
-from nnplug.progress import Progress, jobs_from_runs, ranking_table, summary_table
+from nnplug.display.progress import Progress
+from nnplug.display.tables import jobs_from_runs, ranking_table, summary_table
 
 
 def tiny_data(n=200, dim=12, classes=3, seed=0):
@@ -112,7 +113,8 @@ def test_jobs_come_from_mlflow_runs():
         {"name": "optim=adam", "status": "FINISHED", "run_id": "r1", "best_val_acc": 0.9, "test_acc": 0.88}]
 
 
-@pytest.mark.parametrize("module", ["nnplug.progress", "nnplug.plots", "nnplug.plugin_list"])
+@pytest.mark.parametrize("module", ["nnplug.display.progress", "nnplug.display.plots", "nnplug.display.tables",
+                                    "nnplug.app.plugins_command"])
 def test_importing_the_display_modules_loads_no_heavy_library(module):
     code = (f"import sys, {module}\n"
             "heavy = [m for m in ('tqdm', 'matplotlib', 'mlflow', 'rich', 'pandas') if m in sys.modules]\n"

@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nnplug.gradcheck import eval_numerical_gradient_array
-from nnplug.registry import default_registry
+from nnplug.core.gradcheck import eval_numerical_gradient_array
+from nnplug.contract.registry import default_registry
 
 LAYERS = default_registry().names("layers")
 

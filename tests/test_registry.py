@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from nnplug.registry import PluginError, Registry, UnknownPluginError
+from nnplug.contract.registry import PluginError, Registry, UnknownPluginError
 
 DISTS = Path(__file__).parent / "plugin_dists"
 
@@ -36,7 +36,7 @@ def run_registry(code, *paths):
 LIST = """
 import json, warnings
 warnings.simplefilter("ignore")
-from nnplug.registry import Registry
+from nnplug.contract.registry import Registry
 r = Registry()
 print(json.dumps({"layers": {p.name: [p.dist, p.version] for p in r.list("layers")},
                   "failures": [str(f) for f in r.failures]}))
@@ -55,7 +55,7 @@ def test_a_third_party_layer_is_found_and_a_broken_one_reported(installed):
 
 
 def test_the_third_party_layer_passes_the_public_gradient_check(installed):
-    code = ("from nnplug.gradcheck import check_layer, assert_gradients_ok\n"
+    code = ("from nnplug.core.gradcheck import check_layer, assert_gradients_ok\n"
             "assert_gradients_ok(check_layer('cube'))\nprint('ok')")
     result = run_registry(code, installed["nnplug_testplugin"])
     assert result.stdout.strip() == "ok", result.stderr

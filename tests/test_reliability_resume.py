@@ -12,11 +12,11 @@ import threading
 import numpy as np
 import pytest
 
-from nnplug import checkpoint
-from nnplug.checkpoint import CheckpointError
-from nnplug.model import Network
-from nnplug.registry import default_registry
-from nnplug.solver import DivergenceError, Solver, TrainingInterrupted
+from nnplug.core import checkpoint
+from nnplug.core.checkpoint import CheckpointError
+from nnplug.core.network import Network
+from nnplug.contract.registry import default_registry
+from nnplug.core.solver import DivergenceError, Solver, TrainingInterrupted
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 N_TRAIN, N_VAL, BATCH, EPOCHS = 180, 60, 30, 4
@@ -31,14 +31,14 @@ def blobs(dtype, dim=20, classes=4, seed=0):
     return {"X_train": X[:N_TRAIN], "y_train": y[:N_TRAIN], "X_val": X[N_TRAIN:], "y_val": y[N_TRAIN:]}
 
 
-def make_solver(checkpoint_dir=None, dtype="float64", update_rule="adam", listeners=(), prefetch=None):
+def make_solver(checkpoint_dir=None, dtype="float64", update_rule="adam", listeners=()):
     """Everything random at once: minibatches, both accuracy subsamples, dropout masks, plus
     batch-norm running statistics, per-parameter optimizer state and a decaying learning rate."""
     model = Network([16, 12], input_dim=20, num_classes=4, block=["affine", "batchnorm", "relu"],
                     dropout=0.25, weight_scale=0.1, dtype=dtype, seed=3)
     return Solver(model, blobs(dtype), update_rule=update_rule, lr_decay=0.9, batch_size=BATCH,
                   num_epochs=EPOCHS, num_train_samples=100, num_val_samples=40, verbose=False, seed=5,
-                  checkpoint_dir=checkpoint_dir, listeners=listeners, prefetch=prefetch)
+                  checkpoint_dir=checkpoint_dir, listeners=listeners)
 
 
 def assert_same(a, b, where="state"):
@@ -80,7 +80,7 @@ def run_script(tmp_path, body, *args):
         import os, signal, sys
         sys.path.insert(0, {TESTS!r})
         from test_reliability_resume import PER_EPOCH, make_solver
-        from nnplug.solver import TrainingInterrupted
+        from nnplug.core.solver import TrainingInterrupted
         """) + textwrap.dedent(body))
     return subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=120)
 
@@ -151,51 +151,6 @@ def test_a_signal_without_checkpoints_still_stops_between_steps(tmp_path, signum
     # after the iteration the signal arrived in, nothing saved and no resume offered
     assert proc.stdout.split("\n")[0] == f"training stopped by {signal.Signals(signum).name} {PER_EPOCH + 3}"
     assert list(tmp_path.iterdir()) == [tmp_path / "train.py"]
-
-
-def test_a_signal_while_the_next_minibatch_is_gathered_ahead_resumes_exactly(tmp_path, uninterrupted):
-    # the checkpoint must not count the draw of a minibatch that no step has used yet
-    folder = tmp_path / "checkpoint"
-    proc = run_script(tmp_path, """
-        class Signal:
-            def on_iteration(self, solver, iteration, loss):
-                if iteration == 2 * PER_EPOCH + 2:
-                    assert solver._ahead is not None, "no minibatch gathered ahead"
-                    os.kill(os.getpid(), signal.SIGTERM)
-        try:
-            make_solver(sys.argv[1], listeners=[Signal()], prefetch=True).train()
-        except TrainingInterrupted as exc:
-            sys.exit(exc.exit_code)
-        """, str(folder))
-    assert proc.returncode == 128 + signal.SIGTERM, proc.stderr
-    assert checkpoint.load(checkpoint.path_in(folder))["iteration"] == 2 * PER_EPOCH + 3
-
-    resumed = make_solver(folder, prefetch=True)
-    resumed.restore()
-    resumed.train()
-    assert_same_run(resumed, uninterrupted["float64"])
-
-
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_gathering_minibatches_ahead_changes_nothing(uninterrupted, dtype):
-    ahead = make_solver(dtype=dtype, prefetch=True)
-    ahead.train()
-    assert_same_run(ahead, uninterrupted[dtype])
-
-
-def test_a_state_taken_while_a_minibatch_is_gathered_ahead_resumes_exactly(tmp_path, uninterrupted):
-    # a listener may save the state between any two steps, not only at epoch ends
-    class SaveMidEpoch:
-        def on_iteration(self, solver, iteration, loss):
-            if iteration == PER_EPOCH + 2:
-                assert solver._ahead is not None, "no minibatch gathered ahead"
-                solver.save_checkpoint(checkpoint.path_in(tmp_path))
-
-    make_solver(listeners=[SaveMidEpoch()], prefetch=True).train()
-    resumed = make_solver(tmp_path, prefetch=True)
-    assert resumed.restore() == PER_EPOCH + 3
-    resumed.train()
-    assert_same_run(resumed, uninterrupted["float64"])
 
 
 class Stop(Exception):

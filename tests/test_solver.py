@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from nnplug.model import FullyConnectedNet
-from nnplug.schedules import learning_rate
-from nnplug.solver import DivergenceError, Solver
+from nnplug.core.classic_models import FullyConnectedNet
+from nnplug.core.schedules import learning_rate
+from nnplug.core.solver import DivergenceError, Solver
 
 
 def small_data(n_train=200, n_val=50, dim=20, classes=4, seed=0):
@@ -31,29 +31,6 @@ def test_histories_follow_cs231n():
     assert solver.epoch == 3
     assert solver.best_val_acc == max(solver.val_acc_history) > 0.9
     assert all(np.array_equal(solver.model.params[k], solver.best_params[k]) for k in solver.best_params)
-
-
-def test_minibatches_are_gathered_ahead_when_large_and_a_core_is_free():
-    from nnplug import blas
-    from nnplug.solver import PREFETCH_MIN_BYTES
-
-    row = 4096  # float32 features: 16 KiB a row
-    rows = PREFETCH_MIN_BYTES // (4 * row)
-    X = np.zeros((4 * rows, row), dtype=np.float32)
-    y = np.zeros(4 * rows, dtype=np.int64)
-    data = {"X_train": X, "y_train": y, "X_val": X[:8], "y_val": y[:8]}
-
-    def solver(batch_size, **options):
-        return Solver(FullyConnectedNet([4], input_dim=row, dtype=np.float32, seed=0), data,
-                      batch_size=batch_size, verbose=False, **options)
-
-    with blas.limited(1):
-        assert solver(rows)._prefetching() == (blas.usable_cores() > 1)
-        assert not solver(rows - 1)._prefetching()
-        assert not solver(rows, prefetch=False)._prefetching()
-    with blas.limited(blas.usable_cores()):  # BLAS has every core
-        assert not solver(rows)._prefetching()
-        assert solver(rows - 1, prefetch=True)._prefetching()
 
 
 def test_unknown_option_and_update_rule():
@@ -138,7 +115,7 @@ def test_check_accuracy_in_batches_and_samples():
     assert 0 <= solver.check_accuracy(data["X_train"], data["y_train"], num_samples=10) <= 1
 
 
-# --- memory layout: float64 weights with a large fan-in are F-ordered (nnplug_std.layers.weight_order)
+# --- memory layout: float64 weights with a large fan-in are F-ordered (nnplug_std.classic.products.weight_order)
 
 STATE_KEYS = ("velocity", "cache", "m", "v")
 

@@ -19,7 +19,7 @@ def test_a_run_logged_to_a_tracking_server_reads_back_whole(tmp_path):
         assert run.data.params["tracking.uri"] == url
         assert run.data.params["optim.name"] == "sgd_momentum"
         assert sorted(m.step for m in client.get_metric_history(run.info.run_id, "val_acc")) == [0, 1, 2]
-        assert len(client.get_metric_history(run.info.run_id, "loss")) == 2 * (1297 // 50)
+        assert len(client.get_metric_history(run.info.run_id, "loss")) == len(range(0, 2 * (1297 // 50), 10))
         downloaded = client.download_artifacts(run.info.run_id, "best_params.npz", str(tmp_path / "download"))
         with np.load(downloaded, allow_pickle=False) as best:
             assert best["W1"].shape == (64, 100)

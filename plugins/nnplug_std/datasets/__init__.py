@@ -1,5 +1,5 @@
 """The standard data sets, one module each; ``nnplug.data`` prepares what they return."""
-from nnplug.hookspecs import hookimpl
+from nnplug.contract.hookspecs import hookimpl
 
 from . import cifar10, digits, fashion_mnist, mnist, mnist1d, npz
 

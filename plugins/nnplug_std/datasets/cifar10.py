@@ -8,10 +8,10 @@ import os
 
 import numpy as np
 
-from nnplug import safe_pickle
+from nnplug.data import safe_pickle
 from nnplug.data import default_root
-from nnplug.download import fetch_archive
-from nnplug.kinds import Dataset
+from nnplug.data.fetch import fetch_archive
+from nnplug.contract.kinds import Dataset
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 MD5 = "c58f30108f718f92721af3b95e74349a"

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnplug.kinds import Dataset
+from nnplug.contract.kinds import Dataset
 
 
 def _pixels_and_labels():

@@ -7,7 +7,7 @@ published ones; checksums apply to downloads only.)
 import os
 
 from nnplug.data import default_root
-from nnplug.kinds import Dataset
+from nnplug.contract.kinds import Dataset
 
 from .idx import load_idx_dataset
 

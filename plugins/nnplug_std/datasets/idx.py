@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 
-from nnplug.download import DownloadError, fetch_file
+from nnplug.data.fetch import DownloadError, fetch_file
 
 IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions (N, rows, cols)
 LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension (N,)

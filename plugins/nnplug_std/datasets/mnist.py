@@ -2,7 +2,7 @@
 import os
 
 from nnplug.data import default_root
-from nnplug.kinds import Dataset
+from nnplug.contract.kinds import Dataset
 
 from .idx import load_idx_dataset
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from nnplug.checkpoint import atomic_write
+from nnplug.core.checkpoint import atomic_write
 from nnplug.data import default_root
-from nnplug.kinds import Dataset
+from nnplug.contract.kinds import Dataset
 
 PAPER_SEED = 42  # the seed of the published benchmark data
 ARRAYS = ("X_train", "y_train", "X_test", "y_test")

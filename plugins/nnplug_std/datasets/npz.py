@@ -9,7 +9,7 @@ import zipfile
 
 import numpy as np
 
-from nnplug.kinds import Dataset
+from nnplug.contract.kinds import Dataset
 
 REQUIRED = ("X_train", "y_train", "X_test", "y_test")
 OPTIONAL = ("X_val", "y_val", "class_names")

@@ -6,8 +6,8 @@ import numpy as np
 
 from nnplug import Network, Solver
 from nnplug.data import load
-from nnplug.gradcheck import assert_gradients_ok, check_layer
-from nnplug.registry import default_registry
+from nnplug.core.gradcheck import assert_gradients_ok, check_layer
+from nnplug.contract.registry import default_registry
 from nnplug_swish.lamb import lamb
 from nnplug_swish.swish import Swish
 

@@ -1,5 +1,5 @@
 from nnplug import hookimpl
-from nnplug.kinds import Layer
+from nnplug.contract.kinds import Layer
 
 
 class OtherReLU(Layer):

@@ -1,6 +1,6 @@
 """A layer from outside nnplug: x ** 3."""
 from nnplug import hookimpl
-from nnplug.kinds import Layer
+from nnplug.contract.kinds import Layer
 
 
 class Cube(Layer):

@@ -1,0 +1,114 @@
+"""The ``nnplug`` command line: a subcommand when the first word names one, else the Hydra app.
+
+``--help`` is answered here from the config folder's listing, without Hydra: Hydra's own help
+composes every option of every group and takes over a second. ``--hydra-help`` is Hydra's.
+
+Hydra reports a bad override (an unknown group option, a key not in the config, a syntax error)
+in several lines ending with advice about HYDRA_FULL_ERROR. nnplug turns those into one line
+instead; ``HYDRA_FULL_ERROR=1`` set by the user still shows Hydra's full traceback.
+
+Imports stay inside the functions: ``nnplug --help`` must not pay for Hydra, numpy or MLflow.
+"""
+import importlib
+import os
+import sys
+
+# Commands that are not training runs: first word -> "module:function(argv)".
+SUBCOMMANDS = {"plugins": "nnplug.app.plugins_command:main"}
+FULL_ERROR = "HYDRA_FULL_ERROR"
+
+USAGE = """\
+usage: nnplug [group=option ...] [key=value ...]     train one experiment
+       nnplug -m [group=a,b ...] [key=v1,v2 ...]     a sweep: one job per combination
+       nnplug plugins [--json] [--check]             the installed plugins
+       (python -m nnplug ... is the same command)
+
+Config groups (default in brackets):
+{groups}
+
+Any key of the composed config can be set: optim.learning_rate=3e-4 model.hidden_dims=[256,256]
+solver.num_epochs=20 layer.block=[affine,my_layer,relu]; a leading + adds a key the config lacks:
++layer.options.leaky_relu.alpha=0.1.
+  nnplug --cfg job                 print the composed config with every key (overrides apply)
+
+Examples:
+  nnplug layer=bn optim=sgd_momentum                      swap the hidden block and the update rule
+  nnplug -m optim=sgd,adam layer=affine,bn                a sweep; MLflow groups it under a parent run
+  nnplug -m optim=sgd,adam hydra/launcher=joblib          the same sweep, jobs in parallel processes
+  nnplug hparams_search=optuna                            an Optuna search maximising val accuracy
+  nnplug experiment=cifar10_bn_adam data.root=/data/cifar-10-batches-py
+  nnplug <overrides> solver.resume=true hydra.run.dir=DIR       continue the stopped run in DIR
+  nnplug -m <overrides> solver.resume=true hydra.sweep.dir=DIR   ... the stopped sweep in DIR
+      (with the overrides it was started with; it goes on in the same MLflow runs)
+
+Runs land in outputs/ (Hydra's run folders; MLflow store outputs/mlflow.db, artifacts outputs/mlartifacts).
+  mlflow ui --backend-store-uri sqlite:///$PWD/outputs/mlflow.db --workers 1    browse them
+tracking.uri=... or $MLFLOW_TRACKING_URI logs to a tracking server instead (tracking.uri=null and no
+$MLFLOW_TRACKING_URI: back to the local store).
+Hydra: --hydra-help, --info, --cfg job|hydra|all, hydra.verbose=true (tracebacks), -cd DIR (your configs)."""
+
+
+def main(argv=None):
+    """Run the command ``nnplug ARGV`` (default: this process's arguments); returns the exit status."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args and args[0] in SUBCOMMANDS:
+        module, function = SUBCOMMANDS[args[0]].split(":")
+        return getattr(importlib.import_module(module), function)(args[1:])
+    if "--help" in args or "-h" in args:
+        print(usage())
+        return 0
+    sys.argv = [sys.argv[0], *args]  # Hydra reads its overrides from sys.argv
+    return run_app()
+
+
+def usage():
+    """The help text, with the groups and options of the config folder that ships in the package."""
+    from importlib.resources import files
+
+    import yaml
+
+    conf = files("nnplug.conf")
+    defaults = {}
+    for entry in yaml.safe_load(conf.joinpath("config.yaml").read_text())["defaults"]:
+        if isinstance(entry, dict):
+            defaults.update({str(k): v for k, v in entry.items()})
+    lines = []
+    for group in sorted(d.name for d in conf.iterdir() if d.is_dir() and not d.name.startswith("_")):
+        options = sorted(f.name[:-5] for f in conf.joinpath(group).iterdir() if f.name.endswith(".yaml"))
+        shown = [f"[{o}]" if o == defaults.get(group) else o for o in options]
+        lines.append(f"  {group:<15} {', '.join(shown)}")
+    return USAGE.format(groups="\n".join(lines))
+
+
+def run_app():
+    """The Hydra app, with Hydra's and nnplug's errors as one line and a stop as its exit status."""
+    from hydra.errors import CompactHydraException
+
+    from nnplug.app import schema, stopping
+    from nnplug.app.errors import hydra_one_line
+    from nnplug.app.main import main as hydra_main
+    from nnplug.tracking.store import HTTP_RETRIES
+
+    for name, value in HTTP_RETRIES.items():  # this command's own process: the user's settings win
+        os.environ.setdefault(name, value)
+    schema.register()
+    full_error = os.environ.get(FULL_ERROR) == "1"  # the user's: Hydra's own reports stay
+    os.environ[FULL_ERROR] = "1"  # Hydra then raises its errors to us instead of printing them
+    try:
+        hydra_main()
+    except CompactHydraException as error:
+        if full_error:
+            raise
+        print(f"nnplug: error: {hydra_one_line(error)}", file=sys.stderr)
+        return 1
+    except stopping.RunStopped as stopped:  # a job, or a sweep's first stopped job
+        print(stopping.stopped_line(stopped.stop), file=sys.stderr)
+        return stopped.stop.exit_code
+    finally:
+        if not full_error:
+            del os.environ[FULL_ERROR]
+    stop = stopping.stopped()  # a sweeper that tolerates failed jobs (Optuna) returns normally
+    if stop is not None:
+        print(stopping.stopped_line(stop), file=sys.stderr)
+        return stop.exit_code
+    return 0

@@ -1,0 +1,216 @@
+"""One experiment, start to end: config -> data -> model -> Solver + tracker -> train -> test.
+
+Hydra-free on purpose: ``nnplug.app.main`` hands in the composed config and where to write, so the
+same function serves a single run, every job of a sweep, and a test.
+"""
+import logging
+import time
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from nnplug.app import run_record
+from nnplug.app.validate import validate
+from nnplug.contract.registry import default_registry
+from nnplug.core import checkpoint
+from nnplug.core.nested import flatten
+from nnplug.display.progress import Progress
+from nnplug.tracking import runs, store
+from nnplug.tracking.listener import MlflowTracker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Result:
+    name: str
+    best_val_acc: float
+    test_acc: float
+    train_acc: float  # at the last check
+    val_acc: float  # at the last check
+    seconds: float  # training
+    tracking_uri: str
+    experiment_id: str
+    run_id: str
+    output_dir: Path
+    samples_per_second: float | None = None  # None for a finished run that is only reported
+
+
+def run(cfg, *, output_dir, cwd, parent_run_id=None, command="nnplug", job=None, registry=None):
+    """Validate ``cfg``, train it with one MLflow run logged, and return the ``Result``.
+
+    ``job`` (the number of a sweep job) tells apart the run names of jobs with the same plugins;
+    ``registry`` defaults to the process-wide one.
+
+    With ``solver.resume`` it continues the run recorded in ``output_dir`` instead, in its MLflow
+    run and store, from its last checkpoint; a run that finished already is only reported. A
+    sweep job (``job`` given) with nothing recorded starts now: the stopped sweep never got to it.
+
+    Invalid configs, a store that cannot be used, data that cannot be loaded, a model that cannot
+    be built and a resume that does not fit raise before the MLflow run is created or reopened;
+    every later failure ends the MLflow run FAILED with its reason and propagates.
+    """
+    registry = registry or default_registry()
+    settings = validate(cfg, registry)
+    output_dir = Path(output_dir)
+    checkpoint_dir = output_dir / run_record.CHECKPOINT_DIR
+    name = run_name(settings) + (f" #{job}" if job is not None else "")
+    resumed = run_record.read(output_dir, settings, in_sweep=job is not None) if settings["solver"]["resume"] else None
+    if resumed is not None:
+        finished = runs.finished_metrics(store.connect(resumed["tracking_uri"]), resumed["run_id"])
+        if finished is not None:
+            log.info(f"MLflow run {resumed['run_id']} finished already: nothing to resume in {output_dir}")
+            return finished_result(name, resumed, finished, output_dir)
+    tracker = MlflowTracker(
+        # the recorded store, not the default one under the cwd, which may be another folder now
+        resumed["tracking_uri"] if resumed else store.tracking_uri(settings["tracking"]["uri"], cwd),
+        settings["tracking"]["experiment"],
+        run_name=name,
+        params=flatten(settings),
+        tags={**plugin_tags(registry, settings), "nnplug.command": command,
+              "nnplug.output_dir": str(output_dir.resolve()), "nnplug.blas_threads": str(blas_threads())},
+        parent_run_id=parent_run_id,
+        resume_run_id=resumed and resumed["run_id"],
+        log_every_n_steps=settings["tracking"]["log_every_n_steps"],
+    )
+    # sweep jobs may share a terminal with other jobs: labelled lines, no live bar
+    progress = Progress(enabled=settings["solver"]["verbose"], live=False if job is not None else None,
+                        label=None if job is None else f"#{job}")
+    tracker.connect()  # a store that cannot be used says so before the data loads
+    # what can fail on the user's input (data, model options, a checkpoint) fails before the run exists
+    data = load_data(settings, registry)
+    solver = build_solver(settings, data, registry, listeners=(tracker, progress), checkpoint_dir=checkpoint_dir)
+    if resumed is not None and checkpoint.exists(checkpoint_dir):
+        solver.restore(checkpoint_dir)
+    with tracker:
+        if resumed is None:
+            run_record.write(checkpoint_dir, tracker, settings)
+        start = time.perf_counter()
+        solver.train()  # ends with the best parameters swapped into the model
+        seconds = time.perf_counter() - start
+        test_acc = solver.check_accuracy(data["X_test"], data["y_test"])
+        tracker.log_metrics({"best_val_acc": solver.best_val_acc, "test_acc": test_acc, "train_seconds": seconds})
+        write_artifacts(output_dir, settings, solver, data, tracker)
+    return Result(
+        name=name,
+        best_val_acc=float(solver.best_val_acc),
+        test_acc=float(test_acc),
+        train_acc=float(solver.train_acc_history[-1]) if solver.train_acc_history else float("nan"),
+        val_acc=float(solver.val_acc_history[-1]) if solver.val_acc_history else float("nan"),
+        seconds=seconds,
+        tracking_uri=tracker.uri,
+        experiment_id=tracker.experiment_id,
+        run_id=tracker.run_id,
+        output_dir=output_dir,
+        samples_per_second=progress.samples_per_second,
+    )
+
+
+def finished_result(name, record, metrics, output_dir):
+    """The ``Result`` of the recorded run, which finished already, from the metrics it logged."""
+    return Result(name=name, best_val_acc=metrics["best_val_acc"], test_acc=metrics["test_acc"],
+                  train_acc=metrics["train_acc"], val_acc=metrics["val_acc"], seconds=metrics["train_seconds"],
+                  tracking_uri=record["tracking_uri"], experiment_id=record["experiment_id"],
+                  run_id=record["run_id"], output_dir=output_dir)
+
+
+def load_data(settings, registry):
+    from nnplug.data import load
+
+    return load(**settings["data"], registry=registry)
+
+
+def build_solver(settings, data, registry, listeners=(), checkpoint_dir=None):
+    """The model and its Solver; it checkpoints into ``checkpoint_dir`` if ``solver.checkpoint`` is true."""
+    from nnplug.core.network import Network
+    from nnplug.core.solver import Solver
+
+    layer, optim = settings["layer"], settings["optim"]
+    # verbose goes to the Progress listener, which shows what the Solver's own prints would
+    options = {key: value for key, value in settings["solver"].items() if key not in ("checkpoint", "resume", "verbose")}
+    model = Network(
+        input_dim=data["input_dim"],
+        num_classes=data["num_classes"],
+        block=tuple(layer["block"]),
+        loss=settings["loss"]["name"],
+        layer_options=layer["options"] or None,
+        registry=registry,
+        **settings["model"],
+    )
+    return Solver(
+        model,
+        data,
+        registry=registry,
+        update_rule=optim["name"],
+        optim_config={key: value for key, value in optim.items() if key != "name"},
+        listeners=listeners,
+        checkpoint_dir=checkpoint_dir if settings["solver"]["checkpoint"] else None,
+        verbose=False,
+        **options,
+    )
+
+
+def write_artifacts(output_dir, settings, solver, data, tracker):
+    """The resolved config, the best parameters and the run's pictures: into ``output_dir`` and the run."""
+    import numpy as np
+
+    from nnplug.display.plots import run_pictures, save
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    config_file = output_dir / "config.yaml"
+    config_file.write_text(OmegaConf.to_yaml(settings))
+    params_file = output_dir / "best_params.npz"
+    np.savez(params_file, **solver.model.params)  # arrays only: loads with allow_pickle=False
+    tracker.log_artifacts([config_file, params_file])
+    for file_name, figure in run_pictures(solver, data, title=run_name(settings)).items():
+        save(figure, output_dir / file_name)
+        tracker.log_figure(figure, file_name)
+
+
+def blas_threads():
+    """How many threads numpy's BLAS uses in this process (what the environment or the launcher set)."""
+    from threadpoolctl import threadpool_info
+
+    return max((info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"), default=1)
+
+
+def describe_model(settings):
+    """``[affine, relu] x (100, 100) - affine - softmax``: the network as the run summary shows it."""
+    block = ", ".join(settings["layer"]["block"])
+    hidden = ", ".join(str(h) for h in settings["model"]["hidden_dims"])
+    return f"[{block}] x ({hidden}) - affine - {settings['loss']['name']}"
+
+
+def run_name(settings):
+    """Names the chosen plugins: ``digits:affine-batchnorm-relu:adam``."""
+    block = "-".join(settings["layer"]["block"])
+    return f"{settings['data']['name']}:{block}:{settings['optim']['name']}"
+
+
+def plugin_tags(registry, settings):
+    """The chosen plugins and the distribution and version that provide each."""
+    layers = list(settings["layer"]["block"])
+    if settings["model"]["dropout"] > 0:
+        layers.append("dropout")
+    used = [("datasets", settings["data"]["name"]), ("losses", settings["loss"]["name"]),
+            ("optimizers", settings["optim"]["name"]), *(("layers", name) for name in dict.fromkeys(layers))]
+    tags = {
+        "nnplug.data": settings["data"]["name"],
+        "nnplug.layer": "-".join(settings["layer"]["block"]),
+        "nnplug.loss": settings["loss"]["name"],
+        "nnplug.optim": settings["optim"]["name"],
+        "nnplug.version": _version("nnplug"),
+    }
+    for kind, name in used:
+        info = registry.info(kind, name)
+        tags[f"nnplug.plugin.{kind}.{name}"] = f"{info.dist} {info.version}"
+    return tags
+
+
+def _version(dist):
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "unknown"

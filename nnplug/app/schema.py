@@ -1,0 +1,127 @@
+"""The config schema: Hydra structured configs for the sections whose keys are fixed.
+
+Hydra checks types and enum values while it composes (``solver.batch_size=abc`` or
+``solver.lr_schedule=linear`` never reach nnplug); ranges, which OmegaConf does not know, are
+declared beside each field (``metadata``) and checked by ``range_problems``. The sections that
+plugins shape (``data``, ``layer``, ``loss``, ``optim``) are checked against the registry by
+``nnplug.app.validate``, because their keys are the plugins' options.
+
+Each schema is stored in Hydra's ConfigStore as ``schema`` of its group, and the group's YAML
+options name it first in their defaults list (``defaults: [schema, _self_]``).
+"""
+from dataclasses import dataclass, field, fields
+from enum import Enum
+from typing import List, Optional
+
+
+class Init(Enum):
+    gaussian = "gaussian"  # weight_scale * N(0, 1)
+    he = "he"
+    xavier = "xavier"
+
+
+class DType(Enum):
+    float32 = "float32"
+    float64 = "float64"
+
+
+class Schedule(Enum):
+    exponential = "exponential"
+    step = "step"
+    cosine = "cosine"
+
+
+def bounded(default, *, minimum=None, above=None, below=None):
+    """A dataclass field with a range: ``minimum`` <= v, ``above`` < v, v < ``below`` (list items each)."""
+    factory = {"default_factory": lambda: list(default)} if isinstance(default, list) else {"default": default}
+    return field(**factory, metadata={"minimum": minimum, "above": above, "below": below})
+
+
+def nonempty(default):
+    """A string field that must not be empty."""
+    return field(default=default, metadata={"nonempty": True})
+
+
+@dataclass
+class ModelConfig:
+    hidden_dims: List[int] = bounded([100, 100], minimum=1)
+    init: Init = Init.he
+    weight_scale: float = bounded(1e-2, above=0)
+    reg: float = bounded(0.0, minimum=0)
+    dropout: float = bounded(0.0, minimum=0, below=1)
+    dtype: DType = DType.float32
+    seed: Optional[int] = bounded(0, minimum=0)
+
+
+@dataclass
+class SolverConfig:
+    num_epochs: int = bounded(10, minimum=0)
+    batch_size: int = bounded(100, minimum=1)
+    lr_schedule: Schedule = Schedule.exponential
+    lr_decay: float = bounded(1.0, above=0)
+    lr_step_size: int = bounded(1, minimum=1)
+    lr_gamma: float = bounded(0.1, above=0)
+    lr_min: float = bounded(0.0, minimum=0)
+    num_train_samples: Optional[int] = bounded(1000, minimum=1)
+    num_val_samples: Optional[int] = bounded(None, minimum=1)
+    print_every: int = bounded(10, minimum=1)
+    verbose: bool = True
+    seed: Optional[int] = bounded(None, minimum=0)
+    checkpoint: bool = True
+    resume: bool = False
+
+
+@dataclass
+class TrackingConfig:
+    uri: Optional[str] = None
+    experiment: str = nonempty("nnplug")
+    log_every_n_steps: int = bounded(10, minimum=1)
+
+
+SCHEMAS = {"model": ModelConfig, "solver": SolverConfig, "tracking": TrackingConfig}
+
+
+def register():
+    """Store the schemas in Hydra's ConfigStore (idempotent); call before Hydra composes."""
+    from hydra.core.config_store import ConfigStore
+
+    store = ConfigStore.instance()
+    for group, schema in SCHEMAS.items():
+        store.store(group=group, name="schema", node=schema)
+
+
+def keys(schema):
+    """The keys a section of ``schema`` may have, in order."""
+    return [f.name for f in fields(schema)]
+
+
+def range_problems(section, schema, prefix):
+    """One line per value of ``section`` (a plain dict) outside its field's declared range."""
+    problems = []
+    for f in fields(schema):
+        value = section.get(f.name)
+        if f.metadata.get("nonempty") and value == "":
+            problems.append(f"{prefix}.{f.name}='': expected a non-empty string")
+        if value is None or isinstance(value, (bool, str, Enum)) or "minimum" not in f.metadata:
+            continue
+        if not all(_within(v, **f.metadata) for v in (value if isinstance(value, list) else [value])):
+            problems.append(f"{prefix}.{f.name}={value!r}: expected {_kind(f.type)} {_allowed(**f.metadata)}")
+    return problems
+
+
+def _kind(annotation):
+    text = str(annotation)
+    if "List" in text or "list" in text:
+        return "a list of whole numbers" if "int" in text else "a list of numbers"
+    return "a whole number" if "int" in text else "a number"
+
+
+def _within(v, minimum=None, above=None, below=None):
+    return ((minimum is None or v >= minimum) and (above is None or v > above)
+            and (below is None or v < below))
+
+
+def _allowed(minimum=None, above=None, below=None):
+    bounds = [f">= {minimum}" if minimum is not None else None, f"> {above}" if above is not None else None,
+              f"< {below}" if below is not None else None]
+    return " and ".join(b for b in bounds if b)

@@ -1,0 +1,134 @@
+"""Checks a composed experiment config before any folder, run or data exists.
+
+Hydra refuses a key that is not in the config (struct mode), an option missing from a group, and
+(through ``nnplug.app.schema``) a value of the wrong type or enum. What is left is checked here:
+the ranges the schema declares, and everything that needs the registry: plugin names, and the
+options of the chosen data set, layers, loss and update rule. Every problem is one line naming
+the key, the value and what is allowed.
+"""
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
+
+from nnplug.app import schema
+from nnplug.app.errors import ConfigError
+from nnplug.contract.registry import LABELS, PluginError, did_you_mean
+from nnplug.data.prepare import SETTINGS, settings_problems
+
+SECTIONS = ("data", "layer", "loss", "optim", "model", "solver", "tracking")
+FETCH = ("root", "download", "url")  # every data config has them; null or false means "not used"
+
+
+def validate(cfg, registry):
+    """Return the config as plain resolved containers, or raise ``ConfigError`` listing every problem."""
+    try:
+        settings = (OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True, enum_to_str=True)
+                    if isinstance(cfg, DictConfig) else cfg)
+    except MissingMandatoryValue as exc:
+        raise ConfigError([f"{exc.full_key}: missing; it has no default (set {exc.full_key}=...)"]) from None
+    except OmegaConfBaseException as exc:
+        raise ConfigError([f"the config does not resolve: {str(exc).splitlines()[0]}"]) from None
+    problems = _unknown(settings, SECTIONS, "")
+    missing = [s for s in SECTIONS if not isinstance(settings.get(s), dict)]
+    problems += [f"{s}: missing section (pick one with {s}=<option>)" for s in missing]
+    if missing:
+        raise ConfigError(problems)
+    for section, section_schema in schema.SCHEMAS.items():
+        problems += _unknown(settings[section], schema.keys(section_schema), section)
+        problems += schema.range_problems(settings[section], section_schema, section)
+    problems += _check_data(registry, settings["data"])
+    problems += _check_plugin(registry, "losses", settings["loss"], "loss")
+    problems += _unknown(settings["loss"], ("name",), "loss")
+    problems += _check_layer(registry, settings["layer"])
+    problems += _check_optim(registry, settings["optim"])
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def _unknown(section, known, prefix):
+    dot = f"{prefix}." if prefix else ""
+    return [f"{dot}{key}: unknown key{did_you_mean(key, known)} (known: {', '.join(known)})"
+            for key in section if key not in known]
+
+
+def _check_plugin(registry, kind, section, prefix):
+    """``section.name`` must be an installed plugin of ``kind``."""
+    name = section.get("name")
+    if not isinstance(name, str):
+        return [f"{prefix}.name={name!r}: expected the name of an installed {LABELS[kind]} plugin"]
+    try:
+        registry.get(kind, name)
+    except PluginError as exc:
+        return [f"{prefix}.name={name!r}: {exc}"]
+    return []
+
+
+def _check_data(registry, data):
+    """``data.name`` must be an installed data set, the other keys preparation settings or its options."""
+    problems = _check_plugin(registry, "datasets", data, "data")
+    if problems:
+        return problems
+    problems = [f"data.{p}" for p in settings_problems(**{k: v for k, v in data.items() if k in SETTINGS})]
+    declared = registry.get("datasets", data["name"]).options
+    for key, value in data.items():
+        if key not in SETTINGS and key not in ("name", "seed") and key not in declared \
+                and not (key in FETCH and (value is None or value is False)):
+            problems.append(f"data.{key}={value!r}: data set {data['name']!r} has no such option "
+                            f"(its options: {', '.join(sorted(declared)) or 'none'})")
+    seed = data.get("seed")
+    if seed is not None and not (isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0):
+        problems.append(f"data.seed={seed!r}: expected null or a whole number >= 0")
+    return problems
+
+
+def _check_layer(registry, layer):
+    problems = _unknown(layer, ("block", "options"), "layer")
+    block = layer.get("block")
+    if not isinstance(block, list) or not block or not all(isinstance(n, str) for n in block):
+        return problems + [f"layer.block={block!r}: expected a non-empty list of layer plugin names"]
+    for i, name in enumerate(block):
+        try:
+            registry.get("layers", name)
+        except PluginError as exc:
+            problems.append(f"layer.block[{i}]={name!r}: {exc}")
+    options = layer.get("options") or {}
+    if not isinstance(options, dict):
+        return problems + [f"layer.options={options!r}: expected a mapping of layer name to its options"]
+    for name, values in options.items():
+        try:
+            known = registry.get("layers", name).options
+        except PluginError as exc:
+            problems.append(f"layer.options.{name}: {exc}")
+            continue
+        if not isinstance(values, dict):
+            problems.append(f"layer.options.{name}={values!r}: expected a mapping of option to value")
+            continue
+        problems += [f"layer.options.{name}.{key}: layer {name!r} has no such option "
+                     f"(its options: {', '.join(known) or 'none'})" for key in values if key not in known]
+    return problems
+
+
+def _check_optim(registry, optim):
+    """``optim.name`` must be an installed update rule; the other keys its hyperparameters."""
+    problems = _check_plugin(registry, "optimizers", optim, "optim")
+    if problems:
+        return problems
+    defaults = dict(registry.get("optimizers", optim["name"]).defaults)
+    rate = optim.get("learning_rate")
+    if not (_is_number(rate) and rate > 0):
+        problems.append(f"optim.learning_rate={rate!r}: expected a number > 0")
+    for key, value in optim.items():
+        if key in ("name", "learning_rate"):
+            continue
+        if key not in defaults:
+            problems.append(f"optim.{key}: update rule {optim['name']!r} has no such hyperparameter "
+                            f"(known: {', '.join(dict.fromkeys(['name', 'learning_rate', *defaults]))})")
+        elif _is_number(defaults[key]) and not _is_number(value):
+            problems.append(f"optim.{key}={value!r}: expected a number")
+        elif not _is_number(defaults[key]) and type(value) is not type(defaults[key]):
+            problems.append(f"optim.{key}={value!r}: expected a {type(defaults[key]).__name__}")
+    return problems
+
+
+def _is_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)

@@ -1,0 +1,198 @@
+"""Pictures of a run: curves, confusion matrix, misclassified images, first-layer weights.
+
+Each function takes arrays or histories and returns a matplotlib ``Figure``; ``save`` writes one
+as a PNG, and ``MlflowClient.log_figure`` logs one. Figures are made with matplotlib's object API:
+no pyplot, so no global figure state, no display needed, and a notebook's own backend is left
+alone (a notebook shows a returned figure as it is). matplotlib is imported inside the functions
+because importing it costs the command line a noticeable part of a second.
+"""
+from pathlib import Path
+
+import numpy as np
+
+DPI = 100
+
+
+def training_curves(loss_history, train_acc_history, val_acc_history, title=None):
+    """Loss per iteration (with its moving average) beside train and validation accuracy per check."""
+    fig = _figure(11, 4)
+    ax_loss, ax_acc = fig.subplots(1, 2)
+    loss = np.asarray(loss_history, dtype=float)
+    ax_loss.plot(np.arange(1, loss.size + 1), loss, color="tab:blue", alpha=0.3, lw=0.8, label="loss")
+    window = max(loss.size // 50, 1)
+    if window > 1:
+        smooth = np.convolve(loss, np.ones(window) / window, mode="valid")
+        ax_loss.plot(np.arange(window, loss.size + 1), smooth, color="tab:blue", lw=1.8,
+                     label=f"mean of {window}")
+    ax_loss.set(xlabel="iteration", ylabel="training loss", title="Loss")
+    ax_loss.legend(loc="upper right")
+    # accuracy is measured after the first iteration (check 0) and at each epoch end
+    checks = np.arange(len(val_acc_history))
+    ax_acc.plot(checks, train_acc_history, "o-", ms=3, label="train")
+    ax_acc.plot(checks, val_acc_history, "o-", ms=3, label="validation")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="Accuracy", ylim=(0, 1.02))
+    ax_acc.grid(alpha=0.3)
+    ax_acc.legend(loc="lower right")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def confusion_counts(y_true, y_pred, num_classes):
+    """``counts[i, j]``: how many samples of class i were predicted as class j."""
+    counts = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(counts, (np.asarray(y_true), np.asarray(y_pred)), 1)
+    return counts
+
+
+def confusion_matrix(y_true, y_pred, class_names, title="Confusion matrix (test)"):
+    """Rows are true classes, columns predictions; each cell shows its count."""
+    counts = confusion_counts(y_true, y_pred, len(class_names))
+    size = 2.5 + 0.45 * len(class_names)
+    fig = _figure(size + 1, size)
+    ax = fig.subplots()
+    image = ax.imshow(counts, cmap="Blues")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    ticks = np.arange(len(class_names))
+    ax.set_xticks(ticks, class_names, rotation=45, ha="right")
+    ax.set_yticks(ticks, class_names)
+    ax.set(xlabel="predicted", ylabel="true", title=title)
+    if len(class_names) <= 20:  # beyond that the numbers no longer fit their cells
+        threshold = counts.max() / 2
+        for (i, j), n in np.ndenumerate(counts):
+            ax.text(j, i, n, ha="center", va="center", fontsize=8,
+                    color="white" if n > threshold else "black")
+    return fig
+
+
+def misclassified_grid(images, y_true, y_pred, class_names, image_shape=None, limit=36,
+                       mean=None, std=None):
+    """The first ``limit`` misclassified images, each labelled 'true -> predicted'.
+
+    ``images`` are ``(N, C, H, W)``, ``(N, H, W)`` or flat ``(N, D)`` with ``image_shape``; ``mean``
+    and ``std`` (the statistics the data were normalised with) are undone before display.
+    """
+    wrong = np.flatnonzero(np.asarray(y_true) != np.asarray(y_pred))[:limit]
+    tiles = [_displayable(_denormalize(images[i], mean, std), image_shape) for i in wrong]
+    labels = [f"{class_names[y_true[i]]} -> {class_names[y_pred[i]]}" for i in wrong]
+    title = f"Misclassified test images: {len(wrong)} shown" + ("" if len(wrong) else " (none)")
+    return _mosaic(tiles, title, labels=labels, cols=9, tile_inches=1.3)
+
+
+def sweep_curves(curves, ylabel="validation accuracy", title="Sweep: validation accuracy per job"):
+    """One line per job; ``curves`` maps a job's name to its values per epoch. Best final value first."""
+    fig = _figure(10, 5)
+    ax = fig.subplots()
+    ranked = sorted(curves.items(), key=lambda kv: -(kv[1][-1] if len(kv[1]) else -np.inf))
+    for name, values in ranked:
+        ax.plot(np.arange(len(values)), values, "o-", ms=2.5, lw=1.2, label=name)
+    ax.set(xlabel="epoch", ylabel=ylabel, title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
+    return fig
+
+
+def first_layer_weights(W, image_shape, limit=100, title="First-layer weights"):
+    """Each hidden unit's weight column ``W[:, j]`` shown as an image of ``image_shape`` (C, H, W).
+
+    Each filter is scaled to its own range, as CS231n's ``visualize_grid`` does: the pattern, not the
+    magnitude, is what the picture is for.
+    """
+    W = np.asarray(W, dtype=np.float64)
+    tiles = [_displayable(W[:, j], image_shape) for j in range(min(W.shape[1], limit))]
+    return _mosaic(tiles, title, cols=int(np.ceil(np.sqrt(len(tiles)))))
+
+
+def _mosaic(tiles, title, labels=None, cols=10, tile_inches=0.9):
+    """Images of one size laid out in one picture, with an optional label above each.
+
+    One ``imshow`` of an assembled array: a hundred small axes would take seconds to lay out.
+    """
+    cols = max(min(cols, len(tiles)), 1)
+    rows = max(-(-len(tiles) // cols), 1)
+    height, width = tiles[0].shape[:2] if tiles else (1, 1)
+    channels = 3 if tiles and tiles[0].ndim == 3 else 1
+    pad = max(height // 8, 1)
+    cell_w = width + pad
+    # a line of 8-point text above each labelled tile: about 0.2 inch, in tile pixels
+    label_room = 0 if labels is None else int(np.ceil(0.2 * cell_w / tile_inches))
+    cell_h = height + pad + label_room
+    canvas = np.ones((rows * cell_h + pad, cols * cell_w + pad, channels))
+    for k, tile in enumerate(tiles):
+        top = (k // cols) * cell_h + pad + label_room
+        left = (k % cols) * cell_w + pad
+        canvas[top:top + height, left:left + width] = tile.reshape(height, width, channels)
+    fig = _figure(tile_inches * cols + 0.3, tile_inches * rows * cell_h / cell_w + 0.5)
+    ax = fig.subplots()
+    ax.imshow(canvas[..., 0] if channels == 1 else canvas, cmap="gray", vmin=0, vmax=1,
+              interpolation="nearest")
+    ax.axis("off")
+    for k, label in enumerate(labels or []):
+        x = (k % cols) * cell_w + pad + width / 2
+        y = (k // cols) * cell_h + pad + label_room - 1
+        ax.text(x, y, label, ha="center", va="bottom", fontsize=8)
+    ax.set_title(title)
+    return fig
+
+
+def run_pictures(solver, data, y_pred=None, title=None):
+    """Every picture that fits one finished run: ``{file name: Figure}``.
+
+    Curves always; the confusion matrix when there is a test split; misclassified images and
+    first-layer weights when the data are images (``data["image_shape"]``) and ``W1`` sees them.
+    """
+    pictures = {"curves.png": training_curves(solver.loss_history, solver.train_acc_history,
+                                              solver.val_acc_history, title=title)}
+    if data.get("X_test") is None:
+        return pictures
+    if y_pred is None:
+        y_pred = predict(solver.model, data["X_test"])
+    y_test = data["y_test"]
+    names = data.get("class_names") or [str(c) for c in range(int(max(y_test.max(), y_pred.max())) + 1)]
+    pictures["confusion_matrix.png"] = confusion_matrix(y_test, y_pred, names)
+    shape = data.get("image_shape")
+    if shape:
+        pictures["misclassified.png"] = misclassified_grid(data["X_test"], y_test, y_pred, names, image_shape=shape,
+                                                           mean=data.get("mean"), std=data.get("std"))
+        W1 = solver.model.params.get("W1")
+        if W1 is not None and W1.ndim == 2 and W1.shape[0] == int(np.prod(shape)):
+            pictures["first_layer_weights.png"] = first_layer_weights(W1, shape)
+    return pictures
+
+
+def predict(model, X, batch_size=500):
+    """Predicted classes of ``X`` by a model with CS231n's ``loss(X)`` returning scores."""
+    return np.concatenate([np.argmax(model.loss(X[i:i + batch_size]), axis=1)
+                           for i in range(0, X.shape[0], batch_size)])
+
+
+def _denormalize(x, mean, std):
+    x = np.asarray(x, dtype=np.float64)
+    if std is not None:
+        x = x * std
+    return x if mean is None else x + mean
+
+
+def _displayable(x, image_shape=None):
+    """One sample as an (H, W) or (H, W, 3) array in [0, 1]."""
+    x = np.asarray(x, dtype=np.float64)
+    if image_shape is not None:
+        x = x.reshape(image_shape)
+    if x.ndim == 3:  # (C, H, W)
+        x = x[0] if x.shape[0] == 1 else np.transpose(x, (1, 2, 0))
+    low, high = x.min(), x.max()
+    return (x - low) / (high - low) if high > low else np.zeros_like(x)
+
+
+def _figure(width, height):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+
+
+def save(fig, path):
+    """Write ``fig`` to ``path`` as a PNG (making its folder); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png")
+    return path

@@ -1,0 +1,81 @@
+"""One MLflow run's life: created with its params and tags, reopened to resume, ended with a status."""
+import time
+
+PARENT_RUN_TAG = "mlflow.parentRunId"  # what mlflow.start_run(parent_run_id=...) sets
+FAILURE_TAG = "nnplug.failure"
+
+
+def now_ms():
+    return time.time_ns() // 1_000_000
+
+
+def clip(text, limit):
+    """``text`` cut to ``limit`` characters, marked with '...' where it was cut."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def create_run(client, experiment_id, run_name, params=None, tags=None, parent_run_id=None):
+    """A new run with MLflow's context tags (user, source, git commit) under ``tags``; its id.
+
+    Param values are stored as strings clipped to MLflow's limit (the full config is an artifact).
+    """
+    from mlflow.entities import Param
+    from mlflow.tracking.context.registry import resolve_tags
+    from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
+
+    tags = dict(tags or {})
+    if parent_run_id:
+        tags[PARENT_RUN_TAG] = parent_run_id
+    run_id = client.create_run(experiment_id, tags=resolve_tags(tags), run_name=run_name).info.run_id
+    if params:
+        client.log_batch(run_id, params=[Param(key, clip(str(value), MAX_PARAM_VAL_LENGTH))
+                                          for key, value in params.items()])
+    return run_id
+
+
+def existing_run(client, run_id):
+    """Run ``run_id``; a ValueError saying so when the store does not have it (deleted, another store)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_run(run_id)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+        raise ValueError(f"cannot resume MLflow run {run_id}: {client.tracking_uri} has no such run") from None
+
+
+def reopen_run(client, run_id):
+    """Set run ``run_id`` RUNNING again, without the failure of its last attempt; its experiment id."""
+    run = existing_run(client, run_id)
+    if FAILURE_TAG in run.data.tags:
+        client.delete_tag(run_id, FAILURE_TAG)
+    client.update_run(run_id, status="RUNNING")
+    return run.info.experiment_id
+
+
+def end_run(client, run_id, failure=None):
+    """End the run FINISHED, or KILLED (a KeyboardInterrupt) or FAILED with ``failure``'s reason as a tag."""
+    from mlflow.utils.validation import MAX_TAG_VAL_LENGTH
+
+    status = "FINISHED"
+    if failure is not None:
+        status = "KILLED" if isinstance(failure, KeyboardInterrupt) else "FAILED"
+        try:
+            client.set_tag(run_id, FAILURE_TAG, clip(f"{type(failure).__name__}: {failure}", MAX_TAG_VAL_LENGTH))
+        finally:
+            client.set_terminated(run_id, status)
+        return status
+    client.set_terminated(run_id, status)
+    return status
+
+
+def last_step(client, run_id, key):
+    """The highest step of metric ``key`` that run ``run_id`` holds; -1 when it holds none."""
+    return max((metric.step for metric in client.get_metric_history(run_id, key)), default=-1)
+
+
+def finished_metrics(client, run_id):
+    """The metrics of run ``run_id`` (latest values) if it FINISHED, else None: it can go on."""
+    run = existing_run(client, run_id)
+    return dict(run.data.metrics) if run.info.status == "FINISHED" else None

@@ -1,0 +1,122 @@
+"""Which MLflow store a run logs to, and a client for it that fails in seconds, in one line.
+
+The default store is embedded: ``sqlite:///<cwd>/outputs/mlflow.db`` by absolute path, its
+artifacts beside it in ``outputs/mlartifacts``. The same rule (artifacts in ``mlartifacts/`` next
+to the database file) applies to any ``sqlite:`` URI; a server decides for itself.
+"""
+import os
+from pathlib import Path
+
+STORE_DIR = "outputs"
+DATABASE = "mlflow.db"
+ARTIFACTS = "mlartifacts"
+# MLflow's HTTP client retries an unreachable server for minutes by default; a command must learn
+# in seconds, before its data loads. The command line sets these unless the user did.
+HTTP_RETRIES = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
+
+
+class TrackingUnavailable(ValueError):
+    """The tracking store cannot be used; the message says why in one line and what would work."""
+
+
+def tracking_uri(configured=None, cwd=None):
+    """The store to log to: the configured URI, else $MLFLOW_TRACKING_URI, else the local default.
+
+    Inputs:
+    - configured: ``tracking.uri`` of the config, or None.
+    - cwd: the folder the local default lives under (default: the current one).
+    Returns a tracking URI string.
+    """
+    if configured:
+        return str(configured)
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    database = Path(cwd or os.getcwd()).resolve() / STORE_DIR / DATABASE
+    return f"sqlite:///{database}"
+
+
+def sqlite_path(uri):
+    """The database file of a ``sqlite:`` URI (``sqlite:////abs`` or ``sqlite:///rel``), else None."""
+    prefix = "sqlite:///"
+    return Path(uri[len(prefix):]).resolve() if uri.startswith(prefix) else None
+
+
+def is_server(uri):
+    return uri.startswith(("http://", "https://"))
+
+
+def run_url(uri, experiment_id, run_id=None):
+    """The page of a run (or of an experiment) on a tracking server; None for a local store."""
+    if not is_server(uri):
+        return None
+    page = f"{uri.rstrip('/')}/#/experiments/{experiment_id}"
+    return f"{page}/runs/{run_id}" if run_id else page
+
+
+def ui_hint(uri, experiment_id=None, run_id=None):
+    """How to see the runs of ``uri`` in the MLflow UI: a server's page, or the command to start one."""
+    if is_server(uri):
+        return run_url(uri, experiment_id, run_id) if experiment_id else uri
+    # One worker starts in seconds; mlflow ui's default pool of workers takes much longer.
+    return f"mlflow ui --backend-store-uri {uri} --workers 1"
+
+
+def connect(uri):
+    """An ``MlflowClient`` for ``uri``; ``TrackingUnavailable`` for a URI no MLflow store understands."""
+    from mlflow import MlflowClient
+
+    try:
+        return MlflowClient(tracking_uri=uri)
+    except Exception as exc:  # noqa: BLE001  an unsupported scheme, a malformed URI
+        raise TrackingUnavailable(f"tracking.uri={uri}: {_reason(exc)}") from None
+
+
+def open_experiment(uri, name):
+    """A client for ``uri`` and the id of experiment ``name``, creating store and experiment if new.
+
+    Returns ``(client, experiment_id)``. Raises ``TrackingUnavailable`` in one line when the store
+    does not answer, refuses, or the experiment was deleted.
+    """
+    from mlflow.exceptions import MlflowException
+
+    database = sqlite_path(uri)
+    if database is not None:
+        database.parent.mkdir(parents=True, exist_ok=True)
+    client = connect(uri)
+    try:
+        experiment = client.get_experiment_by_name(name)
+        if experiment is not None:
+            if experiment.lifecycle_stage == "deleted":
+                raise TrackingUnavailable(
+                    f"tracking.experiment={name}: the experiment is deleted in {uri}; restore it "
+                    f"(mlflow experiments restore --experiment-id {experiment.experiment_id}) or pick another name")
+            return client, experiment.experiment_id
+        location = (database.parent / ARTIFACTS).as_uri() if database is not None else None
+        try:
+            return client, client.create_experiment(name, artifact_location=location)
+        except MlflowException:  # another process created it after we looked
+            experiment = client.get_experiment_by_name(name)
+            if experiment is None:
+                raise
+            return client, experiment.experiment_id
+    except TrackingUnavailable:
+        raise
+    except Exception as exc:  # noqa: BLE001  MLflow, SQLAlchemy, requests and OS errors alike
+        raise TrackingUnavailable(f"tracking.uri={uri}: {_reason(exc)}{_fallback(uri)}") from None
+
+
+def _reason(exc):
+    """The gist of a store's error: its first line, without MLflow's long request preamble."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if "Connection refused" in text or "Failed to establish a new connection" in text:
+        return "no MLflow server answers (connection refused)"
+    if "Max retries exceeded" in text or "timed out" in text.lower():
+        return "no MLflow server answers (it did not respond)"
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _fallback(uri):
+    if is_server(uri):
+        return "; start it, or log locally with tracking.uri=null (and unset MLFLOW_TRACKING_URI)"
+    return ""

@@ -1,0 +1,67 @@
+"""A sweep as one MLflow parent run whose children are its jobs' runs."""
+from nnplug.tracking import runs
+from nnplug.tracking.store import connect, open_experiment
+
+BEST_METRIC = "best_val_acc"
+
+
+def start_sweep_run(uri, experiment, run_name, tags):
+    """Create the parent run of a sweep and return its id; the jobs become its children."""
+    client, experiment_id = open_experiment(uri, experiment)
+    return runs.create_run(client, experiment_id, run_name, tags=tags)
+
+
+def resume_sweep_run(uri, run_id):
+    """Reopen the parent run of a stopped sweep that is resumed."""
+    runs.reopen_run(connect(uri), run_id)
+
+
+def sweep_children(client, parent_run_id):
+    """The runs of a sweep's jobs: the children of its parent run."""
+    parent = client.get_run(parent_run_id)
+    return client.search_runs([parent.info.experiment_id],
+                              filter_string=f"tags.`{runs.PARENT_RUN_TAG}` = '{parent_run_id}'", max_results=50000)
+
+
+def finish_sweep_run(uri, parent_run_id, completed=True):
+    """Give the parent run its best child's params, metrics and name, end it, and return what it found.
+
+    Returns ``(best child run or None, children, number failed)``. The parent ends FAILED when the
+    sweep did not complete or no child finished.
+    """
+    from mlflow.entities import Metric, Param, RunTag
+
+    client = connect(uri)
+    children = sweep_children(client, parent_run_id)
+    finished = [c for c in children if c.info.status == "FINISHED" and BEST_METRIC in c.data.metrics]
+    failed = sum(c.info.status == "FAILED" for c in children)
+    tags = [RunTag("nnplug.children", str(len(children))), RunTag("nnplug.children_failed", str(failed))]
+    if not completed:
+        tags.append(RunTag(runs.FAILURE_TAG, f"the sweep ended with an error; {failed} of {len(children)} runs failed"))
+    best = max(finished, key=lambda c: c.data.metrics[BEST_METRIC], default=None)
+    metrics, params = [], []
+    if best is not None:
+        now = runs.now_ms()
+        metrics = [Metric(key, value, now, 0) for key, value in best.data.metrics.items()
+                   if key in (BEST_METRIC, "test_acc")]
+        params = [Param(key, value) for key, value in best.data.params.items()]
+        tags += [RunTag("nnplug.best_child_run_id", best.info.run_id),
+                 RunTag("nnplug.best_child_run_name", best.info.run_name or "")]
+    try:
+        client.log_batch(parent_run_id, metrics=metrics, params=params, tags=tags)
+    finally:
+        client.set_terminated(parent_run_id, "FINISHED" if completed and best is not None else "FAILED")
+    return best, children, failed
+
+
+def validation_curves(uri, children):
+    """Each child's validation accuracy per epoch, by run name: ``{name: [acc, ...]}``."""
+    client = connect(uri)
+    return {child.info.run_name: [m.value for m in sorted(client.get_metric_history(child.info.run_id, "val_acc"),
+                                                          key=lambda m: m.step)]
+            for child in children}
+
+
+def log_figure(uri, run_id, figure, artifact_file):
+    """Log a matplotlib figure as a PNG artifact of run ``run_id``."""
+    connect(uri).log_figure(run_id, figure, artifact_file)

@@ -1,0 +1,214 @@
+"""CS231n's layers as pairs of functions: ``*_forward`` returns ``(out, cache)``, ``*_backward`` the gradients.
+
+Every function keeps its input's float dtype (float32 stays float32) and changes none of its
+arguments. The normalization layers are in ``nnplug_std.classic.normalization``.
+"""
+import numpy as np
+
+from nnplug_std.classic.products import column_sums, weight_grad
+
+
+# --- affine -------------------------------------------------------------------------------------
+
+def affine_forward(x, w, b):
+    """Forward pass of a fully connected layer: ``out = x @ w + b``, each sample flattened first.
+
+    Inputs:
+    - x: input of shape (N, d_1, ..., d_k); each sample is reshaped to D = d_1 * ... * d_k values
+    - w: weights of shape (D, M)
+    - b: biases of shape (M,)
+
+    Returns a tuple of:
+    - out: output of shape (N, M)
+    - cache: (x, w, b)
+    """
+    x2 = x.reshape(x.shape[0], -1)  # a view for contiguous x: no copy
+    out = x2 @ w
+    out += b
+    return out, (x, w, b)
+
+
+def affine_backward(dout, cache, input_grad=True):
+    """Backward pass of a fully connected layer.
+
+    Inputs:
+    - dout: upstream gradient of shape (N, M)
+    - cache: (x, w, b) from ``affine_forward``
+    - input_grad: False skips dx (None is returned), which the first layer of a net never needs
+
+    Returns a tuple of:
+    - dx: gradient with respect to x, of shape (N, d_1, ..., d_k)
+    - dw: gradient with respect to w, of shape (D, M), in w's memory layout
+    - db: gradient with respect to b, of shape (M,)
+    """
+    x, w, _ = cache
+    dw = weight_grad(x.reshape(x.shape[0], -1), dout, w)
+    db = column_sums(dout)
+    dx = (dout @ w.T).reshape(x.shape) if input_grad else None  # as costly as dw
+    return dx, dw, db
+
+
+# --- elementwise nonlinearities -----------------------------------------------------------------
+
+def relu_forward(x):
+    """Forward pass of a rectified linear unit, ``max(x, 0)``.
+
+    Inputs:
+    - x: input of any shape
+
+    Returns a tuple of:
+    - out: output of x's shape
+    - cache: x
+    """
+    return np.maximum(x, 0), x
+
+
+def relu_backward(dout, cache):
+    """Backward pass of a ReLU: ``dout`` where the input was positive, else 0.
+
+    Inputs:
+    - dout: upstream gradient of any shape
+    - cache: the input x, of dout's shape
+
+    Returns:
+    - dx: gradient with respect to x
+    """
+    return dout * (cache > 0)  # a multiply by the mask: np.where on a random sign pattern is slower
+
+
+def leaky_relu_forward(x, alpha=0.01):
+    """Forward pass of a leaky ReLU: x where x > 0, else ``alpha * x``.
+
+    Inputs:
+    - x: input of any shape
+    - alpha: slope below zero
+
+    Returns a tuple of:
+    - out: output of x's shape
+    - cache: (x, alpha)
+    """
+    return np.where(x > 0, x, alpha * x), (x, alpha)
+
+
+def leaky_relu_backward(dout, cache):
+    """Backward pass of a leaky ReLU.
+
+    Inputs:
+    - dout: upstream gradient of any shape
+    - cache: (x, alpha) from ``leaky_relu_forward``
+
+    Returns:
+    - dx: gradient with respect to x
+    """
+    x, alpha = cache
+    return np.where(x > 0, dout, alpha * dout)
+
+
+def tanh_forward(x):
+    """Forward pass of the hyperbolic tangent.
+
+    Inputs:
+    - x: input of any shape
+
+    Returns a tuple of:
+    - out: tanh(x)
+    - cache: out (the gradient needs only the output)
+    """
+    out = np.tanh(x)
+    return out, out
+
+
+def tanh_backward(dout, cache):
+    """Backward pass of tanh: ``dout * (1 - tanh(x) ** 2)``.
+
+    Inputs:
+    - dout: upstream gradient of any shape
+    - cache: tanh(x) from ``tanh_forward``
+
+    Returns:
+    - dx: gradient with respect to x
+    """
+    return dout * (1 - cache * cache)
+
+
+def sigmoid_forward(x):
+    """Forward pass of the logistic sigmoid ``1 / (1 + exp(-x))``, without overflow for large |x|.
+
+    Inputs:
+    - x: input of any shape
+
+    Returns a tuple of:
+    - out: sigmoid(x)
+    - cache: out
+    """
+    z = np.exp(-np.abs(x))  # exp of a negative number only
+    out = np.where(x >= 0, 1 / (1 + z), z / (1 + z))
+    return out, out
+
+
+def sigmoid_backward(dout, cache):
+    """Backward pass of the sigmoid: ``dout * s * (1 - s)``.
+
+    Inputs:
+    - dout: upstream gradient of any shape
+    - cache: s = sigmoid(x) from ``sigmoid_forward``
+
+    Returns:
+    - dx: gradient with respect to x
+    """
+    return dout * cache * (1 - cache)
+
+
+# --- dropout ------------------------------------------------------------------------------------
+
+def dropout_forward(x, dropout_param, rng=None):
+    """Forward pass of inverted dropout.
+
+    In train mode each unit is kept with probability 1 - p and scaled by 1 / (1 - p), so that test
+    mode is the identity.
+
+    Inputs:
+    - x: input of any shape
+    - dropout_param: dict with
+      - p: the probability of DROPPING each unit
+      - mode: 'train' or 'test'
+      - seed: optional; when set, the mask is drawn from a generator seeded with it (the same mask
+        every call, as CS231n's gradient checks need)
+    - rng: a ``numpy.random.Generator`` to draw the mask from when no seed is given
+
+    Returns a tuple of:
+    - out: of x's shape and dtype
+    - cache: (dropout_param, mask); mask is None in test mode
+    """
+    p, mode = dropout_param["p"], dropout_param["mode"]
+    if mode == "train":
+        if "seed" in dropout_param and dropout_param["seed"] is not None:
+            rng = np.random.default_rng(dropout_param["seed"])
+        elif rng is None:
+            rng = np.random.default_rng()
+        keep = 1 - p
+        # the mask stays in x's dtype, so float32 nets never upcast here
+        mask = (rng.random(x.shape, dtype=np.float32 if x.dtype == np.float32 else np.float64) < keep)
+        mask = mask.astype(x.dtype) / x.dtype.type(keep)
+        out = x * mask
+    elif mode == "test":
+        mask, out = None, x
+    else:
+        raise ValueError(f"Invalid forward dropout mode {mode!r}: expected 'train' or 'test'")
+    return out, (dropout_param, mask)
+
+
+def dropout_backward(dout, cache):
+    """Backward pass of inverted dropout: dout times the mask in train mode, dout itself in test mode.
+
+    Inputs:
+    - dout: upstream gradient of any shape
+    - cache: (dropout_param, mask) from ``dropout_forward``
+
+    Returns:
+    - dx: gradient with respect to x
+    """
+    dropout_param, mask = cache
+    if dropout_param["mode"] == "train":
+        return dout * mask
+    return dout

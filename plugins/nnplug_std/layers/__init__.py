@@ -1,0 +1,12 @@
+"""The standard layer plugins: thin classes that hold a layer's options and state and call the
+classic functions of ``nnplug_std.classic`` (or a fused fast path of ``nnplug_std.fused``)."""
+from nnplug.contract.hookspecs import hookimpl
+from nnplug_std.layers.activations import LeakyReLU, ReLU, Sigmoid, Tanh
+from nnplug_std.layers.dense import Affine
+from nnplug_std.layers.dropout import Dropout
+from nnplug_std.layers.normalization import BatchNorm, LayerNorm
+
+
+@hookimpl
+def nnplug_layers():
+    return [Affine, ReLU, LeakyReLU, Tanh, Sigmoid, BatchNorm, LayerNorm, Dropout]

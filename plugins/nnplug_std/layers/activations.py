@@ -1,0 +1,46 @@
+"""Elementwise nonlinearities as layer plugins, each one classic forward/backward pair."""
+from nnplug.contract.kinds import Layer
+from nnplug_std.classic.layers import (leaky_relu_backward, leaky_relu_forward, relu_backward, relu_forward,
+                                       sigmoid_backward, sigmoid_forward, tanh_backward, tanh_forward)
+
+
+class Elementwise(Layer):
+    """A parameter-free layer defined by one classic forward/backward pair (``pair``)."""
+
+    pair = None
+
+    def forward(self, x, params, mode):
+        return self.pair[0](x)
+
+    def backward(self, dout, cache):
+        return self.pair[1](dout, cache), {}
+
+
+class ReLU(Elementwise):
+    name = "relu"
+    description = "Rectified linear unit: max(x, 0)"
+    pair = (relu_forward, relu_backward)
+
+
+class Tanh(Elementwise):
+    name = "tanh"
+    description = "Hyperbolic tangent"
+    pair = (tanh_forward, tanh_backward)
+
+
+class Sigmoid(Elementwise):
+    name = "sigmoid"
+    description = "Logistic sigmoid 1 / (1 + exp(-x))"
+    pair = (sigmoid_forward, sigmoid_backward)
+
+
+class LeakyReLU(Layer):
+    name = "leaky_relu"
+    description = "Leaky ReLU: x where x > 0, else alpha * x"
+    options = {"alpha": 0.01}
+
+    def forward(self, x, params, mode):
+        return leaky_relu_forward(x, self.alpha)
+
+    def backward(self, dout, cache):
+        return leaky_relu_backward(dout, cache), {}

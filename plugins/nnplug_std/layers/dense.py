@@ -1,0 +1,70 @@
+"""The fully connected layer plugin, and the fused affine - batch norm - relu step it offers."""
+import numpy as np
+
+from nnplug.contract.kinds import Layer, check_mode
+from nnplug_std.classic.layers import affine_backward, affine_forward
+from nnplug_std.classic.products import weight_order
+from nnplug_std.fused import affine_bn_relu_backward, affine_bn_relu_forward
+from nnplug_std.layers.activations import ReLU
+from nnplug_std.layers.normalization import BatchNorm
+
+
+def init_weights(rng, shape, init, weight_scale, dtype):
+    """Weights of ``shape (fan_in, fan_out)`` for ``init`` 'gaussian' (weight_scale * N(0, 1)), 'he' or 'xavier'."""
+    fan_in, fan_out = shape
+    scale = {
+        "gaussian": weight_scale,
+        "he": np.sqrt(2.0 / fan_in),
+        "xavier": np.sqrt(2.0 / (fan_in + fan_out)),
+    }.get(init)
+    if scale is None:
+        raise ValueError(f"unknown init {init!r}: expected 'gaussian', 'he' or 'xavier'")
+    # the same values in either layout: a seed gives the same network as before
+    return (scale * rng.standard_normal(shape)).astype(dtype, order=weight_order(fan_in, fan_out, dtype))
+
+
+class Affine(Layer):
+    name = "affine"
+    description = "Fully connected: x @ W + b, mapping to the hidden width"
+    resizes = True
+    regularized = ("W",)
+
+    def init_params(self, rng, init="gaussian", weight_scale=1e-2):
+        return {
+            "W": init_weights(rng, (self.in_dim, self.out_dim), init, weight_scale, self.dtype),
+            "b": np.zeros(self.out_dim, dtype=self.dtype),
+        }
+
+    def forward(self, x, params, mode):
+        return affine_forward(x, params["W"], params["b"])
+
+    def backward(self, dout, cache):
+        dx, dw, db = affine_backward(dout, cache, self.input_grad)
+        return dx, {"W": dw, "b": db}
+
+    def fuse(self, following):
+        # exact types: a subclass of BatchNorm or ReLU may compute something else
+        if [type(layer) for layer in following[:2]] == [BatchNorm, ReLU]:
+            return AffineBatchNormReLU(self, following[0]), 3
+        return None
+
+
+class AffineBatchNormReLU:
+    """Runs an affine, a batch-norm and a relu layer as one step (see ``Layer.fuse``).
+
+    The three layers keep their parameters' names and their state (the running statistics stay
+    in the batch-norm layer's ``bn_param``); only the arithmetic is shared.
+    """
+
+    def __init__(self, affine, batchnorm):
+        self.affine = affine
+        self.batchnorm = batchnorm
+
+    def forward(self, x, params, mode):
+        bn_param = self.batchnorm.bn_param
+        bn_param["mode"] = check_mode(mode)
+        return affine_bn_relu_forward(x, params["W"], params["b"], params["gamma"], params["beta"], bn_param)
+
+    def backward(self, dout, cache):
+        dx, dw, db, dgamma, dbeta = affine_bn_relu_backward(dout, cache, self.affine.input_grad)
+        return dx, {"W": dw, "b": db, "gamma": dgamma, "beta": dbeta}

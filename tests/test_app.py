@@ -9,6 +9,8 @@ import pytest
 import yaml
 from app_runner import QUICK, check, default_store, run_nnplug, runs
 
+pytestmark = pytest.mark.slow  # subprocesses, servers or a browser
+
 ITERATIONS_PER_EPOCH = 1297 // 50  # digits' training split / the default batch size
 
 

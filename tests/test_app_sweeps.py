@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from app_runner import QUICK, check, default_store, run_nnplug, runs, start_nnplug
 
+pytestmark = pytest.mark.slow  # subprocesses, servers or a browser
+
 PARENT = "mlflow.parentRunId"
 
 

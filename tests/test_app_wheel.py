@@ -6,7 +6,10 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
 from app_runner import QUICK, check, default_store, run_nnplug, runs
+
+pytestmark = pytest.mark.slow  # subprocesses, servers or a browser
 
 ROOT = Path(__file__).resolve().parent.parent
 # Build from a copy: setuptools writes build/ and *.egg-info into the tree it builds.

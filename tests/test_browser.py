@@ -18,6 +18,8 @@ import pytest
 
 from servers import mlflow_server
 
+pytestmark = pytest.mark.slow  # subprocesses, servers or a browser
+
 CHROMIUM = "/usr/bin/chromium"
 # Without the background-networking flags Chromium keeps calling hosts this machine cannot reach.
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

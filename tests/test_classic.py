@@ -5,6 +5,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 NNPLUG = Path(__file__).resolve().parents[1] / "nnplug"
 
 # A condensed CS231n assignment-2 notebook: the cells exactly as students write them, except the
@@ -65,6 +67,7 @@ NOTEBOOK = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow
 def test_a_cs231n_notebook_runs_with_only_its_imports_changed(tmp_path):
     script = tmp_path / "notebook.py"
     script.write_text(NOTEBOOK)

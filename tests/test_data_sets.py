@@ -30,6 +30,7 @@ def test_digits_is_split_1297_250_250_with_a_seeded_shuffle():
     np.testing.assert_array_equal(np.bincount(labels), np.bincount(load_digits().target))
 
 
+@pytest.mark.slow
 def test_digits_are_scikit_learns_read_without_importing_it():
     from nnplug_std.datasets import digits
 

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from nnplug.app.plugins_command import main
 
 STANDARD = {
@@ -106,6 +108,7 @@ def test_check_passes_every_standard_layer_and_loss(capsys):
     assert all(c["passed"] and c["max_error"] < 1e-7 for c in checked.values())
 
 
+@pytest.mark.slow
 def test_check_fails_a_layer_with_a_wrong_gradient(tmp_path):
     result = run_plugins(tmp_path, {"wrong_gradient": WRONG_GRADIENT}, "--check")
     assert result.returncode == 1, result.stderr
@@ -117,6 +120,7 @@ def test_check_fails_a_layer_with_a_wrong_gradient(tmp_path):
     assert summary.strip() == "Gradient check: 10 passed, 1 failed"
 
 
+@pytest.mark.slow
 def test_a_plugin_that_fails_to_load_is_listed_and_fails_the_check(tmp_path):
     listed = run_plugins(tmp_path, {"broken_plugin": BROKEN})
     assert listed.returncode == 0
@@ -132,6 +136,7 @@ def test_a_plugin_that_fails_to_load_is_listed_and_fails_the_check(tmp_path):
     assert checked.returncode == 1 and "1 failed to load" in checked.stdout
 
 
+@pytest.mark.slow
 def test_two_plugins_claiming_one_name_is_a_clear_error(tmp_path):
     result = run_plugins(tmp_path, {"duplicate_relu": DUPLICATE})
     assert result.returncode == 2
@@ -139,6 +144,7 @@ def test_two_plugins_claiming_one_name_is_a_clear_error(tmp_path):
     assert "two plugins claim the layer name 'relu'" in result.stderr and "duplicate_relu" in result.stderr
 
 
+@pytest.mark.slow
 def test_the_nnplug_command_runs_it_under_python_dash_m(tmp_path):
     """``python -m nnplug plugins`` is the same command, exit status included."""
     listed = subprocess.run([sys.executable, "-m", "nnplug", "plugins", "--json"], capture_output=True,
@@ -154,6 +160,7 @@ def test_the_nnplug_command_runs_it_under_python_dash_m(tmp_path):
     assert checked.returncode == 1
 
 
+@pytest.mark.slow
 def test_help_names_the_command():
     result = subprocess.run([sys.executable, "-m", "nnplug", "plugins", "--help"], capture_output=True,
                             text=True, timeout=60)

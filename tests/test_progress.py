@@ -113,6 +113,7 @@ def test_jobs_come_from_mlflow_runs():
         {"name": "optim=adam", "status": "FINISHED", "run_id": "r1", "best_val_acc": 0.9, "test_acc": 0.88}]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("module", ["nnplug.display.progress", "nnplug.display.plots", "nnplug.display.tables",
                                     "nnplug.app.plugins_command"])
 def test_importing_the_display_modules_loads_no_heavy_library(module):
@@ -123,6 +124,7 @@ def test_importing_the_display_modules_loads_no_heavy_library(module):
     assert result.stdout.strip() == "[]", result.stderr
 
 
+@pytest.mark.slow
 def test_a_run_of_the_app_prints_its_epochs_and_a_summary(tmp_path):
     result = subprocess.run([sys.executable, "-m", "nnplug", "solver.num_epochs=3",
                              f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}"], cwd=tmp_path,

@@ -43,6 +43,7 @@ print(json.dumps({"layers": {p.name: [p.dist, p.version] for p in r.list("layers
 """
 
 
+@pytest.mark.slow
 def test_a_third_party_layer_is_found_and_a_broken_one_reported(installed):
     result = run_registry(LIST, installed["nnplug_testplugin"])
     assert result.returncode == 0, result.stderr
@@ -54,6 +55,7 @@ def test_a_third_party_layer_is_found_and_a_broken_one_reported(installed):
     assert "ImportError: this plugin needs a package that is not installed" in failure
 
 
+@pytest.mark.slow
 def test_the_third_party_layer_passes_the_public_gradient_check(installed):
     code = ("from nnplug.core.gradcheck import check_layer, assert_gradients_ok\n"
             "assert_gradients_ok(check_layer('cube'))\nprint('ok')")
@@ -61,6 +63,7 @@ def test_the_third_party_layer_passes_the_public_gradient_check(installed):
     assert result.stdout.strip() == "ok", result.stderr
 
 
+@pytest.mark.slow
 def test_two_plugins_claiming_one_name_is_an_error_naming_both(installed):
     result = run_registry(LIST, installed["nnplug_dupplugin"])
     assert result.returncode != 0

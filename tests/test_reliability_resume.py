@@ -85,6 +85,7 @@ def run_script(tmp_path, body, *args):
     return subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_sigkill_after_epoch_two_then_resume_is_exact(tmp_path, uninterrupted, dtype):
     folder = tmp_path / "checkpoint"
@@ -104,6 +105,7 @@ def test_sigkill_after_epoch_two_then_resume_is_exact(tmp_path, uninterrupted, d
     assert_same_run(resumed, uninterrupted[dtype])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum,times", [(signal.SIGTERM, 1), (signal.SIGINT, 1), (signal.SIGTERM, 2)])
 def test_signal_saves_the_current_iteration_and_exits_non_zero(tmp_path, uninterrupted, signum, times):
     folder = tmp_path / "checkpoint"
@@ -133,6 +135,7 @@ def test_signal_saves_the_current_iteration_and_exits_non_zero(tmp_path, uninter
     assert_same_run(resumed, uninterrupted["float64"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=lambda signum: signum.name)
 def test_a_signal_without_checkpoints_still_stops_between_steps(tmp_path, signum):
     proc = run_script(tmp_path, f"""

@@ -11,6 +11,8 @@ import pytest
 
 from servers import postgres_cluster, tracking_server
 
+pytestmark = pytest.mark.slow  # subprocesses, servers or a browser
+
 TINY = ["solver.num_epochs=2", "solver.verbose=false"]
 
 

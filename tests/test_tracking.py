@@ -299,6 +299,7 @@ def brief_retries(monkeypatch):
         monkeypatch.setenv(name, value)
 
 
+@pytest.mark.slow
 def test_a_tracking_uri_where_nothing_listens_is_one_line_within_seconds(brief_retries):
     uri = f"http://127.0.0.1:{free_port()}"
     start = time.perf_counter()
@@ -309,6 +310,7 @@ def test_a_tracking_uri_where_nothing_listens_is_one_line_within_seconds(brief_r
                                 f"or log locally with tracking.uri=null (and unset MLFLOW_TRACKING_URI)")
 
 
+@pytest.mark.slow
 def test_a_server_that_is_not_mlflow_is_one_line(http_server, brief_retries):
     with pytest.raises(stores.TrackingUnavailable) as error:
         stores.open_experiment(f"{http_server}/404", "nnplug")
@@ -322,6 +324,7 @@ def test_a_uri_no_store_understands_is_one_line():
     assert str(error.value).startswith("tracking.uri=foo://bar: ") and "\n" not in str(error.value)
 
 
+@pytest.mark.slow
 def test_importing_the_tracking_modules_loads_no_mlflow():
     code = ("import sys, nnplug.tracking.listener, nnplug.tracking.sweep_runs\n"
             "print('mlflow' in sys.modules)")

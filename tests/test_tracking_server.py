@@ -1,7 +1,10 @@
 """A run logged over HTTP to a real ``mlflow server`` (SQLite backend, temporary folder) and read back."""
 import numpy as np
+import pytest
 from app_runner import QUICK, check, run_nnplug
 from servers import tracking_server
+
+pytestmark = pytest.mark.slow  # subprocesses, servers or a browser
 
 
 def test_a_run_logged_to_a_tracking_server_reads_back_whole(tmp_path):

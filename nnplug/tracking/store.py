@@ -7,6 +7,8 @@ to the database file) applies to any ``sqlite:`` URI; a server decides for itsel
 import os
 from pathlib import Path
 
+from nnplug.tracking.sqlite_store import StoreError, ensure_store
+
 STORE_DIR = "outputs"
 DATABASE = "mlflow.db"
 ARTIFACTS = "mlartifacts"
@@ -82,7 +84,12 @@ def open_experiment(uri, name):
 
     database = sqlite_path(uri)
     if database is not None:
-        database.parent.mkdir(parents=True, exist_ok=True)
+        try:  # created whole under a lock, or recognised as damaged, before MLflow touches it
+            ensure_store(database, database.parent / ARTIFACTS)
+        except StoreError:
+            raise
+        except Exception as exc:  # noqa: BLE001  a full disk, a folder it may not write: nothing was left
+            raise TrackingUnavailable(f"tracking.uri={uri}: cannot create the store: {_reason(exc)}") from None
     client = connect(uri)
     try:
         experiment = client.get_experiment_by_name(name)
@@ -108,7 +115,10 @@ def open_experiment(uri, name):
 
 def _reason(exc):
     """The gist of a store's error: its first line, without MLflow's long request preamble."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    exc = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the database's own error
+    text = " ".join(str(exc).splitlines()[0].split()) if str(exc) else type(exc).__name__
     if "Connection refused" in text or "Failed to establish a new connection" in text:
         return "no MLflow server answers (connection refused)"
     if "Max retries exceeded" in text or "timed out" in text.lower():

@@ -88,7 +88,7 @@ def test_the_default_experiment_trains_digits_well_and_says_where_it_logged(tmp_
     ("optim=rmsprob", "optim=rmsprob: no such option in group 'optim'; did you mean 'rmsprop'? (available: adagrad,"),
     ("model.width=3", "model.width: no such key in the config"),
     ("solver.batch_size=many", "solver.batch_size='many': expected a whole number"),
-    ("optim.learning_rate=-0.1", "optim.learning_rate=-0.1: expected a number > 0"),
+    ("optim.learning_rate=-0.1", "optim.learning_rate=-0.1: expected a finite number > 0"),
     ("layer.block=[affine,relu6]", "layer.block[1]='relu6': unknown layer 'relu6'; did you mean 'relu'?"),
     ("model.dropout=1.0", "model.dropout=1.0: expected a number >= 0 and < 1"),
     ("+solver.momentum=0.9", "solver.momentum: unknown key (known: num_epochs,"),

@@ -71,9 +71,9 @@ def test_each_optim_option_holds_its_update_rules_hyperparameters_and_defaults(o
     (["tracking.log_every_n_steps=0"], "tracking.log_every_n_steps=0: expected a whole number >= 1"),
     (["optim=adma"], "optim=adma: no such option in group 'optim'; did you mean 'adam'?"),
     (["optim=adam", "optim.beta1=high"], "optim.beta1='high': expected a number"),
-    (["optim.learning_rate=0"], "optim.learning_rate=0: expected a number > 0"),
-    (["+optim.nesterov=true"], "optim.nesterov: update rule 'sgd_momentum' has no such hyperparameter "
-                               "(known: name, learning_rate, momentum)"),
+    (["optim.learning_rate=0"], "optim.learning_rate=0: expected a finite number > 0"),
+    (["+optim.nesterov=true"], "optim.nesterov: update rule 'sgd_momentum' has no such option "
+                               "(its options: learning_rate, momentum)"),
     (["layer=leaky", "+layer.options.leaky_relu.slope=0.1"],
      "layer.options.leaky_relu.slope: layer 'leaky_relu' has no such option (its options: alpha)"),
     (["loss.name=hinge"], "loss.name='hinge': unknown loss 'hinge' (available: softmax, svm)"),
@@ -84,10 +84,16 @@ def test_each_optim_option_holds_its_update_rules_hyperparameters_and_defaults(o
     (["tracking.experiment=${oops}"], "the config does not resolve: Interpolation key 'oops' not found"),
     (["solver.resume=maybe"], "solver.resume='maybe': expected true or false"),
     # data keys are checked here, before the MLflow run opens, not first when the data loads
-    (["+data.foo=1"], "data.foo=1: data set 'digits' has no such option (its options: seed, test_size)"),
-    (["data.url=http://example.org/digits"], "data.url='http://example.org/digits': data set 'digits' has no such option"),
-    (["data=npz", "data.path=x.npz", "+data.test_size=3"], "data.test_size=3: data set 'npz' has no such option (its options: path)"),
-    (["data.normalize=zscore"], "data.normalize='zscore': expected one of mean_image, per_channel, none"),
+    (["+data.foo=1"], "data.foo: data set 'digits' has no such option (its options: seed, test_size)"),
+    (["data.url=http://example.org/digits"], "data.url: data set 'digits' has no such option"),
+    (["data=npz", "data.path=x.npz", "+data.test_size=3"], "data.test_size: data set 'npz' has no such option (its options: path)"),
+    (["data.normalize=zscore"], "data.normalize='zscore': expected one of auto, per_channel, per_feature, mean_image, none"),
+    (["data=cifar10", "data.test_size=abc"], "data.test_size='abc': expected a whole number or null"),
+    (["layer=leaky", "layer.options.leaky_relu.alpha=abc"], "layer.options.leaky_relu.alpha='abc': expected a number"),
+    (["optim=adam", "optim.beta1=1.0"], "optim.beta1=1.0: expected a number >= 0 and < 1"),
+    (["optim=adam", "optim.epsilon=-1"], "optim.epsilon=-1: expected a number > 0"),
+    (["optim.learning_rate=1e400"], "optim.learning_rate=inf: expected a finite number > 0"),
+    (["+layer.options.dropout.p=1.5"], "layer.options.dropout.p=1.5: expected a number >= 0 and < 1"),
     (["data.limit=0"], "data.limit=0: expected null or a whole number >= 1"),
 ])
 def test_a_config_that_cannot_run_is_one_problem_naming_key_value_and_what_is_allowed(overrides, expected):

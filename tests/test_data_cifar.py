@@ -41,7 +41,7 @@ def test_layout_split_and_labels_follow_the_files(cifar):
 
 def test_mean_image_comes_from_the_training_split_only(cifar):
     root, x_train, _, x_test, _ = cifar
-    d = data.load("cifar10", root=root, val_size=10)
+    d = data.load("cifar10", root=root, val_size=10, normalize="mean_image")
     mean = x_train[:40].astype(np.float64).mean(axis=0)
     assert d["X_train"].dtype == np.float32
     np.testing.assert_allclose(d["X_train"].mean(axis=0, dtype=np.float64), 0, atol=1e-4)
@@ -49,9 +49,10 @@ def test_mean_image_comes_from_the_training_split_only(cifar):
     np.testing.assert_allclose(d["X_test"], x_test - mean, atol=1e-4)
 
 
-def test_per_channel_standardises_each_colour_with_training_statistics(cifar):
+@pytest.mark.parametrize("normalize", ["per_channel", "auto"])
+def test_per_channel_standardises_each_colour_with_training_statistics(cifar, normalize):
     root, x_train, _, x_test, _ = cifar
-    d = data.load("cifar10", root=root, val_size=10, normalize="per_channel", dtype="float64")
+    d = data.load("cifar10", root=root, val_size=10, normalize=normalize, dtype="float64")
     train = x_train[:40].astype(np.float64)
     mean, std = train.mean(axis=(0, 2, 3), keepdims=True), train.std(axis=(0, 2, 3), keepdims=True)
     np.testing.assert_allclose(d["X_train"].std(axis=(0, 2, 3)), 1, rtol=1e-9)

@@ -50,7 +50,8 @@ def test_an_interrupted_transfer_leaves_nothing_and_a_retry_succeeds(server, arc
     content = archive[0]
     url = server.serve("/cifar-10-python.tar.gz", content, cut=len(content) // 3)
     root = str(tmp_path / "cifar")
-    with pytest.raises(DownloadError, match=rf"transfer of {url} was cut off after {len(content) // 3} of {len(content)} bytes"):
+    with pytest.raises(DownloadError, match=rf"could not download {url}: the transfer was cut off after "
+                                            rf"{len(content) // 3} of {len(content)} bytes"):
         data.load("cifar10", root=root, download=True, url=url, md5=md5(content))
     assert os.listdir(tmp_path) == []
 

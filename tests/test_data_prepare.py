@@ -23,7 +23,7 @@ def raw_images(n_train=100, n_test=20, seed=0, **extra):
     ("val_size", 2.5, "null or a whole number >= 1"),
     ("val_size", True, "null or a whole number >= 1"),
     ("limit", -3, "null or a whole number >= 1"),
-    ("normalize", "meanimage", "one of mean_image, per_channel, none"),
+    ("normalize", "meanimage", "one of auto, per_channel, per_feature, mean_image, none"),
     ("dtype", "float16", "one of float32, float64"),
     ("dtype", "nonsense", "one of float32, float64"),
     ("flatten", "yes", "true or false"),
@@ -84,10 +84,13 @@ def test_sequences_are_normalised_per_position_and_the_raw_arrays_are_not_touche
     raw = {"X_train": rng.normal(5, 2, (50, 40)), "y_train": rng.integers(0, 2, 50),
            "X_test": rng.normal(5, 2, (10, 40)), "y_test": rng.integers(0, 2, 10), "class_names": ["x", "y"]}
     before = raw["X_train"].copy()
-    d = data.prepare(raw, val_size=10, dtype="float64")
+    d = data.prepare(raw, val_size=10, dtype="float64")  # the default: per feature for non-images
     np.testing.assert_array_equal(raw["X_train"], before)
     np.testing.assert_allclose(d["X_train"].mean(axis=0), 0, atol=1e-12)
-    np.testing.assert_allclose(d["X_test"], raw["X_test"] - before[:40].mean(axis=0), atol=1e-12)
+    np.testing.assert_allclose(d["X_train"].std(axis=0), 1, rtol=1e-9)
+    mean, std = before[:40].mean(axis=0), before[:40].std(axis=0)
+    np.testing.assert_allclose(d["X_test"], (raw["X_test"] - mean) / std, atol=1e-12)
+    np.testing.assert_allclose(d["mean"], mean[None], atol=1e-12)  # kept, to prepare new inputs alike
     assert d["image_shape"] is None and d["input_dim"] == 40
 
 

@@ -1,5 +1,6 @@
 """digits, mnist1d and npz through nnplug.data, and the conf/data configs that select them."""
 import inspect
+import os
 import pathlib
 import random
 import subprocess
@@ -117,9 +118,10 @@ def test_npz_loads_the_users_arrays(tmp_path):
     ({"y_train": np.zeros(19, np.int64)}, r"key 'y_train' has shape \(19,\), expected \(20,\) to match X_train"),
     ({"y_train": np.zeros(20)}, r"key 'y_train' has dtype float64, expected integer class labels"),
     ({"y_test": np.array([0, 1, -1, 0, 0, 0])}, r"key 'y_test' has label -1, expected labels from 0"),
-    ({"x_train": np.ones((2, 5))}, r"unexpected key 'x_train'"),
+    ({"features": np.ones((2, 5))}, r"unexpected key 'features'"),
+    ({"x_test": np.ones((20, 8))}, r"holds both 'X_test' and 'x_test'; keep one"),
     ({"class_names": np.array([1, 2, 3])}, r"key 'class_names' has dtype int64 and shape \(3,\), expected a 1-D array of strings"),
-    ({"X_train": np.array([[{}]] * 20, dtype=object)}, r"key 'X_train' cannot be read without pickle"),
+    ({"X_train": np.array([[{}]] * 20, dtype=object)}, r"key 'X_train' holds Python objects, not numbers"),
 ])
 def test_npz_validation_names_the_key(tmp_path, overrides, message):
     path = write_npz(tmp_path / "bad.npz", **overrides)
@@ -149,3 +151,34 @@ def test_npz_that_is_truncated_is_one_error_naming_the_file(tmp_path):
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(ValueError, match=rf"{path}: not a readable .npz file"):
         data.load("npz", path=str(path))
+
+
+def test_npz_takes_the_lower_case_keys_keras_and_mnist1d_write(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "keras.npz"
+    np.savez(path, x_train=rng.standard_normal((20, 5)), y_train=rng.integers(0, 3, 20),
+             x_test=rng.standard_normal((6, 5)), y_test=rng.integers(0, 3, 6),
+             x_val=rng.standard_normal((4, 5)), y_val=rng.integers(0, 3, 4))
+    d = data.load("npz", path=str(path))
+    assert [len(d[f"X_{p}"]) for p in ("train", "val", "test")] == [20, 4, 6]
+
+
+@pytest.mark.parametrize("content", [os.urandom(3000), b""], ids=["random bytes", "empty"])
+def test_npz_that_is_not_an_npz_is_named_and_never_loaded_unsafely(tmp_path, content):
+    path = tmp_path / "junk.npz"
+    path.write_bytes(content)
+    with pytest.raises(ValueError) as error:
+        data.load("npz", path=str(path))
+    assert str(path) in str(error.value) and "allow_pickle" not in str(error.value)
+
+
+def test_every_data_set_has_one_default_normalisation_the_same_as_the_python_api():
+    default = inspect.signature(data.prepare).parameters["normalize"].default
+    assert default == inspect.signature(data.load).parameters["normalize"].default == "auto"
+    assert {conf.stem: OmegaConf.load(conf).normalize for conf in CONF.glob("*.yaml")} == {
+        conf.stem: default for conf in CONF.glob("*.yaml")}
+
+
+def test_the_python_api_and_the_command_line_split_digits_alike():
+    d = data.load("digits")
+    assert [len(d[f"X_{p}"]) for p in ("train", "val", "test")] == [1297, 250, 250]

@@ -63,8 +63,8 @@ def label_beyond_class_names(folder):
 
 
 BAD_CONFIGS = [
-    (["optim.learning_rate=0"], "optim.learning_rate=0: expected a number > 0"),
-    (["optim.learning_rate=-1e-3"], "optim.learning_rate=-0.001: expected a number > 0"),
+    (["optim.learning_rate=0"], "optim.learning_rate=0: expected a finite number > 0"),
+    (["optim.learning_rate=-1e-3"], "optim.learning_rate=-0.001: expected a finite number > 0"),
     (["model.dropout=1"], "model.dropout=1.0: expected a number >= 0 and < 1"),
     (["model.dropout=-0.2"], "model.dropout=-0.2: expected a number >= 0 and < 1"),
     (["solver.batch_size=0"], "solver.batch_size=0: expected a whole number >= 1"),
@@ -77,12 +77,19 @@ BAD_CONFIGS = [
     (["loss.name=hinge"], "loss.name='hinge': unknown"),
     (["optim=adamm"], "optim=adamm: no such option in group 'optim'"),
     (["data=cifar100"], "data=cifar100: no such option in group 'data'"),
-    (["+data.foo=1"], "data.foo=1: data set 'digits' has no such option (its options: seed, test_size)"),
+    (["+data.foo=1"], "data.foo: data set 'digits' has no such option (its options: seed, test_size)"),
+    # options and hyperparameters of the wrong type or range
+    (["layer=leaky", "layer.options.leaky_relu.alpha=abc"], "layer.options.leaky_relu.alpha='abc': expected a number"),
+    (["+layer.options.batchnorm.momentum=abc"], "layer.options.batchnorm.momentum='abc': expected a number"),
+    (["optim=adam", "optim.beta1=1.0"], "optim.beta1=1.0: expected a number >= 0 and < 1"),
+    (["optim=adam", "optim.epsilon=-1"], "optim.epsilon=-1: expected a number > 0"),
+    (["optim.learning_rate=1e400"], "optim.learning_rate=inf: expected a finite number > 0"),
+    (["solver.batch_size=1000000000"], "solver.batch_size=1000000000: one training step would need about "),
 ]
 
 BAD_DATA = {
     "missing_file": (lambda folder: ["data=npz", f"data.path={folder / 'absent.npz'}"], "No such file or directory"),
-    "pickled_object": (pickled_object, "key 'X_train' cannot be read without pickle"),
+    "pickled_object": (pickled_object, "key 'X_train' holds Python objects, not numbers"),
     "negative_label": (negative_label, "key 'y_train' has label -1, expected labels from 0"),
     "input_size_mismatch": (lambda folder: npz_file(folder, X_test=np.zeros((20, 7), np.float32)),
                             "key 'X_test' has samples of shape (7,), expected (8,) like X_train"),
@@ -331,9 +338,9 @@ def another_configs_checkpoint(folder):
 
 
 def files_of_nnplug(folder):
-    """Each file under ``folder`` but Hydra's own, with its bytes."""
+    """Each file under ``folder`` but Hydra's own and the folder's lock (it names its last holder), with its bytes."""
     return {p: p.read_bytes() for p in folder.rglob("*")
-            if p.is_file() and not HYDRA_FILES & set(p.relative_to(folder).parts)}
+            if p.is_file() and not HYDRA_FILES & set(p.relative_to(folder).parts) and p.name != "lock"}
 
 
 def another_store(folder):
@@ -399,3 +406,36 @@ def test_a_tracking_server_that_is_down_stops_the_run_at_once_naming_it(tmp_path
     assert not any(outputs.rglob("checkpoint*")) and not any(outputs.rglob("best_params.npz"))
     assert not (outputs / "mlflow.db").exists()
     assert not (outputs / "multirun").exists()  # no sweep job started
+
+
+def test_a_folder_being_trained_refuses_a_second_resume_naming_the_training_process(tmp_path, store):
+    from mlflow import MlflowClient
+
+    folder = tmp_path / "run"
+    overrides = [*RESUMABLE, "solver.num_epochs=200", f"tracking.uri={store}"]
+    first = start_nnplug(tmp_path, *overrides, f"hydra.run.dir={folder}")
+    try:
+        wait_for_checkpoint(first, folder, epoch=1)
+        second = run_nnplug(tmp_path, *overrides, "solver.resume=true", f"hydra.run.dir={folder}")
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=120)
+
+    assert_one_line_failure(second, f"{folder} is being trained by process {first.pid}")
+    run_id = recorded_run_id(folder)
+    steps = [m.step for m in MlflowClient(tracking_uri=store).get_metric_history(run_id, "loss")]
+    assert len(steps) == len(set(steps))  # the refused resume logged nothing into the run
+
+
+def test_a_resume_removes_the_temporary_files_killed_checkpoint_writes_left(tmp_path, stopped):
+    folder = tmp_path / "run"
+    shutil.copytree(stopped["folder"], folder)
+    leftovers = [folder / "checkpoint" / name for name in (".checkpoint.npz.k1ll3d.tmp", ".run.json.x9.tmp")]
+    for path in leftovers:
+        path.write_bytes(b"\0" * 1000)
+    overrides = [*stopped["overrides"], "solver.num_epochs=5", "solver.resume=true", f"hydra.run.dir={folder}"]
+
+    check(run_nnplug(tmp_path, *overrides))
+
+    assert not any(path.exists() for path in leftovers)
+    assert sorted(p.name for p in (folder / "checkpoint").iterdir()) == ["checkpoint.npz", "lock", "run.json"]

@@ -12,7 +12,7 @@ from servers import free_port
 
 from nnplug.tracking import store as stores
 from nnplug.tracking import sweep_runs
-from nnplug.tracking.listener import MlflowTracker
+from nnplug.tracking.listener import MetricsRefused, MlflowTracker
 
 
 @pytest.fixture(scope="module")
@@ -238,13 +238,14 @@ def test_a_resumed_tracker_sends_the_steps_its_run_lacks_from_the_restored_solve
 
 
 def test_metrics_the_store_refuses_fail_the_run_naming_why_and_the_next_run_logs_again(store, client):
-    with pytest.raises(Exception, match=r"a\?b"):
+    with pytest.raises(MetricsRefused, match=r"the store .* refused the run's metrics: .*a\?b") as refused:
         with tracker(store, "refused") as t:
             t.on_iteration(solver([2.3], 5), 0, 2.3)
             t.log_metrics({"a?b": 1.0})  # not a name MLflow accepts
+    assert "\n" not in str(refused.value)
     run = client.get_run(t.run_id)
     assert run.info.status == "FAILED"
-    assert run.data.tags["nnplug.failure"].startswith("MlflowException: ")
+    assert run.data.tags["nnplug.failure"].startswith("MetricsRefused: the store ")
 
     with tracker(store, "refused") as after:  # a sweep's next job in this process
         after.on_iteration(solver([1.5], 5), 0, 1.5)

@@ -50,7 +50,15 @@ Hydra: --hydra-help, --info, --cfg job|hydra|all, hydra.verbose=true (tracebacks
 
 def main(argv=None):
     """Run the command ``nnplug ARGV`` (default: this process's arguments); returns the exit status."""
-    args = sys.argv[1:] if argv is None else list(argv)
+    from nnplug.app.output import guarded_stdout
+
+    with guarded_stdout() as output:
+        status = command(sys.argv[1:] if argv is None else list(argv))
+    return output.get("exit", status)
+
+
+def command(args):
+    """The command's work, by its first word; returns the exit status."""
     if args and args[0] in SUBCOMMANDS:
         module, function = SUBCOMMANDS[args[0]].split(":")
         return getattr(importlib.import_module(module), function)(args[1:])
@@ -104,6 +112,13 @@ def run_app():
     except stopping.RunStopped as stopped:  # a job, or a sweep's first stopped job
         print(stopping.stopped_line(stopped.stop), file=sys.stderr)
         return stopped.stop.exit_code
+    except OSError as error:  # a folder Hydra may not write (its run folder, its log): no job began
+        if full_error:
+            raise
+        where = f" {error.filename}" if error.filename else ""
+        print(f"nnplug: error: cannot write{where}: {error.strerror or error}; run from a folder you may "
+              f"write, or point hydra.run.dir (hydra.sweep.dir) elsewhere", file=sys.stderr)
+        return 1
     finally:
         if not full_error:
             del os.environ[FULL_ERROR]

@@ -12,6 +12,7 @@ from hydra.errors import CompactHydraException
 from nnplug.contract.registry import PluginError, did_you_mean
 from nnplug.core.checkpoint import CheckpointError
 from nnplug.core.solver import DivergenceError
+from nnplug.data.fetch import DownloadError
 
 
 class ConfigError(ValueError):
@@ -29,7 +30,9 @@ class JobFailed(CompactHydraException):
     """A sweep job failed and its reason is logged: Hydra shows this one line, not a traceback."""
 
 
-USER_ERRORS = (ValueError, PluginError, DivergenceError, FileNotFoundError, CheckpointError)
+# MemoryError: numpy says what it could not allocate ("Unable to allocate 7.45 GiB for an array ...")
+USER_ERRORS = (ValueError, PluginError, DivergenceError, FileNotFoundError, CheckpointError, MemoryError,
+               DownloadError)
 
 
 def is_user_error(error):
@@ -43,7 +46,10 @@ def is_user_error(error):
 
 def print_error(error, stream=None):
     """One line on stderr per problem the error describes."""
-    for line in str(error).splitlines() or [type(error).__name__]:
+    lines = str(error).splitlines() or [type(error).__name__]
+    if isinstance(error, MemoryError):
+        lines = [f"out of memory: {' '.join(lines)}; try a smaller solver.batch_size or model"]
+    for line in lines:
         print(f"nnplug: error: {line}", file=stream or sys.stderr)
 
 

@@ -4,6 +4,7 @@ Hydra-free on purpose: ``nnplug.app.main`` hands in the composed config and wher
 same function serves a single run, every job of a sweep, and a test.
 """
 import logging
+import os
 import time
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -12,6 +13,8 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from nnplug.app import run_record
+from nnplug.app.errors import ConfigError
+from nnplug.app.run_lock import run_folder_locked
 from nnplug.app.validate import validate
 from nnplug.contract.registry import default_registry
 from nnplug.core import checkpoint
@@ -55,14 +58,20 @@ def run(cfg, *, output_dir, cwd, parent_run_id=None, command="nnplug", job=None,
     registry = registry or default_registry()
     settings = validate(cfg, registry)
     output_dir = Path(output_dir)
-    checkpoint_dir = output_dir / run_record.CHECKPOINT_DIR
     name = run_name(settings) + (f" #{job}" if job is not None else "")
     resumed = run_record.read(output_dir, settings, in_sweep=job is not None) if settings["solver"]["resume"] else None
-    if resumed is not None:
-        finished = runs.finished_metrics(store.connect(resumed["tracking_uri"]), resumed["run_id"])
-        if finished is not None:
-            log.info(f"MLflow run {resumed['run_id']} finished already: nothing to resume in {output_dir}")
-            return finished_result(name, resumed, finished, output_dir)
+    with run_folder_locked(output_dir / run_record.CHECKPOINT_DIR):
+        if resumed is not None:
+            finished = runs.finished_metrics(store.connect(resumed["tracking_uri"]), resumed["run_id"])
+            if finished is not None:
+                log.info(f"MLflow run {resumed['run_id']} finished already: nothing to resume in {output_dir}")
+                return finished_result(name, resumed, finished, output_dir)
+        return _train(settings, registry, output_dir, cwd, name, resumed, parent_run_id, command, job)
+
+
+def _train(settings, registry, output_dir, cwd, name, resumed, parent_run_id, command, job):
+    """The body of ``run``, with the run folder locked."""
+    checkpoint_dir = output_dir / run_record.CHECKPOINT_DIR
     tracker = MlflowTracker(
         # the recorded store, not the default one under the cwd, which may be another folder now
         resumed["tracking_uri"] if resumed else store.tracking_uri(settings["tracking"]["uri"], cwd),
@@ -78,12 +87,15 @@ def run(cfg, *, output_dir, cwd, parent_run_id=None, command="nnplug", job=None,
     # sweep jobs may share a terminal with other jobs: labelled lines, no live bar
     progress = Progress(enabled=settings["solver"]["verbose"], live=False if job is not None else None,
                         label=None if job is None else f"#{job}")
-    tracker.connect()  # a store that cannot be used says so before the data loads
-    # what can fail on the user's input (data, model options, a checkpoint) fails before the run exists
+    # what can fail on the user's input (data, model options, a checkpoint, the store) fails before
+    # the run exists, and the store is opened last: a mistake leaves no store behind either
     data = load_data(settings, registry)
     solver = build_solver(settings, data, registry, listeners=(tracker, progress), checkpoint_dir=checkpoint_dir)
+    check_memory(solver)
     if resumed is not None and checkpoint.exists(checkpoint_dir):
         solver.restore(checkpoint_dir)
+    tracker.connect()
+    warn_of_unnormalised_inputs(solver, settings)
     with tracker:
         if resumed is None:
             run_record.write(checkpoint_dir, tracker, settings)
@@ -106,6 +118,33 @@ def run(cfg, *, output_dir, cwd, parent_run_id=None, command="nnplug", job=None,
         output_dir=output_dir,
         samples_per_second=progress.samples_per_second,
     )
+
+
+def check_memory(solver):
+    """``ConfigError`` when one training step could not fit in this machine's memory, before it starts.
+
+    A step holds the gathered minibatch and its indices, and for each layer its output, its cache
+    and its gradient: about three arrays of the layer's output per sample.
+    """
+    model, batch_size = solver.model, solver.batch_size
+    outputs = sum(layer.out_dim for layer, _ in getattr(model, "layers", ()))
+    per_sample = solver.X_train[:1].nbytes + 8 + 3 * outputs * model.dtype.itemsize
+    have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if batch_size * per_sample > have:
+        raise ConfigError([f"solver.batch_size={batch_size}: one training step would need about "
+                           f"{batch_size * per_sample / 2**30:,.1f} GiB of memory and this machine has "
+                           f"{have / 2**30:,.1f} GiB; expected at most {have // per_sample:,}"])
+
+
+def warn_of_unnormalised_inputs(solver, settings):
+    """One warning line when the inputs are far from standardised: the first losses will be huge."""
+    from nnplug.core.solver import UNNORMALISED_SCALE
+
+    scale = solver.input_scale()
+    if scale > UNNORMALISED_SCALE:
+        log.warning(f"the inputs' standard deviation is {scale:.3g} (data.normalize={settings['data']['normalize']}), "
+                    f"far from the 1 of standardised inputs: expect huge first losses; data.normalize=auto "
+                    f"standardises them")
 
 
 def finished_result(name, record, metrics, output_dir):

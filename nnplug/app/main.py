@@ -25,6 +25,8 @@ from hydra.types import RunMode
 
 from nnplug.app import experiment, stopping
 from nnplug.app.errors import JobFailed, is_user_error, print_error
+from nnplug.app.run_lock import LOCK_FILE
+from nnplug.app.run_record import CHECKPOINT_DIR
 from nnplug.app.sweep import sweep_dir, parent_run_id
 from nnplug.tracking.store import ui_hint, run_url
 
@@ -74,12 +76,14 @@ def _run(cfg, hydra_cfg, sweeping):
 
 
 def discard_unused_folder(output_dir, cwd):
-    """Remove the job folder Hydra made if it holds only Hydra's own files (a job that never started).
-
-    Then its parents up to ``cwd``, as far as they are empty: a mistake leaves nothing behind.
+    """Remove the job folder Hydra made if it holds nothing but Hydra's files and nnplug's lock (a
+    job that never started), then its parents up to ``cwd`` as far as they are empty: a mistake
+    leaves nothing behind.
     """
     folder = Path(output_dir)
-    if not folder.is_dir() or any(p.name != ".hydra" and p.suffix != ".log" for p in folder.iterdir()):
+    unused = {Path(".hydra"), Path(CHECKPOINT_DIR) / LOCK_FILE}
+    files = [p.relative_to(folder) for p in folder.rglob("*") if p.is_file()] if folder.is_dir() else []
+    if not folder.is_dir() or any(f.suffix != ".log" and f not in unused and f.parts[0] != ".hydra" for f in files):
         return
     shutil.rmtree(folder, ignore_errors=True)
     top = Path(cwd).resolve()

@@ -6,11 +6,14 @@ the ranges the schema declares, and everything that needs the registry: plugin n
 options of the chosen data set, layers, loss and update rule. Every problem is one line naming
 the key, the value and what is allowed.
 """
+import math
+
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from nnplug.app import schema
 from nnplug.app.errors import ConfigError
+from nnplug.contract.options import is_number, is_whole, type_problems
 from nnplug.contract.registry import LABELS, PluginError, did_you_mean
 from nnplug.data.prepare import SETTINGS, settings_problems
 
@@ -36,8 +39,7 @@ def validate(cfg, registry):
         problems += _unknown(settings[section], schema.keys(section_schema), section)
         problems += schema.range_problems(settings[section], section_schema, section)
     problems += _check_data(registry, settings["data"])
-    problems += _check_plugin(registry, "losses", settings["loss"], "loss")
-    problems += _unknown(settings["loss"], ("name",), "loss")
+    problems += _check_loss(registry, settings["loss"])
     problems += _check_layer(registry, settings["layer"])
     problems += _check_optim(registry, settings["optim"])
     if problems:
@@ -69,16 +71,14 @@ def _check_data(registry, data):
     if problems:
         return problems
     problems = [f"data.{p}" for p in settings_problems(**{k: v for k, v in data.items() if k in SETTINGS})]
-    declared = registry.get("datasets", data["name"]).options
-    for key, value in data.items():
-        if key not in SETTINGS and key not in ("name", "seed") and key not in declared \
-                and not (key in FETCH and (value is None or value is False)):
-            problems.append(f"data.{key}={value!r}: data set {data['name']!r} has no such option "
-                            f"(its options: {', '.join(sorted(declared)) or 'none'})")
     seed = data.get("seed")
-    if seed is not None and not (isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0):
+    if seed is not None and not (is_whole(seed) and seed >= 0):
         problems.append(f"data.seed={seed!r}: expected null or a whole number >= 0")
-    return problems
+    dataset = registry.get("datasets", data["name"])
+    # root, download and url set to null or false mean "the data set's own default", as for loading
+    values = {key: value for key, value in data.items() if key not in (*SETTINGS, "name", "seed")
+              and not (key in FETCH and (value is None or value is False))}
+    return problems + option_problems(dataset, values, dataset.options, "data", f"data set {data['name']!r}")
 
 
 def _check_layer(registry, layer):
@@ -96,16 +96,25 @@ def _check_layer(registry, layer):
         return problems + [f"layer.options={options!r}: expected a mapping of layer name to its options"]
     for name, values in options.items():
         try:
-            known = registry.get("layers", name).options
+            cls = registry.get("layers", name)
         except PluginError as exc:
             problems.append(f"layer.options.{name}: {exc}")
             continue
         if not isinstance(values, dict):
             problems.append(f"layer.options.{name}={values!r}: expected a mapping of option to value")
             continue
-        problems += [f"layer.options.{name}.{key}: layer {name!r} has no such option "
-                     f"(its options: {', '.join(known) or 'none'})" for key in values if key not in known]
+        problems += option_problems(cls, values, cls.options, f"layer.options.{name}", f"layer {name!r}",
+                                    check=cls.check_options)
     return problems
+
+
+def _check_loss(registry, section):
+    problems = _check_plugin(registry, "losses", section, "loss")
+    if problems:
+        return problems
+    loss = registry.get("losses", section["name"])
+    values = {key: value for key, value in section.items() if key != "name"}
+    return option_problems(loss, values, loss.options, "loss", f"loss {section['name']!r}")
 
 
 def _check_optim(registry, optim):
@@ -113,22 +122,30 @@ def _check_optim(registry, optim):
     problems = _check_plugin(registry, "optimizers", optim, "optim")
     if problems:
         return problems
-    defaults = dict(registry.get("optimizers", optim["name"]).defaults)
+    rule = registry.get("optimizers", optim["name"])
     rate = optim.get("learning_rate")
-    if not (_is_number(rate) and rate > 0):
-        problems.append(f"optim.learning_rate={rate!r}: expected a number > 0")
-    for key, value in optim.items():
-        if key in ("name", "learning_rate"):
-            continue
-        if key not in defaults:
-            problems.append(f"optim.{key}: update rule {optim['name']!r} has no such hyperparameter "
-                            f"(known: {', '.join(dict.fromkeys(['name', 'learning_rate', *defaults]))})")
-        elif _is_number(defaults[key]) and not _is_number(value):
-            problems.append(f"optim.{key}={value!r}: expected a number")
-        elif not _is_number(defaults[key]) and type(value) is not type(defaults[key]):
-            problems.append(f"optim.{key}={value!r}: expected a {type(defaults[key]).__name__}")
-    return problems
+    if not (is_number(rate) and math.isfinite(rate) and rate > 0):
+        problems.append(f"optim.learning_rate={rate!r}: expected a finite number > 0")
+    values = {key: value for key, value in optim.items() if key not in ("name", "learning_rate")}
+    defaults = {key: value for key, value in rule.defaults.items() if key != "learning_rate"}
+    return problems + option_problems(rule, values, defaults, "optim", f"update rule {optim['name']!r}",
+                                      known=["learning_rate", *defaults])
 
 
-def _is_number(v):
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+def option_problems(plugin, values, defaults, where, label, check=None, known=None):
+    """The problems with a plugin's options as a config sets them: names, types, then its own check.
+
+    ``plugin`` declares ``option_types`` and (unless ``check`` is given) a ``check`` function.
+    """
+    known = list(defaults) if known is None else known
+    problems = [f"{where}.{key}: {label} has no such option{did_you_mean(key, known)} "
+                f"(its options: {', '.join(known) or 'none'})" for key in values if key not in defaults]
+    problems += type_problems(values, defaults, getattr(plugin, "option_types", None), where)
+    check = check or getattr(plugin, "check", None)
+    if problems or check is None:
+        return problems
+    try:
+        found = check({**defaults, **values})
+    except Exception as exc:  # noqa: BLE001  a plugin's check that fails is the plugin's failure
+        return [f"{where}: {label}'s option check failed: {type(exc).__name__}: {exc}"]
+    return [f"{where}.{line}" for line in found or []]

@@ -1,4 +1,4 @@
-"""What each kind of plugin is: the objects the hooks in ``nnplug.hookspecs`` return."""
+"""What each kind of plugin is: the objects the hooks in ``nnplug.contract.hookspecs`` return."""
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -10,8 +10,10 @@ class Layer:
 
     Subclasses set ``name`` (the registry name), ``description`` (one line), ``resizes`` (True when
     the layer maps its input to the hidden width, as affine does), ``options`` (their defaults; a
-    config may set them), ``regularized`` (local names of the parameters L2 applies to) and
-    implement the three methods below in the cache style of CS231n.
+    config may set them; typed by their defaults or by ``option_types``, see
+    ``nnplug.contract.options``), ``regularized`` (local names of the parameters L2 applies to) and
+    implement the three methods below in the cache style of CS231n. ``check_options`` may refuse
+    values of the right type that the layer cannot work with (a probability above 1).
 
     ``rng`` is the layer's own ``numpy.random.Generator`` (the model derives it from its seed);
     ``input_grad`` is False where nobody needs dx (the first layer), so a layer may skip that work.
@@ -21,7 +23,14 @@ class Layer:
     description: str = ""
     resizes: bool = False
     options: dict = {}
+    option_types: dict = {}
     regularized: tuple = ()
+
+    @classmethod
+    def check_options(cls, options):
+        """Problems with ``options`` (defaults with the config's values over them), one line each,
+        each starting with the option's name; none by default."""
+        return []
 
     def __init__(self, in_dim, out_dim=None, *, dtype=np.float64, rng=None, **options):
         unknown = sorted(set(options) - set(self.options))
@@ -79,14 +88,21 @@ def check_mode(mode):
 
 @dataclass(frozen=True)
 class Loss:
-    """A loss plugin: ``fn(scores (N, C), y (N,)) -> (loss, dscores)``."""
+    """A loss plugin: ``fn(scores (N, C), y (N,), **options) -> (loss, dscores)``.
+
+    ``options`` are its options' defaults (``loss.smoothing=0.1`` sets one), typed by them or by
+    ``option_types``; ``check(options)`` returns problems with their values, one line each.
+    """
 
     name: str
     fn: Callable
     description: str = ""
+    options: dict = field(default_factory=dict)
+    option_types: dict = field(default_factory=dict)
+    check: Callable | None = None
 
-    def __call__(self, scores, y):
-        return self.fn(scores, y)
+    def __call__(self, scores, y, **options):
+        return self.fn(scores, y, **options)
 
 
 @dataclass(frozen=True)
@@ -95,12 +111,16 @@ class UpdateRule:
 
     ``config`` is a per-parameter dict the rule fills with ``defaults`` and its own state. With
     ``out`` given (``out=w`` for in place) the rule writes the step there instead of allocating.
+    The hyperparameters are typed by ``defaults`` or ``option_types``; ``check(hyperparameters)``
+    returns problems with their values, one line each.
     """
 
     name: str
     fn: Callable
     defaults: dict = field(default_factory=dict)
     description: str = ""
+    option_types: dict = field(default_factory=dict)
+    check: Callable | None = None
 
     def __call__(self, w, dw, config=None, out=None):
         return self.fn(w, dw, config, out=out)
@@ -118,6 +138,9 @@ class Dataset:
     load: Callable[..., dict]
     description: str = ""
     options: dict = field(default_factory=dict)
+    option_types: dict = field(default_factory=dict)
+    check: Callable | None = None
+    val_size: int | None = None  # training rows held out for validation unless a config says otherwise
 
     def __call__(self, **options) -> Any:
         return self.load(**options)

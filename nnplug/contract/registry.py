@@ -36,6 +36,10 @@ class PluginError(Exception):
     """A plugin could not be found, loaded or told apart from another."""
 
 
+class MissingDependency(PluginError):
+    """A plugin needs a package that is not installed; the message says what to install."""
+
+
 class UnknownPluginError(PluginError, KeyError):
     def __str__(self):  # KeyError would quote the message
         return self.args[0]

@@ -32,6 +32,7 @@ STATE_MEMBER = "state.json"
 FORMAT = "nnplug-checkpoint"
 VERSION = 1
 _ARRAY, _SCALAR = "__ndarray__", "__scalar__"
+TEMPORARY = ".tmp"  # the suffix of atomic_write's temporary files (".checkpoint.npz.x8f2.tmp")
 
 
 class CheckpointError(Exception):
@@ -52,6 +53,17 @@ def exists(directory):
     return os.path.isfile(path_in(directory))
 
 
+def remove_temporaries(directory):
+    """Remove the temporary files ``atomic_write`` leaves in ``directory`` when killed mid-write.
+
+    Only call this where no other process writes into ``directory``.
+    """
+    for name in os.listdir(directory):
+        if name.startswith(".") and name.endswith(TEMPORARY):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(directory, name))
+
+
 def atomic_write(path, write):
     """Create or replace ``path`` with what ``write(binary_file)`` writes, all or nothing.
 
@@ -60,7 +72,7 @@ def atomic_write(path, write):
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=TEMPORARY, dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -98,8 +110,11 @@ def save(path, state):
                 with archive.open(name + ".npy", "w", force_zip64=True) as member:
                     np.lib.format.write_array(member, array, allow_pickle=False)
 
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    atomic_write(path, write)
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        atomic_write(path, write)
+    except OSError as exc:  # a full disk: the previous checkpoint, if any, is still whole
+        raise CheckpointError(path, f"could not be written: {exc.strerror or exc}") from None
 
 
 def load(path):

@@ -4,6 +4,12 @@ import numpy as np
 from nnplug.contract.registry import default_registry
 
 
+# The output layer feeds no ReLU, so He's or Xavier's gain would make its first scores large and
+# the first losses well above log(C): it is drawn small instead (the variance of PyTorch's default
+# nn.Linear init). "gaussian" keeps CS231n's weight_scale for every layer.
+OUTPUT_INIT = {"he": "small", "xavier": "small"}
+
+
 class Network:
     """A stack of layer plugins with the CS231n model contract: ``params`` and ``loss(X, y=None)``.
 
@@ -48,7 +54,8 @@ class Network:
             layer = registry.get("layers", name)(dim, width, dtype=self.dtype, rng=rng,
                                                  **layer_options.get(name, {}))
             names = {}
-            for local, value in layer.init_params(init_rng, init, weight_scale).items():
+            rule = OUTPUT_INIT.get(init, init) if index == self.num_layers else init
+            for local, value in layer.init_params(init_rng, rule, weight_scale).items():
                 names[local] = self._unique_name(f"{local}{index}")
                 self.params[names[local]] = value.astype(self.dtype, copy=False)
             self.regularized += [names[local] for local in layer.regularized]

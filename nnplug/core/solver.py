@@ -11,6 +11,9 @@ from nnplug.core.checkpoint import CheckpointError
 from nnplug.core.schedules import SCHEDULES, learning_rate
 
 EVENTS = ("on_train_start", "on_iteration", "on_epoch_end", "on_new_best", "on_train_end")
+# Inputs spread this much wider than standardised ones (std 1) are the likely cause of a diverging
+# loss: raw pixels of 0-255 have a standard deviation near 80.
+UNNORMALISED_SCALE = 10.0
 
 
 class DivergenceError(RuntimeError):
@@ -140,12 +143,24 @@ class Solver:
         if not math.isfinite(loss):  # a Python or numpy float: math's test is the cheap one
             raise DivergenceError(
                 f"loss became {loss} at iteration {self.iteration + 1} (epoch {self.epoch}) "
-                f"with learning rate {self.learning_rate:g}; try a smaller learning rate")
+                f"with learning rate {self.learning_rate:g}; {self.likely_cause()}")
         self.loss_history.append(loss)
         params, configs, update = self.model.params, self.optim_configs, self.update_rule.fn
         for p, w in params.items():
             params[p], configs[p] = update(w, grads[p], configs[p], out=w)
         return loss
+
+    def input_scale(self):
+        """The standard deviation of (up to 1,000 of) the training inputs; standardised inputs have 1."""
+        return float(np.std(self.X_train[:1000], dtype=np.float64))
+
+    def likely_cause(self):
+        """What to change when the loss diverges: unnormalised inputs, when they are, else the learning rate."""
+        scale = self.input_scale()
+        if scale > UNNORMALISED_SCALE:
+            return (f"the inputs' standard deviation is {scale:.3g}, far from the 1 of standardised inputs: "
+                    f"unnormalised inputs are the likely cause (standardise them), else try a smaller learning rate")
+        return "try a smaller learning rate"
 
     def _end_epoch(self):
         self.epoch += 1
@@ -272,7 +287,7 @@ class Solver:
             raise DivergenceError(
                 f"parameters {', '.join(bad)} became non-finite by iteration {self.iteration} "
                 f"(epoch {self.epoch}) with learning rate {self.learning_rate:g}; not saving a "
-                f"checkpoint; try a smaller learning rate")
+                f"checkpoint; {self.likely_cause()}")
         checkpoint.save(path, self.get_state())
         return path
 

@@ -1,21 +1,20 @@
-"""Fetch a published file or archive so that its destination is either complete and verified or absent.
+"""Fetch a published file or archive with pooch, so that its destination is complete and verified, or absent.
 
-Everything is written under a temporary name in the destination's own folder (so the final
-``os.replace`` is an atomic rename on one file system), checked against the published MD5 and only
-then moved into place. A failed checksum, a dropped connection or an interrupt removes the temporary
-files and leaves the destination untouched, so simply running again retries from scratch.
+pooch downloads into a temporary file beside the destination, checks the published MD5 and only
+then moves it into place; a failed checksum, a dropped connection or an interrupt removes the
+temporary file. An archive is then extracted into a temporary folder beside its destination and
+renamed into place, so a half-extracted folder never looks like a data set either. Running again
+retries from scratch.
 """
-import hashlib
-import http.client
 import os
+import re
 import shutil
+import sys
 import tarfile
 import tempfile
-import urllib.request
+from contextlib import contextmanager
 
-from tqdm import tqdm
-
-CHUNK = 1 << 20
+TIMEOUT = 60  # seconds without an answer before a download gives up
 
 
 class DownloadError(RuntimeError):
@@ -26,87 +25,84 @@ class ChecksumError(DownloadError):
     """The downloaded bytes are not the published ones."""
 
 
-def fetch_file(url, dest, md5, *, timeout=60):
-    """Download ``url`` to the file ``dest`` after verifying its MD5; return ``dest``."""
-    parent = _parent_of(dest)
-    fd, part = tempfile.mkstemp(prefix=f".{os.path.basename(dest)}.", suffix=".part", dir=parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            _check_md5(url, md5, _stream(url, out, timeout))
-        os.replace(part, dest)
-    except BaseException:  # including KeyboardInterrupt: never leave a partial file behind
-        os.unlink(part)
-        raise
+def fetch_file(url, dest, md5):
+    """Download ``url`` to the file ``dest`` after verifying its MD5; return ``dest``.
+
+    Raises ``ChecksumError`` for other bytes than the published ones and ``DownloadError`` for a
+    transfer that failed; either way ``dest`` is left as it was.
+    """
+    import pooch  # on first download only: the command line does not pay for it
+
+    dest = os.path.abspath(dest)
+    with _quiet(pooch):
+        try:
+            pooch.retrieve(url, known_hash=f"md5:{md5}", fname=os.path.basename(dest), path=os.path.dirname(dest),
+                           downloader=pooch.HTTPDownloader(timeout=TIMEOUT, progressbar=sys.stderr.isatty()))
+        except ValueError as exc:  # pooch's checksum mismatch
+            found = re.search(r"but got (\w+)", str(exc))
+            raise ChecksumError(f"checksum mismatch for {url}: expected MD5 {md5}, got "
+                                f"{found.group(1) if found else 'other bytes'}; nothing was installed") from None
+        except Exception as exc:  # noqa: BLE001  requests' and the OS's errors: refused, timed out, cut off
+            raise DownloadError(f"could not download {url}: {_reason(exc)}; nothing was installed") from None
     return dest
 
 
-def fetch_archive(url, dest_dir, md5, *, timeout=60):
+def fetch_archive(url, dest_dir, md5):
     """Download the tar archive at ``url``, verify its MD5 and install its one top-level folder as
-    ``dest_dir``; return ``dest_dir``."""
-    parent = _parent_of(dest_dir)
+    ``dest_dir``; return ``dest_dir``. Nothing is left behind when any step fails."""
+    parent = os.path.dirname(os.path.abspath(dest_dir))
+    made = not os.path.isdir(parent)
+    os.makedirs(parent, exist_ok=True)
     work = tempfile.mkdtemp(prefix=f".{os.path.basename(dest_dir)}.", suffix=".part", dir=parent)
+    installed = False
     try:
-        archive = os.path.join(work, "archive")
-        with open(archive, "wb") as out:
-            _check_md5(url, md5, _stream(url, out, timeout))
+        archive = fetch_file(url, os.path.join(work, "archive"), md5)
         extracted = os.path.join(work, "extracted")
         try:
             with tarfile.open(archive) as tar:
-                # The "data" filter refuses absolute paths, links out of the folder and device files.
+                # the "data" filter refuses absolute paths, links out of the folder and device files
                 tar.extractall(extracted, filter="data")
         except tarfile.TarError as exc:
             raise DownloadError(f"cannot extract {url}: {exc}") from exc
-        top = _single_folder(extracted, url)
+        entries = os.listdir(extracted)
+        if len(entries) != 1 or not os.path.isdir(os.path.join(extracted, entries[0])):
+            raise DownloadError(f"archive {url} should hold exactly one top-level folder, found {sorted(entries)}")
         try:
-            os.replace(top, dest_dir)
+            os.replace(os.path.join(extracted, entries[0]), dest_dir)
         except OSError as exc:
-            raise DownloadError(
-                f"cannot install {url} as {dest_dir}: {exc.strerror}; "
-                "remove that folder (it must be absent or empty) and run again"
-            ) from None
+            raise DownloadError(f"cannot install {url} as {dest_dir}: {exc.strerror}; remove that folder "
+                                f"(it must be absent or empty) and run again") from None
+        installed = True
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        if made and not installed:
+            os.rmdir(parent)  # made for this download, and empty again
     return dest_dir
 
 
-def _parent_of(path):
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    return parent
-
-
-def _stream(url, out, timeout):
-    """Copy ``url`` into the open file ``out`` with a progress bar; return the MD5 hex digest."""
-    digest = hashlib.md5(usedforsecurity=False)
-    received = 0
+@contextmanager
+def _quiet(pooch):
+    """Without pooch's "Downloading data from ..." lines: the progress bar, or an error, says enough."""
+    logger = pooch.get_logger()
+    level = logger.level
+    logger.setLevel("WARNING")
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            length = response.length  # None when the server does not say
-            # disable=None: a bar on a terminal, silence in logs and pipes.
-            with tqdm(total=length, unit="B", unit_scale=True, unit_divisor=1024,
-                      desc=os.path.basename(url), disable=None) as bar:
-                while chunk := response.read(CHUNK):
-                    out.write(chunk)
-                    digest.update(chunk)
-                    received += len(chunk)
-                    bar.update(len(chunk))
-    except (OSError, http.client.HTTPException) as exc:  # URLError and timeouts are OSErrors
-        raise DownloadError(f"could not download {url}: {exc}") from exc
-    # http.client returns a short body without complaint when the connection drops early.
-    if length is not None and received != length:
-        raise DownloadError(f"transfer of {url} was cut off after {received} of {length} bytes")
-    return digest.hexdigest()
+        yield
+    finally:
+        logger.setLevel(level)
 
 
-def _check_md5(url, expected, actual):
-    if actual != expected.lower():
-        raise ChecksumError(
-            f"checksum mismatch for {url}: expected MD5 {expected}, got {actual}; nothing was installed"
-        )
-
-
-def _single_folder(extracted, url):
-    entries = os.listdir(extracted)
-    if len(entries) != 1 or not os.path.isdir(os.path.join(extracted, entries[0])):
-        raise DownloadError(f"archive {url} should hold exactly one top-level folder, found {sorted(entries)}")
-    return os.path.join(extracted, entries[0])
+def _reason(exc):
+    """The innermost cause in one line ("[Errno 111] Connection refused", "404 Client Error: ...")."""
+    while exc.__context__ is not None and not str(exc):
+        exc = exc.__context__
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    cut = re.search(r"IncompleteRead\((\d+) bytes read, (\d+) more expected\)", text)
+    if cut:
+        read, more = int(cut.group(1)), int(cut.group(2))
+        return f"the transfer was cut off after {read} of {read + more} bytes"
+    host = re.search(r"NameResolutionError\(.*?host='([^']+)'", text) or re.search(r"host='([^']+)'.*Failed to resolve", text)
+    if host:
+        return f"cannot resolve {host.group(1)} (no network, or an unknown host)"
+    refused = re.search(r"\[Errno \d+\] [^'\")]+", text)
+    return refused.group(0).strip() if refused else text if len(text) <= 200 else text[:197] + "..."

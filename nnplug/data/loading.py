@@ -12,7 +12,7 @@ def default_root(folder):
     return os.path.join(cache, "nnplug", folder)
 
 
-def load(name, *, root=None, download=False, url=None, val_size=None, normalize="mean_image",
+def load(name, *, root=None, download=False, url=None, val_size=None, normalize="auto",
          dtype="float32", limit=None, flatten=False, seed=None, registry=None, **dataset_options):
     """Load the data set plugin ``name`` and prepare it; see ``prepare`` for the result.
 
@@ -25,6 +25,8 @@ def load(name, *, root=None, download=False, url=None, val_size=None, normalize=
     checked_settings(**settings)  # before a download
     dataset = (registry or default_registry()).get("datasets", name)
     options = _plugin_options(dataset, dict(root=root, download=download, url=url), seed, dataset_options)
+    if settings["val_size"] is None:
+        settings["val_size"] = dataset.val_size
     return prepare(dataset.load(**options), **settings)
 
 

@@ -1,4 +1,4 @@
-"""Load a data set by name and prepare its raw splits the way a run's config asks.
+"""Prepare the raw splits a data-set plugin returns the way a run's config asks.
 
 Data-set plugins only read their files and return raw splits (uint8 images ``(N, C, H, W)``, float
 sequences ``(N, L)``, integer labels). Everything a config may change about them happens here, the
@@ -14,7 +14,10 @@ import numbers
 import numpy as np
 
 
-NORMALIZE = ("mean_image", "per_channel", "none")
+# "auto", the default of every data set: images (N, C, H, W) standardised per channel, anything
+# else per feature, with the training split's statistics. Raw pixels of 0-255 would otherwise
+# make the first losses huge for any usual initialisation.
+NORMALIZE = ("auto", "per_channel", "per_feature", "mean_image", "none")
 DTYPES = ("float32", "float64")
 # Without a val_size and without a validation split of its own, a data set gives up this many rows of
 # the end of its training split (CS231n's 1,000 for CIFAR-10), but never more than a tenth of them.
@@ -23,20 +26,24 @@ STATS_BLOCK_BYTES = 16 << 20  # float64 block size for accumulating statistics
 REQUIRED = ("X_train", "y_train", "X_test", "y_test", "class_names")
 
 
-def prepare(raw, *, val_size=None, normalize="mean_image", dtype="float32", limit=None, flatten=False):
+def prepare(raw, *, val_size=None, normalize="auto", dtype="float32", limit=None, flatten=False):
     """Turn the raw splits a data-set plugin returns into arrays ready for training.
 
     - validation: the data set's own split when it has one and ``val_size`` is None; otherwise the
       last ``val_size`` training rows (default ``min(1000, n_train // 10)``), as CS231n's 49,000/1,000;
     - ``limit``: keep only the first ``limit`` remaining training rows;
-    - ``normalize``: "mean_image" subtracts the mean training sample, "per_channel" standardises each
-      channel (axis 1 of ``(N, C, H, W)`` images; the whole sample for other shapes) with the training
-      mean and standard deviation, "none" only converts;
+    - ``normalize``, with the training split's mean and standard deviation: "per_channel"
+      standardises each channel of ``(N, C, H, W)`` images (the whole sample for other shapes),
+      "per_feature" each value of a sample, "auto" (the default) the first for images and the
+      second for anything else; "mean_image" only subtracts the mean training sample (CS231n's
+      preparation); "none" only converts;
     - ``dtype``: "float32" or "float64"; ``flatten``: reshape samples to ``(N, D)``.
 
     Returns a dict with ``X_train, y_train, X_val, y_val, X_test, y_test`` (labels int64),
     ``class_names`` (list of str), ``image_shape`` (``(C, H, W)`` of image data sets whether or not
-    flattened, else None), ``input_dim`` and ``num_classes``.
+    flattened, else None), ``input_dim``, ``num_classes``, and ``mean`` and ``std``: the statistics
+    that were applied, shaped like one raw sample (with a leading axis of 1) for broadcasting, or
+    None (``std`` is None for "mean_image").
     """
     return _prepare(raw, *checked_settings(val_size, normalize, dtype, limit, flatten))
 
@@ -46,15 +53,14 @@ def _prepare(raw, val_size, normalize, dtype, limit, flatten):
     class_names = [str(c) for c in raw["class_names"]]
     splits = _split(raw, val_size, limit)
     x_train = splits["train"][0]
-    stats = _statistics(x_train, normalize)
+    mean, std = _statistics(x_train, normalize)
     out = {}
     for part, (x, y) in splits.items():
         x = np.array(x, dtype=dtype)  # the one allocation of the output; casts straight from uint8
-        if stats is not None:
-            mean, std = stats
+        if mean is not None:
             x -= mean.astype(dtype)
-            if std is not None:
-                x /= std.astype(dtype)
+        if std is not None:
+            x /= std.astype(dtype)
         out[f"X_{part}"] = x.reshape(len(x), -1) if flatten else x
         out[f"y_{part}"] = _labels(y, f"y_{part}", len(class_names))
     sample_shape = raw["X_train"].shape[1:]
@@ -63,6 +69,8 @@ def _prepare(raw, val_size, normalize, dtype, limit, flatten):
         image_shape=tuple(int(d) for d in sample_shape) if len(sample_shape) >= 2 else None,
         input_dim=int(np.prod(sample_shape)),
         num_classes=len(class_names),
+        mean=mean,
+        std=std,
     )
     return out
 
@@ -93,14 +101,16 @@ def _split(raw, val_size, limit):
 
 
 def _statistics(x, normalize):
-    """``(mean, std)`` of the training split for ``normalize`` (``std`` None for "mean_image"), or None."""
+    """``(mean, std)`` of the training split for ``normalize``; either may be None (not applied)."""
+    if normalize == "auto":
+        normalize = "per_channel" if x.ndim == 4 else "per_feature"
     if normalize == "none":
-        return None
+        return None, None
     if normalize == "mean_image":
         return _moments(x, axes=(0,), with_std=False)
-    channel_axes = (0, 2, 3) if x.ndim == 4 else tuple(range(x.ndim))
-    mean, std = _moments(x, channel_axes, with_std=True)
-    std[std == 0] = 1.0  # a constant channel stays centred instead of becoming NaN
+    axes = (0,) if normalize == "per_feature" else (0, 2, 3) if x.ndim == 4 else tuple(range(x.ndim))
+    mean, std = _moments(x, axes, with_std=True)
+    std[std == 0] = 1.0  # a constant channel or feature stays centred instead of becoming NaN
     return mean, std
 
 
@@ -148,7 +158,7 @@ def _check_raw(raw):
 SETTINGS = ("val_size", "normalize", "dtype", "limit", "flatten")
 
 
-def settings_problems(val_size=None, normalize="mean_image", dtype="float32", limit=None, flatten=False):
+def settings_problems(val_size=None, normalize="auto", dtype="float32", limit=None, flatten=False):
     """One line per preparation setting that is not allowed, e.g. ``normalize='zscore': expected one of ...``."""
     problems = []
     for key, value in (("val_size", val_size), ("limit", limit)):
@@ -163,7 +173,7 @@ def settings_problems(val_size=None, normalize="mean_image", dtype="float32", li
     return problems
 
 
-def checked_settings(val_size=None, normalize="mean_image", dtype="float32", limit=None, flatten=False):
+def checked_settings(val_size=None, normalize="auto", dtype="float32", limit=None, flatten=False):
     """The settings as ``_prepare`` takes them; ValueError naming the first that is not allowed."""
     problems = settings_problems(val_size, normalize, dtype, limit, flatten)
     if problems:

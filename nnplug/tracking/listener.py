@@ -11,9 +11,13 @@ Rows are buffered and stored with one ``log_batch`` at each epoch end: a row cos
 tens of microseconds, a call several milliseconds.
 """
 from nnplug.tracking import runs
-from nnplug.tracking.store import connect, open_experiment
+from nnplug.tracking.store import TrackingUnavailable, connect, describe, open_experiment
 
 DEFAULT_LOG_EVERY_N_STEPS = 10
+
+
+class MetricsRefused(TrackingUnavailable):
+    """The store would not take the run's metrics; the message says why in one line."""
 
 
 class MlflowTracker:
@@ -73,14 +77,18 @@ class MlflowTracker:
         return self
 
     def __exit__(self, exc_type, exc, traceback):
+        failure = exc
         try:
             self.flush()
         except Exception as error:  # noqa: BLE001  the store refused the metrics: the run failed
-            runs.end_run(self.client, self.run_id, exc or error)
-            if exc is None:  # the job's only failure: it must not look done
+            failure = failure or error
+        try:
+            runs.end_run(self.client, self.run_id, failure)
+        except Exception:  # noqa: BLE001  a store that refused the metrics may refuse this too
+            if failure is None:
                 raise
-            return False
-        runs.end_run(self.client, self.run_id, exc)
+        if exc is None and failure is not None:  # the job's only failure: it must not look done
+            raise failure
         return False
 
     # Solver events
@@ -145,4 +153,7 @@ class MlflowTracker:
         from mlflow.entities import Metric
 
         rows, self._rows = self._rows, []
-        self.client.log_batch(self.run_id, metrics=[Metric(*row) for row in rows])
+        try:
+            self.client.log_batch(self.run_id, metrics=[Metric(*row) for row in rows])
+        except Exception as exc:  # noqa: BLE001  a full disk, a server gone: the run cannot go on
+            raise MetricsRefused(f"the store {self.uri} refused the run's metrics: {describe(exc)}") from exc

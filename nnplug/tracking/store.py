@@ -71,7 +71,7 @@ def connect(uri):
     try:
         return MlflowClient(tracking_uri=uri)
     except Exception as exc:  # noqa: BLE001  an unsupported scheme, a malformed URI
-        raise TrackingUnavailable(f"tracking.uri={uri}: {_reason(exc)}") from None
+        raise TrackingUnavailable(f"tracking.uri={uri}: {describe(exc)}") from None
 
 
 def open_experiment(uri, name):
@@ -89,7 +89,7 @@ def open_experiment(uri, name):
         except StoreError:
             raise
         except Exception as exc:  # noqa: BLE001  a full disk, a folder it may not write: nothing was left
-            raise TrackingUnavailable(f"tracking.uri={uri}: cannot create the store: {_reason(exc)}") from None
+            raise TrackingUnavailable(f"tracking.uri={uri}: cannot create the store: {describe(exc)}") from None
     client = connect(uri)
     try:
         experiment = client.get_experiment_by_name(name)
@@ -110,10 +110,10 @@ def open_experiment(uri, name):
     except TrackingUnavailable:
         raise
     except Exception as exc:  # noqa: BLE001  MLflow, SQLAlchemy, requests and OS errors alike
-        raise TrackingUnavailable(f"tracking.uri={uri}: {_reason(exc)}{_fallback(uri)}") from None
+        raise TrackingUnavailable(f"tracking.uri={uri}: {describe(exc)}{_fallback(uri)}") from None
 
 
-def _reason(exc):
+def describe(exc):
     """The gist of a store's error: its first line, without MLflow's long request preamble."""
     if isinstance(exc, OSError) and exc.strerror:
         return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror

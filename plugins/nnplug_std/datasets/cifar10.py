@@ -12,6 +12,7 @@ from nnplug.data import safe_pickle
 from nnplug.data import default_root
 from nnplug.data.fetch import fetch_archive
 from nnplug.contract.kinds import Dataset
+from nnplug.contract.options import in_range
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 MD5 = "c58f30108f718f92721af3b95e74349a"
@@ -30,7 +31,10 @@ def load(root=None, download=False, url=URL, md5=MD5, test_size=None):
             f"CIFAR-10 not found in {root}: missing {', '.join(missing)}; expected the "
             f"'cifar-10-batches-py' folder of the official archive, or set data.download=true to fetch {url}"
         )
-    meta = safe_pickle.load(os.path.join(root, "batches.meta"))
+    meta = _unpickle(os.path.join(root, "batches.meta"))
+    if not isinstance(meta, dict) or not isinstance(meta.get(b"label_names"), list):
+        raise ValueError(f"{os.path.join(root, 'batches.meta')}: holds no b'label_names' list: not the "
+                         f"batches.meta of the official release")
     x_train, y_train = _read_batches(root, TRAIN_BATCHES)
     x_test, y_test = _read_batches(root, ["test_batch"])
     if test_size is not None:
@@ -42,6 +46,18 @@ def load(root=None, download=False, url=URL, md5=MD5, test_size=None):
         "X_train": x_train, "y_train": y_train, "X_test": x_test, "y_test": y_test,
         "class_names": [name.decode() for name in meta[b"label_names"]],
     }
+
+
+def _unpickle(path):
+    """The object pickled in the release file ``path``; ValueError naming it when it is damaged or foreign."""
+    try:
+        return safe_pickle.load(path)
+    except safe_pickle.UnsafePickleError:
+        raise
+    except Exception as exc:  # noqa: BLE001  truncated, empty, random bytes: the unpickler's errors vary
+        reason = str(exc) or type(exc).__name__
+        raise ValueError(f"{path}: not a CIFAR-10 batch file as published ({reason}); "
+                         f"the 'cifar-10-batches-py' folder of the official archive holds them") from None
 
 
 def _missing(root):
@@ -59,7 +75,7 @@ def _read_batches(root, names):
 
 
 def _read_batch(path):
-    batch = safe_pickle.load(path)
+    batch = _unpickle(path)
     if not isinstance(batch, dict):
         raise ValueError(f"{path}: holds a {type(batch).__name__}, expected a CIFAR batch dict")
     data, labels = batch.get(b"data"), np.asarray(batch.get(b"labels"))
@@ -76,4 +92,6 @@ DATASET = Dataset(
     "cifar10", load,
     "CIFAR-10, 50,000/10,000 32x32 colour images in 10 classes, from the official python-version folder",
     {"root": None, "download": False, "url": URL, "md5": MD5, "test_size": None},
+    option_types={"root": (str, type(None)), "test_size": (int, type(None))},
+    check=lambda options: in_range(options, "test_size", minimum=1, at_most=10_000),
 )

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from nnplug.contract.kinds import Dataset
+from nnplug.contract.options import in_range
 
 
 def _pixels_and_labels():
@@ -47,4 +48,6 @@ DATASET = Dataset(
     "digits", load,
     "scikit-learn's 1,797 8x8 handwritten digits, embedded: no download; seeded shuffle, last test_size for test",
     {"seed": 0, "test_size": 250},
+    check=lambda options: in_range(options, "test_size", minimum=1, at_most=1795),
+    val_size=250,
 )

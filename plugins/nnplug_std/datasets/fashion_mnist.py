@@ -34,4 +34,5 @@ DATASET = Dataset(
     "fashion_mnist", load,
     "Fashion-MNIST, 60,000/10,000 28x28 clothing images in 10 classes, from the original gzipped IDX files",
     {"root": None, "download": False, "url": None, "md5": MD5},
+    option_types={"root": (str, type(None)), "url": (str, type(None))},
 )

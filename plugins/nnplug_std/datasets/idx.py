@@ -22,8 +22,11 @@ FILES = {
 
 def read_idx(path, magic):
     """The array stored in the gzipped IDX file ``path``, whose magic number must be ``magic``."""
-    with gzip.open(path, "rb") as f:
-        data = f.read()
+    try:
+        with gzip.open(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError) as exc:  # not gzip at all (BadGzipFile), or cut short
+        raise ValueError(f"{path}: not a gzipped IDX file as published ({exc or type(exc).__name__})") from None
     found = int.from_bytes(data[:4], "big")
     if found != magic:
         raise ValueError(f"{path}: IDX magic number {found:#010x}, expected {magic:#010x}")

@@ -26,4 +26,5 @@ DATASET = Dataset(
     "mnist", load,
     "MNIST, 60,000/10,000 28x28 handwritten digits, from the original gzipped IDX files",
     {"root": None, "download": False, "url": None, "md5": MD5},
+    option_types={"root": (str, type(None)), "url": (str, type(None))},
 )

@@ -17,6 +17,7 @@ import numpy as np
 from nnplug.core.checkpoint import atomic_write
 from nnplug.data import default_root
 from nnplug.contract.kinds import Dataset
+from nnplug.contract.registry import MissingDependency
 
 PAPER_SEED = 42  # the seed of the published benchmark data
 ARRAYS = ("X_train", "y_train", "X_test", "y_test")
@@ -44,8 +45,10 @@ def cache_path(seed):
 
 
 def _generate(seed):
-    # imported here: mnist1d pulls in matplotlib and requests
-    from mnist1d.data import get_dataset_args, make_dataset
+    try:  # imported here: mnist1d pulls in matplotlib and requests
+        from mnist1d.data import get_dataset_args, make_dataset
+    except ModuleNotFoundError:
+        raise MissingDependency("data set 'mnist1d' needs the mnist1d package: pip install 'nnplug[data]'") from None
 
     args = get_dataset_args()
     args.seed = seed

@@ -1,7 +1,8 @@
 """The user's own arrays from an ``.npz`` file, checked before anything trains on them.
 
 Keys: ``X_train, y_train, X_test, y_test``, optionally ``X_val, y_val`` (together) and
-``class_names`` (strings). Samples are ``(N, ...)`` with the same shape in every split (images as
+``class_names`` (strings); the lower-case ``x_train, y_train, ...`` that Keras's loaders and the
+MNIST-1D package use are read the same way. Samples are ``(N, ...)`` with the same shape in every split (images as
 ``(N, C, H, W)``), labels are integers ``0..C-1``. The file is read with ``allow_pickle=False``:
 object arrays are refused rather than unpickled.
 """
@@ -20,6 +21,8 @@ def load(path=None):
         raise ValueError("path=None is not allowed: the npz data set needs data.path=FILE.npz")
     try:
         arrays = _read(path)
+    except FileNotFoundError:
+        raise
     except (OSError, EOFError, zipfile.BadZipFile) as exc:  # truncated, or not an npz at all
         raise ValueError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc})") from None
     missing = [key for key in REQUIRED if key not in arrays]
@@ -37,15 +40,31 @@ def load(path=None):
 
 def _read(path):
     arrays = {}
-    with np.load(path, allow_pickle=False) as archive:
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except ValueError:  # numpy read a non-zip file as a single pickled array, and refused it
+        raise ValueError(f"{path}: not an .npz file of arrays (np.savez writes one)") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ValueError(f"{path}: holds a single array, not an .npz file of named arrays (np.savez writes one)")
+    with archive:
         for key in archive.files:
-            if key not in REQUIRED + OPTIONAL:
-                raise ValueError(f"{path}: unexpected key {key!r}; allowed keys: {', '.join(REQUIRED + OPTIONAL)}")
+            name = _canonical(key)
+            if name not in REQUIRED + OPTIONAL:
+                raise ValueError(f"{path}: unexpected key {key!r}; allowed keys: {', '.join(REQUIRED + OPTIONAL)} "
+                                 f"(or in lower case)")
+            if name in arrays:
+                raise ValueError(f"{path}: holds both {name!r} and {key!r}; keep one")
             try:
-                arrays[key] = archive[key]
-            except ValueError as exc:  # an object array, which would need pickle
-                raise ValueError(f"{path}: key {key!r} cannot be read without pickle ({exc}); store plain numeric arrays") from None
+                arrays[name] = archive[key]
+            except ValueError:  # an object array, which only a pickle could hold
+                raise ValueError(f"{path}: key {key!r} holds Python objects, not numbers; store plain "
+                                 f"numeric arrays") from None
     return arrays
+
+
+def _canonical(key):
+    """``x_train`` -> ``X_train``; other keys as they are."""
+    return "X" + key[1:] if key in ("x_train", "x_val", "x_test") else key
 
 
 def _check_split(path, part, x, y, sample_shape):
@@ -82,4 +101,5 @@ DATASET = Dataset(
     "npz", load,
     "your own arrays from an .npz file (X_train, y_train, X_test, y_test, optional X_val/y_val, class_names)",
     {"path": None},
+    option_types={"path": (str, type(None))},
 )

@@ -9,16 +9,22 @@ from nnplug_std.layers.activations import ReLU
 from nnplug_std.layers.normalization import BatchNorm
 
 
+INITS = ("gaussian", "he", "xavier", "small")
+
+
 def init_weights(rng, shape, init, weight_scale, dtype):
-    """Weights of ``shape (fan_in, fan_out)`` for ``init`` 'gaussian' (weight_scale * N(0, 1)), 'he' or 'xavier'."""
+    """Weights of ``shape (fan_in, fan_out)``, normal with the standard deviation of ``init``:
+    'gaussian' weight_scale, 'he' sqrt(2 / fan_in), 'xavier' sqrt(2 / (fan_in + fan_out)), 'small'
+    sqrt(1 / (3 fan_in)) (PyTorch's default nn.Linear variance; a network's output layer)."""
     fan_in, fan_out = shape
     scale = {
         "gaussian": weight_scale,
         "he": np.sqrt(2.0 / fan_in),
         "xavier": np.sqrt(2.0 / (fan_in + fan_out)),
+        "small": np.sqrt(1.0 / (3 * fan_in)),
     }.get(init)
     if scale is None:
-        raise ValueError(f"unknown init {init!r}: expected 'gaussian', 'he' or 'xavier'")
+        raise ValueError(f"unknown init {init!r}: expected one of {', '.join(INITS)}")
     # the same values in either layout: a seed gives the same network as before
     return (scale * rng.standard_normal(shape)).astype(dtype, order=weight_order(fan_in, fan_out, dtype))
 

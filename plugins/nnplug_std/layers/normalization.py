@@ -2,6 +2,7 @@
 import numpy as np
 
 from nnplug.contract.kinds import Layer, check_mode
+from nnplug.contract.options import in_range
 from nnplug_std.classic.normalization import (batchnorm_backward, batchnorm_forward, layernorm_backward,
                                               layernorm_forward)
 
@@ -10,6 +11,10 @@ class Normalization(Layer):
     """A learnt scale ``gamma`` (ones) and shift ``beta`` (zeros) per feature."""
 
     options = {"eps": 1e-5}
+
+    @classmethod
+    def check_options(cls, options):
+        return in_range(options, "eps", above=0) + in_range(options, "momentum", minimum=0, at_most=1)
 
     def init_params(self, rng, init="gaussian", weight_scale=1e-2):
         return {"gamma": np.ones(self.in_dim, dtype=self.dtype),

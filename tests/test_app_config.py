@@ -116,8 +116,8 @@ def test_a_third_party_layer_needs_no_yaml_to_be_used_in_the_block(tmp_path, mon
         from nnplug.contract.hookspecs import hookimpl
         from nnplug.contract.kinds import Layer
 
-        class Swish(Layer):
-            name = "swish"
+        class MySwish(Layer):
+            name = "my_swish"
             description = "x * sigmoid(x)"
 
             def forward(self, x, params, mode):
@@ -130,22 +130,22 @@ def test_a_third_party_layer_needs_no_yaml_to_be_used_in_the_block(tmp_path, mon
 
         @hookimpl
         def nnplug_layers():
-            return [Swish]
+            return [MySwish]
         '''))
     monkeypatch.syspath_prepend(str(tmp_path))
     registry = Registry(modules=["my_layers"])
-    cfg = composed("layer.block=[affine,swish]", "solver.num_epochs=2", "solver.verbose=false",
+    cfg = composed("layer.block=[affine,my_swish]", "solver.num_epochs=2", "solver.verbose=false",
                    f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}")
 
     result = experiment.run(cfg, output_dir=tmp_path / "run", cwd=tmp_path, registry=registry)
 
-    assert result.name == "digits:affine-swish:sgd_momentum"
+    assert result.name == "digits:affine-my_swish:sgd_momentum"
     assert result.best_val_acc > 0.5
     from mlflow import MlflowClient
 
     run = MlflowClient(tracking_uri=result.tracking_uri).get_run(result.run_id)
-    assert "nnplug.plugin.layers.swish" in run.data.tags
-    assert run.data.params["layer.block"] == "['affine', 'swish']"
+    assert "nnplug.plugin.layers.my_swish" in run.data.tags
+    assert run.data.params["layer.block"] == "['affine', 'my_swish']"
 
 
 def test_params_are_the_config_flattened_with_lists_whole():

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from servers import mlflow_server
+from system import require_debian_package
 
 pytestmark = pytest.mark.slow  # subprocesses, servers or a browser
 
@@ -27,6 +28,12 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 SWEEP = ["optim=sgd,sgd_momentum,adam", "solver.num_epochs=5", "solver.verbose=false"]
 TIMEOUT_MS = 60_000
+
+
+@pytest.fixture(scope="module", autouse=True)
+def chromium():
+    """Before the sweep and the server start: without a browser there is nothing to look with."""
+    require_debian_package(os.path.exists(CHROMIUM), "chromium")
 
 
 @pytest.fixture(scope="module")

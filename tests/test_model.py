@@ -93,7 +93,8 @@ def overfit(hidden_dims, weight_scale, learning_rate, update_rule="sgd"):
     rng = np.random.default_rng(0)
     data = {"X_train": rng.standard_normal((50, 3, 32, 32)), "y_train": rng.integers(0, 10, 50)}
     data["X_val"], data["y_val"] = data["X_train"][:10], data["y_train"][:10]
-    model = FullyConnectedNet(hidden_dims, weight_scale=weight_scale, seed=0)
+    np.random.seed(0)  # CS231n's classes draw their weights from numpy's global generator
+    model = FullyConnectedNet(hidden_dims, weight_scale=weight_scale)
     solver = Solver(model, data, print_every=1000, num_epochs=20, batch_size=25, update_rule=update_rule,
                     optim_config={"learning_rate": learning_rate}, verbose=False, seed=0)
     solver.train()
@@ -124,10 +125,12 @@ def test_a_net_with_an_f_ordered_first_weight_matches_its_c_ordered_twin_and_the
     N, D, H, C = 5, 512, 4, 3
     rng = np.random.default_rng(7)
     X, y = rng.standard_normal((N, D)), rng.integers(0, C, N)
+    np.random.seed(3)  # CS231n's classes draw their weights from numpy's global generator
     model = FullyConnectedNet([H], input_dim=D, num_classes=C, reg=0.7, weight_scale=5e-2,
-                              use_batchnorm=use_batchnorm, seed=3)
+                              use_batchnorm=use_batchnorm)
+    np.random.seed(3)
     twin = FullyConnectedNet([H], input_dim=D, num_classes=C, reg=0.7, weight_scale=5e-2,
-                             use_batchnorm=use_batchnorm, seed=3)
+                             use_batchnorm=use_batchnorm)
     twin.params = {k: np.ascontiguousarray(v) for k, v in twin.params.items()}
     assert model.params["W1"].flags.f_contiguous and not model.params["W1"].flags.c_contiguous
     loss, grads = model.loss(X, y)

@@ -93,9 +93,10 @@ def test_the_table_has_one_row_per_plugin(capsys):
     rows = parse_table(capsys.readouterr().out)
     assert list(rows[0]) == ["kind", "name", "distribution", "version", "description"]
     labels = {"layers": "layer", "losses": "loss", "optimizers": "update rule", "datasets": "data set"}
-    assert {(r["kind"], r["name"]) for r in rows} == {
+    ours = [r for r in rows if r["distribution"] == "nnplug"]  # other installed plugins are listed too
+    assert {(r["kind"], r["name"]) for r in ours} == {
         (labels[kind], name) for kind, names in STANDARD.items() for name in names}
-    assert {r["distribution"] for r in rows} == {"nnplug"}
+    assert len(ours) == sum(len(names) for names in STANDARD.values())
     digits = next(r for r in rows if r["name"] == "digits")
     assert digits["description"].startswith("scikit-learn's 1,797 8x8 handwritten digits")
 
@@ -103,7 +104,7 @@ def test_the_table_has_one_row_per_plugin(capsys):
 def test_check_passes_every_standard_layer_and_loss(capsys):
     assert main(["--check", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    checked = {e["name"]: e["check"] for e in out["plugins"] if "check" in e}
+    checked = {e["name"]: e["check"] for e in out["plugins"] if "check" in e and e["distribution"] == "nnplug"}
     assert set(checked) == STANDARD["layers"] | STANDARD["losses"]
     assert all(c["passed"] and c["max_error"] < 1e-7 for c in checked.values())
 
@@ -117,7 +118,8 @@ def test_check_fails_a_layer_with_a_wrong_gradient(tmp_path):
     assert rows["doubler"]["check"].startswith("FAIL")
     assert rows["doubler"]["distribution"] == "?"  # a module registered by path has none
     assert rows["affine"]["check"].startswith("pass") and rows["adam"]["check"] == "-"
-    assert summary.strip() == "Gradient check: 10 passed, 1 failed"
+    checked = [r for r in rows.values() if r["check"] != "-"]  # whatever else is installed is checked too
+    assert summary.strip() == f"Gradient check: {len(checked) - 1} passed, 1 failed"
 
 
 @pytest.mark.slow

@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from servers import postgres_cluster, tracking_server
+from servers import postgres_bin, postgres_cluster, tracking_server
+from system import require_debian_package
 
 pytestmark = pytest.mark.slow  # subprocesses, servers or a browser
 
@@ -63,6 +64,7 @@ def test_a_sweep_through_the_submitit_launcher_runs_each_job_as_a_submitit_job(t
 
 @pytest.fixture(scope="module")
 def postgres():
+    require_debian_package(postgres_bin("initdb") is not None, "postgresql")
     with postgres_cluster() as database:
         yield database
 

@@ -10,6 +10,7 @@ import time
 
 import pytest
 from app_runner import QUICK, default_store, run_nnplug, runs, start_nnplug
+from system import require
 
 from nnplug.tracking.sqlite_store import StoreError, check_store, ensure_store
 
@@ -96,8 +97,7 @@ def small_disk(tmp_path):
     disk = tmp_path / "disk"
     disk.mkdir()
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(disk)], capture_output=True)
-    if mounted.returncode:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.decode().strip()}")
+    require(mounted.returncode == 0, "a small tmpfs to fill", f"root, to mount one: {mounted.stderr.decode().strip()}")
     yield disk, lambda options: subprocess.run(["mount", "-o", f"remount,{options}", str(disk)], check=True)
     if subprocess.run(["umount", str(disk)]).returncode:
         subprocess.run(["umount", "-l", str(disk)])

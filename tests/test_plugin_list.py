@@ -167,3 +167,45 @@ def test_help_names_the_command():
     result = subprocess.run([sys.executable, "-m", "nnplug", "plugins", "--help"], capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0 and result.stdout.startswith("usage: nnplug plugins")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args", [[], ["--check"]], ids=["list", "check"])
+def test_on_a_100_column_terminal_no_line_wraps(args):
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    process = subprocess.Popen([sys.executable, "-m", "nnplug", "plugins", *args], stdout=follower,
+                               stderr=follower, env=env)
+    os.close(follower)
+    screen = b""
+    while select.select([leader], [], [], 60)[0]:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the command exited and closed the terminal
+            break
+        if not chunk:
+            break
+        screen += chunk
+    process.wait(timeout=60)
+    os.close(leader)
+    lines = screen.decode().replace("\r\n", "\n").splitlines()
+    assert process.returncode == 0 and len(lines) > 20
+    assert max(len(line) for line in lines) < 100
+
+
+@pytest.mark.slow
+def test_a_pipe_closed_early_ends_the_listing_quietly():
+    read, write = os.pipe()
+    os.close(read)  # a reader that is gone before anything is written, as `head` once it has its lines
+    listing = subprocess.Popen([sys.executable, "-m", "nnplug", "plugins"], stdout=write, stderr=subprocess.PIPE)
+    os.close(write)
+    _, stderr = listing.communicate(timeout=60)
+    assert stderr == b""
+    assert listing.returncode == 141  # 128 + SIGPIPE, as a shell reports `yes | head`

@@ -14,7 +14,7 @@ import pytest
 
 from nnplug import Network, Solver
 from nnplug.display.progress import Progress
-from nnplug.display.tables import jobs_from_runs, ranking_table, summary_table
+from nnplug.display.tables import jobs_from_runs, print_ranking, ranking_table, summary_table
 
 
 def tiny_data(n=200, dim=12, classes=3, seed=0):
@@ -61,10 +61,19 @@ def test_quiet_when_disabled_but_still_measuring():
     assert progress.elapsed > 0 and progress.samples_per_second > 0
 
 
-def test_on_a_terminal_a_live_bar_shows_loss_and_accuracies():
-    """A real pseudo-terminal: the stream's isatty() is what decides."""
+def terminal_of(columns):
+    """A real pseudo-terminal of ``columns``: (leader fd, follower fd)."""
     leader, follower = os.openpty()
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 160, 0, 0))  # rows, columns
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 30, columns, 0, 0))  # rows, columns
+    return leader, follower
+
+
+@pytest.mark.parametrize("columns", [160, 80])
+def test_on_a_terminal_a_live_bar_shows_loss_and_accuracies_and_ends_on_the_last_epoch(columns, monkeypatch):
+    """A real pseudo-terminal: the stream's isatty() is what decides; at 80 columns the bar, not the
+    accuracies, makes room."""
+    monkeypatch.setenv("COLUMNS", str(columns))  # what tqdm reads for the width of a live bar
+    leader, follower = terminal_of(columns)
     with os.fdopen(follower, "w") as terminal:
         progress = Progress(stream=terminal)
         assert progress.live
@@ -77,8 +86,8 @@ def test_on_a_terminal_a_live_bar_shows_loss_and_accuracies():
     # the terminal turns "\n" into "\r\n"; the bar redraws itself after a bare "\r"
     lines = [line for line in screen.decode(errors="replace").replace("\r\n", "\n").split("\n") if line]
     final = lines[-1].split("\r")[-1]
-    assert f"{solver.num_iterations}/{solver.num_iterations}" in final and "100%" in final
-    assert "epoch 2/2" in final and "loss " in final
+    assert f"{solver.num_iterations}/{solver.num_iterations}" in final and len(final) <= columns
+    assert final.startswith("epoch 2/2") and "loss " in final
     assert f"val {solver.val_acc_history[-1]:.3f}" in final
 
 
@@ -93,24 +102,58 @@ def test_the_summary_names_every_figure_and_marks_unknown_ones():
 
 
 def test_the_ranking_puts_the_best_first_and_unscored_jobs_last():
-    jobs = [{"name": "optim=sgd", "best_val_acc": 0.81, "status": "FINISHED", "run_id": "b"},
-            {"name": "optim=rmsprop", "status": "FAILED", "run_id": "c"},
-            {"name": "optim=adam", "best_val_acc": 0.95, "test_acc": 0.94, "status": "FINISHED", "run_id": "a"}]
+    jobs = [{"name": "sgd #0", "best_val_acc": 0.81, "status": "FINISHED", "differs": "name=sgd"},
+            {"name": "rmsprop #2", "status": "FAILED", "differs": "name=rmsprop"},
+            {"name": "adam #1", "best_val_acc": 0.95, "test_acc": 0.94, "status": "FINISHED", "differs": "name=adam"}]
     lines = ranking_table(jobs).splitlines()
-    assert lines[0].split() == ["rank", "best", "val", "acc", "test", "acc", "status", "job", "MLflow", "run"]
-    assert lines[2].split() == ["1", "0.9500", "0.9400", "FINISHED", "optim=adam", "a"]
-    assert lines[3].split() == ["2", "0.8100", "-", "FINISHED", "optim=sgd", "b"]
-    assert lines[4].split() == ["-", "-", "-", "FAILED", "optim=rmsprop", "c"]
+    assert lines[0].split() == ["rank", "best", "val", "acc", "test", "acc", "status", "job", "what", "differs"]
+    assert lines[2].split() == ["1", "0.9500", "0.9400", "FINISHED", "adam", "#1", "name=adam"]
+    assert lines[3].split() == ["2", "0.8100", "-", "FINISHED", "sgd", "#0", "name=sgd"]
+    assert lines[4].split() == ["-", "-", "-", "FAILED", "rmsprop", "#2", "name=rmsprop"]
 
 
-def test_jobs_come_from_mlflow_runs():
-    from mlflow.entities import Metric, Run, RunData, RunInfo
+def mlflow_run(run_id, name, params, best_val_acc):
+    from mlflow.entities import Metric, Param, Run, RunData, RunInfo
 
-    info = RunInfo(run_id="r1", experiment_id="1", user_id="u", status="FINISHED", start_time=0,
-                   end_time=1, lifecycle_stage="active", run_name="optim=adam")
-    data = RunData(metrics=[Metric("best_val_acc", 0.9, 0, 0), Metric("test_acc", 0.88, 0, 0)])
-    assert jobs_from_runs([Run(info, data)]) == [
-        {"name": "optim=adam", "status": "FINISHED", "run_id": "r1", "best_val_acc": 0.9, "test_acc": 0.88}]
+    info = RunInfo(run_id=run_id, experiment_id="1", user_id="u", status="FINISHED", start_time=0,
+                   end_time=1, lifecycle_stage="active", run_name=name)
+    data = RunData(metrics=[Metric("best_val_acc", best_val_acc, 0, 0), Metric("test_acc", 0.88, 0, 0)],
+                   params=[Param(key, value) for key, value in params.items()])
+    return Run(info, data)
+
+
+def test_jobs_come_from_mlflow_runs_and_name_what_tells_them_apart():
+    # an Optuna search: every trial has the same plugins, so the same name but its number
+    runs = [mlflow_run("r1", "digits:affine-relu:adam #0", {"optim.learning_rate": "0.012345678",
+                                                            "model.reg": "0.001", "data.name": "digits"}, 0.9),
+            mlflow_run("r2", "digits:affine-relu:adam #1", {"optim.learning_rate": "0.0003",
+                                                            "model.reg": "0.001", "data.name": "digits"}, 0.8)]
+    jobs = jobs_from_runs(runs)
+    assert jobs[0] == {"name": "digits:affine-relu:adam #0", "status": "FINISHED", "run_id": "r1",
+                       "best_val_acc": 0.9, "test_acc": 0.88, "differs": "learning_rate=0.0123"}
+    assert jobs[1]["differs"] == "learning_rate=0.0003"
+
+
+def test_the_printed_ranking_names_alike_jobs_by_number_under_their_shared_name():
+    out = io.StringIO()
+    print_ranking([{"name": "digits:affine-relu:adam #0", "best_val_acc": 0.9, "differs": "learning_rate=0.0123"},
+                   {"name": "digits:affine-relu:adam #1", "best_val_acc": 0.8, "differs": "learning_rate=0.0003"}],
+                  stream=out)
+    lines = out.getvalue().strip().splitlines()
+    assert lines[0] == "Sweep ranking (digits:affine-relu:adam)"
+    assert lines[3].split()[-2:] == ["#0", "learning_rate=0.0123"]
+
+
+def test_on_a_terminal_tables_fit_its_width_and_pipes_get_every_cell_whole(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "60")
+    jobs = [{"name": "#0", "best_val_acc": 0.9, "differs": "learning_rate=0.0123 " * 5}]
+    leader, follower = terminal_of(60)
+    with os.fdopen(follower, "w") as terminal:
+        fitted = ranking_table(jobs, stream=terminal)
+    os.close(leader)
+    assert max(len(line) for line in fitted.splitlines()) < 60 and fitted.splitlines()[2].endswith("…")
+    whole = ranking_table(jobs, stream=io.StringIO())
+    assert ("learning_rate=0.0123 " * 5).strip() in whole
 
 
 @pytest.mark.slow

@@ -296,7 +296,7 @@ def http_server():
 @pytest.fixture
 def brief_retries(monkeypatch):
     """What the command line sets: MLflow's HTTP client gives up within seconds."""
-    for name, value in stores.HTTP_RETRIES.items():
+    for name, value in stores.COMMAND_ENVIRONMENT.items():
         monkeypatch.setenv(name, value)
 
 

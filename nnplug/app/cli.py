@@ -90,14 +90,15 @@ def usage():
 
 def run_app():
     """The Hydra app, with Hydra's and nnplug's errors as one line and a stop as its exit status."""
+    import yaml
     from hydra.errors import CompactHydraException
 
     from nnplug.app import schema, stopping
     from nnplug.app.errors import hydra_one_line
     from nnplug.app.main import main as hydra_main
-    from nnplug.tracking.store import HTTP_RETRIES
+    from nnplug.tracking.store import COMMAND_ENVIRONMENT
 
-    for name, value in HTTP_RETRIES.items():  # this command's own process: the user's settings win
+    for name, value in COMMAND_ENVIRONMENT.items():  # this command's own process: the user's settings win
         os.environ.setdefault(name, value)
     schema.register()
     full_error = os.environ.get(FULL_ERROR) == "1"  # the user's: Hydra's own reports stay
@@ -112,6 +113,13 @@ def run_app():
     except stopping.RunStopped as stopped:  # a job, or a sweep's first stopped job
         print(stopping.stopped_line(stopped.stop), file=sys.stderr)
         return stopped.stop.exit_code
+    except yaml.YAMLError as error:  # a config file on the search path
+        if full_error:
+            raise
+        mark = getattr(error, "problem_mark", None)
+        where = f"{mark.name} line {mark.line + 1}" if mark else "a config file"
+        print(f"nnplug: error: {where}: not valid YAML ({getattr(error, 'problem', None) or error})", file=sys.stderr)
+        return 1
     except OSError as error:  # a folder Hydra may not write (its run folder, its log): no job began
         if full_error:
             raise

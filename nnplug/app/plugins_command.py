@@ -82,12 +82,12 @@ def check(kind, plugin, tol):
 
 def render(entries, failures, checked=False):
     from nnplug.contract.registry import LABELS
-    from nnplug.display.tables import format_table
+    from nnplug.display.tables import fit_to_terminal, format_table
 
     headers = ["kind", "name", "distribution", "version"] + (["check"] if checked else []) + ["description"]
     rows = [[LABELS[e["kind"]], e["name"], e["distribution"], e["version"]]
             + ([_check_cell(e.get("check"))] if checked else []) + [e["description"]] for e in entries]
-    rows = _fit_descriptions(rows, headers)
+    rows = fit_to_terminal(headers, rows, len(headers) - 1)
     lines = [format_table(headers, rows)]
     if failures:
         lines += ["", "Failed to load:"]
@@ -106,15 +106,3 @@ def _check_cell(result):
     if "error" in result:
         return "FAIL (" + result["error"].split(":")[0] + ")"
     return ("pass" if result["passed"] else "FAIL") + f" {result['max_error']:.0e}"
-
-
-def _fit_descriptions(rows, headers):
-    """On a terminal, cut descriptions to the window width; pipes and files get them whole."""
-    if not sys.stdout.isatty() or not rows:
-        return rows
-    from nnplug.display.tables import format_table
-
-    used = len(format_table(headers[:-1], [r[:-1] for r in rows]).splitlines()[1]) + 2
-    room = max(shutil.get_terminal_size().columns - used, 20)
-    return [r[:-1] + [r[-1] if len(r[-1]) <= room else r[-1][: room - 1] + "…"] for r in rows]
-

@@ -12,6 +12,8 @@ several processes overwrite one another, labelled lines do not.
 import sys
 import time
 
+from nnplug.display.tables import is_terminal
+
 
 
 class Progress:
@@ -19,7 +21,7 @@ class Progress:
         self.enabled = enabled
         self.prefix = f"{label} " if label else ""
         self.stream = stream if stream is not None else sys.stdout
-        self.live = _is_terminal(self.stream) if live is None else live
+        self.live = is_terminal(self.stream) if live is None else live
         self.bar = None
         self.train_acc = self.val_acc = None
         self.start_time = self.end_time = None
@@ -36,9 +38,10 @@ class Progress:
         if self.enabled and self.live:
             from tqdm import tqdm  # on first use: importing tqdm is not free
 
+            # the accuracies before the bar: at a narrow width tqdm shrinks the bar, never them
             self.bar = tqdm(total=solver.num_iterations, initial=solver.iteration, file=self.stream,
-                            unit="it", dynamic_ncols=True, leave=True,
-                            desc=f"{self.prefix}epoch {solver.epoch}")
+                            unit="it", dynamic_ncols=True, leave=True, desc=self._epoch(solver, solver.epoch),
+                            bar_format="{desc}{postfix} |{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}]")
 
     def on_iteration(self, solver, iteration, loss):
         self.samples += solver.batch_size
@@ -55,8 +58,9 @@ class Progress:
         self._loss_sum, self._loss_count = 0.0, 0
         if not self.enabled:
             return
-        if self.bar is not None:
-            self.bar.set_description_str(f"{self.prefix}epoch {epoch}/{solver.num_epochs}", refresh=False)
+        if self.bar is not None:  # refreshed: the last epoch's bar must not end one epoch behind
+            self.bar.set_description_str(self._epoch(solver, epoch), refresh=False)
+            self.bar.set_postfix_str(self._postfix(solver.loss_history[-1]) if solver.loss_history else "")
             return
         width = len(str(solver.num_epochs))
         print(f"{self.prefix}epoch {epoch:>{width}}/{solver.num_epochs}  loss {mean_loss:.4f}  "
@@ -69,10 +73,13 @@ class Progress:
             self.bar.close()
             self.bar = None
 
+    def _epoch(self, solver, epoch):
+        return f"{self.prefix}epoch {epoch}/{solver.num_epochs}"
+
     def _postfix(self, loss):
         text = f"loss {loss:.4f}"
         if self.val_acc is not None:
-            text += f", train {self.train_acc:.3f}, val {self.val_acc:.3f}"
+            text += f" train {self.train_acc:.3f} val {self.val_acc:.3f}"
         return text
 
     # Measurements for the summary
@@ -87,10 +94,3 @@ class Progress:
     @property
     def samples_per_second(self):
         return self.samples / self.elapsed if self.elapsed > 0 else 0.0
-
-
-def _is_terminal(stream):
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):  # closed or file-like objects without a terminal
-        return False

@@ -2,7 +2,32 @@
 
 Plain text because the same output goes to a terminal, a CI log and a Hydra log file alike.
 """
+import shutil
 import sys
+
+
+def fit_to_terminal(headers, rows, column, stream=None):
+    """``rows`` with the cells of ``column`` cut (ending in "…") so the table fits the terminal.
+
+    Only when ``stream`` (default stdout) is a terminal: pipes and files get every cell whole. One
+    column stays free: a line as wide as the window wraps on some terminals.
+    """
+    stream = stream or sys.stdout
+    if not rows or not is_terminal(stream):
+        return rows
+    others = [i for i in range(len(headers)) if i != column]
+    widths = [max(len(_cell(v)) for v in [headers[i], *(row[i] for row in rows)]) for i in others]
+    room = max(shutil.get_terminal_size().columns - 1 - sum(widths) - 2 * len(others), 12)
+    return [[(_cell(v) if len(_cell(v)) <= room else _cell(v)[: room - 1] + "…") if i == column else v
+             for i, v in enumerate(row)] for row in rows]
+
+
+def is_terminal(stream):
+    """Whether ``stream`` is a terminal (a live display makes sense there, not in a file or pipe)."""
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # closed, or a file-like object without a terminal
+        return False
 
 
 def format_table(headers, rows, align=None):
@@ -48,31 +73,62 @@ def print_summary(*args, stream=None, **kwargs):
     print("\n" + summary_table(*args, **kwargs), file=stream or sys.stdout, flush=True)
 
 
-def ranking_table(jobs, metric="best_val_acc"):
+def ranking_table(jobs, metric="best_val_acc", stream=None):
     """A sweep's jobs, best first by ``metric``; jobs without it (failed, still running) last.
 
     Each job is a mapping with ``name`` and optionally ``best_val_acc``, ``test_acc``, ``status``
-    and ``run_id``; ``jobs_from_runs`` makes them from MLflow runs.
+    and ``differs`` (the settings that tell it from the other jobs: an Optuna search's trials share
+    one name); ``jobs_from_runs`` makes them from MLflow runs. On a terminal the settings are cut
+    to fit its width; the sweep's log names the best run's id.
     """
     ranked = sorted(jobs, key=lambda j: (j.get(metric) is None, -(j.get(metric) or 0.0)))
     rows = []
     for rank, job in enumerate(ranked, 1):
         scored = job.get(metric) is not None
         rows.append([rank if scored else "-", _fraction(job.get(metric)), _fraction(job.get("test_acc")),
-                     job.get("status"), job.get("name"), job.get("run_id")])
-    headers = ["rank", metric.replace("_", " "), "test acc", "status", "job", "MLflow run"]
-    return format_table(headers, rows, align="rrrlll")
+                     job.get("status"), job.get("name"), job.get("differs") or ""])
+    headers = ["rank", metric.replace("_", " "), "test acc", "status", "job", "what differs"]
+    return format_table(headers, fit_to_terminal(headers, rows, len(headers) - 1, stream), align="rrrlll")
 
 
 def print_ranking(jobs, metric="best_val_acc", stream=None):
-    print("\nSweep ranking\n" + ranking_table(jobs, metric), file=stream or sys.stdout, flush=True)
+    """Print the ranking; jobs named alike (``digits:affine-relu:adam #3``) by their number under the shared name."""
+    stream = stream or sys.stdout
+    names = {job.get("name") or "" for job in jobs}
+    shared = {name.rsplit(" #", 1)[0] for name in names}
+    title = "Sweep ranking"
+    if len(shared) == 1 and all(" #" in name for name in names):
+        title += f" ({shared.pop()})"
+        jobs = [{**job, "name": "#" + job["name"].rsplit(" #", 1)[1]} for job in jobs]
+    print(f"\n{title}\n" + ranking_table(jobs, metric, stream), file=stream, flush=True)
 
 
 def jobs_from_runs(runs):
-    """``ranking_table``'s jobs from MLflow ``Run`` objects (read by attribute, mlflow not imported)."""
+    """``ranking_table``'s jobs from MLflow ``Run`` objects (read by attribute, mlflow not imported).
+
+    ``differs`` names each run's params whose values are not the same in every run.
+    """
+    keys = sorted({key for run in runs for key in run.data.params})
+    differing = [key for key in keys if len({run.data.params.get(key) for run in runs}) > 1]
+    short = _short_keys(differing)
     return [{"name": run.info.run_name, "status": run.info.status, "run_id": run.info.run_id,
-             "best_val_acc": run.data.metrics.get("best_val_acc"),
-             "test_acc": run.data.metrics.get("test_acc")} for run in runs]
+             "best_val_acc": run.data.metrics.get("best_val_acc"), "test_acc": run.data.metrics.get("test_acc"),
+             "differs": " ".join(f"{short[key]}={_brief(run.data.params.get(key))}" for key in differing)}
+            for run in runs]
+
+
+def _brief(value):
+    """A param as MLflow stores it (a string), numbers to 3 significant digits."""
+    try:
+        return f"{float(value):.3g}" if "." in value or "e" in value else value
+    except (TypeError, ValueError):
+        return value
+
+
+def _short_keys(keys):
+    """Each dotted key by its last part where that is unambiguous: ``optim.learning_rate`` -> ``learning_rate``."""
+    last = [key.rsplit(".", 1)[-1] for key in keys]
+    return {key: part if last.count(part) == 1 else key for key, part in zip(keys, last)}
 
 
 def _fraction(value):

@@ -12,10 +12,12 @@ from nnplug.tracking.sqlite_store import StoreError, ensure_store
 STORE_DIR = "outputs"
 DATABASE = "mlflow.db"
 ARTIFACTS = "mlartifacts"
-# MLflow's HTTP client retries an unreachable server for minutes by default; a command must learn
-# in seconds, before its data loads. The command line sets these unless the user did.
-HTTP_RETRIES = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-                "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
+# What the command line sets in its own process unless the user did. MLflow's HTTP client retries
+# an unreachable server for minutes by default; a command must learn in seconds. And nnplug says
+# in one line what the store refused: MLflow's own log of it (a traceback of the error it then
+# raises) would come twice.
+COMMAND_ENVIRONMENT = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                       "MLFLOW_HTTP_REQUEST_TIMEOUT": "20", "MLFLOW_LOGGING_LEVEL": "CRITICAL"}
 
 
 class TrackingUnavailable(ValueError):
@@ -114,16 +116,30 @@ def open_experiment(uri, name):
 
 
 def describe(exc):
-    """The gist of a store's error: its first line, without MLflow's long request preamble."""
-    if isinstance(exc, OSError) and exc.strerror:
-        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
-    exc = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the database's own error
-    text = " ".join(str(exc).splitlines()[0].split()) if str(exc) else type(exc).__name__
-    if "Connection refused" in text or "Failed to establish a new connection" in text:
+    """The gist of a store's error in one line, without MLflow's long request preamble."""
+    outer = " ".join(str(exc).split())
+    inner = _innermost(exc)
+    if isinstance(inner, ConnectionRefusedError) or "Connection refused" in outer:
         return "no MLflow server answers (connection refused)"
-    if "Max retries exceeded" in text or "timed out" in text.lower():
+    if isinstance(inner, TimeoutError) or "Max retries exceeded" in outer or "timed out" in outer.lower():
         return "no MLflow server answers (it did not respond)"
+    if isinstance(inner, OSError) and inner.strerror:
+        return f"{inner.strerror}: {inner.filename}" if inner.filename else inner.strerror
+    text = " ".join(str(inner).splitlines()[0].split()) if str(inner) else type(inner).__name__
     return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _innermost(exc):
+    """The database's own error under MLflow's and SQLAlchemy's wrappers ("database or disk is full")."""
+    seen = exc
+    while seen is not None:
+        original = getattr(seen, "orig", None)  # SQLAlchemy keeps the driver's exception here
+        if isinstance(original, Exception):
+            return original
+        if isinstance(seen, OSError) and seen.strerror:
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return exc
 
 
 def _fallback(uri):

@@ -152,3 +152,36 @@ def test_without_a_setting_a_run_uses_every_core(tmp_path):
 
     _, (run,) = runs(default_store(tmp_path))
     assert run.data.tags["nnplug.blas_threads"] == str(len(os.sched_getaffinity(0)))
+
+
+def test_the_default_run_starts_near_log_10_and_logs_its_first_loss(tmp_path):
+    check(run_nnplug(tmp_path, *QUICK))
+
+    client, (run,) = runs(default_store(tmp_path))
+    first = metric_steps(client, run.info.run_id, "loss")[0]  # one minibatch's: noisy, and it started at 10.4
+    assert abs(first - np.log(10)) < 0.5, first
+
+
+def test_the_defaults_train_fashion_mnist_to_87_percent(tmp_path):
+    from system import require_debian_package
+
+    require_debian_package(Path("/usr/share/datasets/fashion-mnist").is_dir(), "dataset-fashion-mnist")
+    check(run_nnplug(tmp_path, "data=fashion_mnist", "solver.verbose=false", timeout=900))
+
+    _, (run,) = runs(default_store(tmp_path))
+    assert run.data.metrics["test_acc"] >= 0.87  # on all 10,000 test images, defaults only
+
+
+def test_unnormalised_inputs_are_named_as_the_likely_cause_of_a_diverging_loss(tmp_path):
+    rng = np.random.default_rng(0)
+    # values up to 2.5 million, left as they are: the first steps overflow to NaN
+    pixels = {"X_train": rng.integers(0, 256, (300, 1, 8, 8)) * 1e4, "y_train": rng.integers(0, 10, 300),
+              "X_test": rng.integers(0, 256, (50, 1, 8, 8)) * 1e4, "y_test": rng.integers(0, 10, 50)}
+    np.savez(tmp_path / "pixels.npz", **pixels)
+    process = run_nnplug(tmp_path, "data=npz", f"data.path={tmp_path / 'pixels.npz'}", "data.normalize=none",
+                         "optim.learning_rate=1", *QUICK)
+
+    assert process.returncode == 1
+    assert "the inputs' standard deviation is" in process.stdout + process.stderr  # the warning, before training
+    (error,) = [line for line in process.stderr.splitlines() if line.startswith("nnplug: error:")]
+    assert "unnormalised inputs are the likely cause" in error and "loss became" in error

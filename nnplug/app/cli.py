@@ -7,11 +7,16 @@ Hydra reports a bad override (an unknown group option, a key not in the config, 
 in several lines ending with advice about HYDRA_FULL_ERROR. nnplug turns those into one line
 instead; ``HYDRA_FULL_ERROR=1`` set by the user still shows Hydra's full traceback.
 
-Imports stay inside the functions: ``nnplug --help`` must not pay for Hydra, numpy or MLflow.
+Hydra, numpy and MLflow are imported inside ``run_app``: ``nnplug --help`` must not pay for them.
 """
 import importlib
 import os
 import sys
+from importlib.resources import files
+
+import yaml
+
+from nnplug.app.output import guarded_stdout
 
 # Commands that are not training runs: first word -> "module:function(argv)".
 SUBCOMMANDS = {"plugins": "nnplug.app.plugins_command:main"}
@@ -50,8 +55,6 @@ Hydra: --hydra-help, --info, --cfg job|hydra|all, hydra.verbose=true (tracebacks
 
 def main(argv=None):
     """Run the command ``nnplug ARGV`` (default: this process's arguments); returns the exit status."""
-    from nnplug.app.output import guarded_stdout
-
     with guarded_stdout() as output:
         status = command(sys.argv[1:] if argv is None else list(argv))
     return output.get("exit", status)
@@ -71,10 +74,6 @@ def command(args):
 
 def usage():
     """The help text, with the groups and options of the config folder that ships in the package."""
-    from importlib.resources import files
-
-    import yaml
-
     conf = files("nnplug.conf")
     defaults = {}
     for entry in yaml.safe_load(conf.joinpath("config.yaml").read_text())["defaults"]:
@@ -90,7 +89,6 @@ def usage():
 
 def run_app():
     """The Hydra app, with Hydra's and nnplug's errors as one line and a stop as its exit status."""
-    import yaml
     from hydra.errors import CompactHydraException
 
     from nnplug.app import schema, stopping

@@ -7,7 +7,8 @@ right>`` and exits 1; anything else is a bug and keeps its traceback, as does ev
 """
 import sys
 
-from hydra.errors import CompactHydraException
+from hydra.errors import CompactHydraException, MissingConfigException, OverrideParseException
+from omegaconf.errors import OmegaConfBaseException, ValidationError
 
 from nnplug.contract.registry import PluginError, did_you_mean
 from nnplug.core.checkpoint import CheckpointError
@@ -55,9 +56,6 @@ def print_error(error, stream=None):
 
 def hydra_one_line(error):
     """Hydra's composition error as one line: what was asked, why it failed, what would work."""
-    from hydra.errors import MissingConfigException, OverrideParseException
-    from omegaconf.errors import OmegaConfBaseException, ValidationError
-
     lines = [line.strip() for line in str(error).split("\nConfig search path:")[0].splitlines() if line.strip()]
     cause = error.__cause__
     if isinstance(error, MissingConfigException) and "/" in (error.missing_cfg_file or ""):

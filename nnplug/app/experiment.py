@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+import numpy as np
 from omegaconf import OmegaConf
+from threadpoolctl import threadpool_info
 
 from nnplug.app import run_record
 from nnplug.app.errors import ConfigError
@@ -19,6 +21,10 @@ from nnplug.app.validate import validate
 from nnplug.contract.registry import default_registry
 from nnplug.core import checkpoint
 from nnplug.core.nested import flatten
+from nnplug.core.network import Network
+from nnplug.core.solver import UNNORMALISED_SCALE, Solver
+from nnplug.data import load
+from nnplug.display.plots import run_pictures, save
 from nnplug.display.progress import Progress
 from nnplug.tracking import runs, store
 from nnplug.tracking.listener import MlflowTracker
@@ -138,8 +144,6 @@ def check_memory(solver):
 
 def warn_of_unnormalised_inputs(solver, settings):
     """One warning line when the inputs are far from standardised: the first losses will be huge."""
-    from nnplug.core.solver import UNNORMALISED_SCALE
-
     scale = solver.input_scale()
     if scale > UNNORMALISED_SCALE:
         log.warning(f"the inputs' standard deviation is {scale:.3g} (data.normalize={settings['data']['normalize']}), "
@@ -156,16 +160,11 @@ def finished_result(name, record, metrics, output_dir):
 
 
 def load_data(settings, registry):
-    from nnplug.data import load
-
     return load(**settings["data"], registry=registry)
 
 
 def build_solver(settings, data, registry, listeners=(), checkpoint_dir=None):
     """The model and its Solver; it checkpoints into ``checkpoint_dir`` if ``solver.checkpoint`` is true."""
-    from nnplug.core.network import Network
-    from nnplug.core.solver import Solver
-
     layer, optim = settings["layer"], settings["optim"]
     # verbose goes to the Progress listener, which shows what the Solver's own prints would
     options = {key: value for key, value in settings["solver"].items() if key not in ("checkpoint", "resume", "verbose")}
@@ -193,10 +192,6 @@ def build_solver(settings, data, registry, listeners=(), checkpoint_dir=None):
 
 def write_artifacts(output_dir, settings, solver, data, tracker):
     """The resolved config, the best parameters and the run's pictures: into ``output_dir`` and the run."""
-    import numpy as np
-
-    from nnplug.display.plots import run_pictures, save
-
     output_dir.mkdir(parents=True, exist_ok=True)
     config_file = output_dir / "config.yaml"
     config_file.write_text(OmegaConf.to_yaml(settings))
@@ -210,8 +205,6 @@ def write_artifacts(output_dir, settings, solver, data, tracker):
 
 def blas_threads():
     """How many threads numpy's BLAS uses in this process (what the environment or the launcher set)."""
-    from threadpoolctl import threadpool_info
-
     return max((info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"), default=1)
 
 

@@ -27,8 +27,9 @@ from nnplug.app import experiment, stopping
 from nnplug.app.errors import JobFailed, is_user_error, print_error
 from nnplug.app.run_lock import LOCK_FILE
 from nnplug.app.run_record import CHECKPOINT_DIR
-from nnplug.app.sweep import sweep_dir, parent_run_id
-from nnplug.tracking.store import ui_hint, run_url
+from nnplug.app.sweep import parent_run_id, sweep_dir
+from nnplug.display.tables import print_summary
+from nnplug.tracking.store import run_url, ui_hint
 
 log = logging.getLogger("nnplug")
 
@@ -97,8 +98,6 @@ def discard_unused_folder(output_dir, cwd):
 
 
 def _print_summary(cfg, result):
-    from nnplug.display.tables import print_summary
-
     optim = f"{cfg.optim.name} (learning rate {cfg.optim.learning_rate:g})"
     link = run_url(result.tracking_uri, result.experiment_id, result.run_id)
     print_summary(cfg.data.name, experiment.describe_model(cfg), optim, result.best_val_acc, result.test_acc,

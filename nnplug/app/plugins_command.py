@@ -13,6 +13,10 @@ import shutil
 import sys
 import warnings
 
+from nnplug.contract.registry import KINDS, LABELS, PluginError, Registry
+from nnplug.core.gradcheck import check_layer, check_loss
+from nnplug.display.tables import fit_to_terminal, format_table
+
 CHECKED_KINDS = ("layers", "losses")
 EXIT_CHECK_FAILED = 1
 EXIT_REGISTRY_ERROR = 2
@@ -20,7 +24,6 @@ EXIT_REGISTRY_ERROR = 2
 
 def main(argv=None):
     args = _parser().parse_args(argv)
-    from nnplug.contract.registry import PluginError, Registry
 
     with warnings.catch_warnings():  # load failures are reported below, not as warnings
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -61,8 +64,6 @@ def _parser():
 
 def collect(registry):
     """One dict per plugin: kind, name, distribution, version, module, description."""
-    from nnplug.contract.registry import KINDS
-
     return [{"kind": kind, "name": p.name, "distribution": p.dist, "version": p.version,
              "module": p.module, "description": p.description}
             for kind in KINDS for p in registry.list(kind)]
@@ -70,8 +71,6 @@ def collect(registry):
 
 def check(kind, plugin, tol):
     """Gradient-check one layer or loss: ``{"passed", "max_error", "errors"}`` or ``{"passed", "error"}``."""
-    from nnplug.core.gradcheck import check_layer, check_loss
-
     try:
         errors = check_layer(plugin) if kind == "layers" else check_loss(plugin)
     except Exception as exc:  # a plugin that cannot even be checked has failed its check
@@ -81,8 +80,6 @@ def check(kind, plugin, tol):
 
 
 def render(entries, failures, checked=False):
-    from nnplug.contract.registry import LABELS
-    from nnplug.display.tables import fit_to_terminal, format_table
 
     headers = ["kind", "name", "distribution", "version"] + (["check"] if checked else []) + ["description"]
     rows = [[LABELS[e["kind"]], e["name"], e["distribution"], e["version"]]

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, fields
 from enum import Enum
 from typing import List, Optional
 
+from hydra.core.config_store import ConfigStore
+
 
 class Init(Enum):
     gaussian = "gaussian"  # weight_scale * N(0, 1)
@@ -83,8 +85,6 @@ SCHEMAS = {"model": ModelConfig, "solver": SolverConfig, "tracking": TrackingCon
 
 def register():
     """Store the schemas in Hydra's ConfigStore (idempotent); call before Hydra composes."""
-    from hydra.core.config_store import ConfigStore
-
     store = ConfigStore.instance()
     for group, schema in SCHEMAS.items():
         store.store(group=group, name="schema", node=schema)

@@ -16,10 +16,19 @@ import itertools
 import logging
 from pathlib import Path
 
+from hydra import compose
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
 from hydra.experimental.callback import Callback
 
 from nnplug.app import stopping
-from nnplug.app.errors import ConfigError, is_user_error, print_error
+from nnplug.app.errors import ConfigError, hydra_one_line, is_user_error, print_error
+from nnplug.app.validate import validate
+from nnplug.contract.registry import default_registry
+from nnplug.display.plots import save, sweep_curves
+from nnplug.display.tables import jobs_from_runs, print_ranking
+from nnplug.tracking import store, sweep_runs
+from nnplug.tracking.store import ui_hint
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +51,6 @@ def job_overrides(task_overrides):
 
     Overrides a sweeper searches (``interval(...)``, ``tag(log, ...)``) are left to the sweeper.
     """
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
     choices = []
     for override in OverridesParser.create().parse_overrides(list(task_overrides)):
         key = override.get_key_element()
@@ -56,13 +63,6 @@ def job_overrides(task_overrides):
 
 def check_jobs(config):
     """Compose and validate every job of the sweep; ``ConfigError`` naming the job of each problem."""
-    from hydra import compose
-    from hydra.errors import HydraException
-
-    from nnplug.app.errors import hydra_one_line
-    from nnplug.app.validate import validate
-    from nnplug.contract.registry import default_registry
-
     hydra_overrides = [o for o in config.hydra.overrides.hydra if not o.startswith("hydra.mode=")]
     problems = []
     for number, overrides in enumerate(job_overrides(config.hydra.overrides.task)):
@@ -98,8 +98,6 @@ class SweepTracking(Callback):
         stopping.watch_sweep(self.folder, resumable=bool(config.solver.checkpoint))
 
     def _start(self, config):
-        from nnplug.tracking import store, sweep_runs
-
         hydra_cfg = config.hydra
         self.uri = store.tracking_uri(config.tracking.uri, hydra_cfg.runtime.cwd)
         folder = self.folder = sweep_dir(hydra_cfg)
@@ -138,19 +136,12 @@ class SweepTracking(Callback):
 
     def _rank_jobs(self, children):
         """Print the jobs best first and log one picture of their validation curves on the parent."""
-        from nnplug.display.plots import save, sweep_curves
-        from nnplug.display.tables import jobs_from_runs, print_ranking
-        from nnplug.tracking import sweep_runs
-
         print_ranking(jobs_from_runs(children))
         figure = sweep_curves(sweep_runs.validation_curves(self.uri, children))
         save(figure, self.folder / "sweep_val_acc.png")
         sweep_runs.log_figure(self.uri, self.run_id, figure, "sweep_val_acc.png")
 
     def _finish(self, completed):
-        from nnplug.tracking import sweep_runs
-        from nnplug.tracking.store import ui_hint
-
         best, children, failed = sweep_runs.finish_sweep_run(self.uri, self.run_id, completed)
         failures = f", {failed} failed" if failed else ""
         log.info(f"Sweep: {len(children)} runs{failures}; MLflow parent run {self.run_id}")

@@ -14,7 +14,7 @@ import importlib
 import os
 import warnings
 from dataclasses import dataclass
-from importlib.metadata import entry_points
+from importlib.metadata import entry_points, packages_distributions, version
 
 import pluggy
 
@@ -190,8 +190,6 @@ def _first_line(doc):
 
 def _distribution_of(module):
     """The installed distribution that provides ``module``, if any."""
-    from importlib.metadata import packages_distributions, version
-
     top = getattr(module, "__name__", "").split(".")[0]
     dists = packages_distributions().get(top)
     if not dists:

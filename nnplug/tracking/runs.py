@@ -1,4 +1,7 @@
-"""One MLflow run's life: created with its params and tags, reopened to resume, ended with a status."""
+"""One MLflow run's life: created with its params and tags, reopened to resume, ended with a status.
+
+MLflow is imported inside the functions: importing it takes seconds (``nnplug.tracking``).
+"""
 import time
 
 PARENT_RUN_TAG = "mlflow.parentRunId"  # what mlflow.start_run(parent_run_id=...) sets

@@ -2,7 +2,8 @@
 
 The default store is embedded: ``sqlite:///<cwd>/outputs/mlflow.db`` by absolute path, its
 artifacts beside it in ``outputs/mlartifacts``. The same rule (artifacts in ``mlartifacts/`` next
-to the database file) applies to any ``sqlite:`` URI; a server decides for itself.
+to the database file) applies to any ``sqlite:`` URI; a server decides for itself. MLflow is
+imported inside the functions (``nnplug.tracking``).
 """
 import os
 from pathlib import Path

@@ -1,4 +1,7 @@
-"""A sweep as one MLflow parent run whose children are its jobs' runs."""
+"""A sweep as one MLflow parent run whose children are its jobs' runs.
+
+MLflow is imported inside the functions: importing it takes seconds (``nnplug.tracking``).
+"""
 from nnplug.tracking import runs
 from nnplug.tracking.store import connect, open_experiment
 

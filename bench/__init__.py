@@ -1,4 +1,4 @@
-"""nnplug's benchmark suite (issue 7): not part of the tests. Run it from the repository root:
+"""nnplug's benchmark suite: not part of the tests. Run it from the repository root:
 
     pip install -e '.[bench]'      # PyTorch 2.13 CPU and threadpoolctl, for comparison only
     python -m bench                # the full table, 1 and 2 BLAS threads, and the launcher comparison

@@ -1,4 +1,4 @@
-"""python -m bench [--quick] [--threads 1 2] [--reps 5] ...: the table of issue 7 (see bench/__init__.py)."""
+"""python -m bench [--quick] [--threads 1 2] [--reps 5] ...: the table of bench/RESULTS.md (see bench/__init__.py)."""
 import argparse
 import datetime
 import os

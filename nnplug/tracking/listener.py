@@ -7,8 +7,8 @@ What it logs, following PyTorch Lightning's convention for how often:
 - per accuracy check (after the first step and at every epoch end), with the epoch as step:
   ``train_acc``, ``val_acc``, ``learning_rate`` and ``epoch_loss`` (the mean training loss of the
   epoch that just ended: every step counts, whatever the logging interval).
-Rows are buffered and stored with one ``log_batch`` at each epoch end: a row costs the SQLite store
-far less than a call does. MLflow is imported inside the methods (``nnplug.tracking``).
+Rows are buffered and stored with one ``log_batch`` at each epoch end (the check after the first
+step waits for the first epoch's): a row costs the SQLite store far less than a call does. MLflow is imported inside the methods (``nnplug.tracking``).
 """
 from nnplug.tracking import runs
 from nnplug.tracking.store import TrackingUnavailable, connect, describe, open_experiment
@@ -110,7 +110,8 @@ class MlflowTracker:
     def on_epoch_end(self, solver, epoch, train_acc, val_acc, learning_rate):
         if epoch > self._last_epoch:
             self._rows += self._epoch_rows(solver, epoch, train_acc, val_acc, learning_rate, runs.now_ms())
-            self.flush()
+            if epoch >= 1:  # the check after the first step (epoch 0) waits for the first epoch's rows
+                self.flush()
 
     def on_train_end(self, solver):
         self.flush()

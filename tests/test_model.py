@@ -74,7 +74,9 @@ def test_he_and_xavier_scale_with_fan_in(init):
 def test_any_registered_block_composes():
     model = Network([7, 6], input_dim=5, num_classes=3, block=["affine", "layernorm", "tanh", "affine", "sigmoid"],
                     seed=1)
-    assert {"W1", "W1_2", "gamma1", "W3"} <= set(model.params)
+    # the index grows at each layer with a weight matrix, as in CS231n's models
+    assert set(model.params) == {"W1", "b1", "gamma1", "beta1", "W2", "b2", "W3", "b3", "gamma3", "beta3", "W4", "b4",
+                                 "W5", "b5"}
     X, y = np.random.default_rng(0).standard_normal((4, 5)), np.array([0, 1, 2, 0])
     loss, grads = model.loss(X, y)
     for name in model.params:

@@ -114,7 +114,7 @@ def test_only_the_exact_standard_layers_fuse():
     net = Network([5], input_dim=4, num_classes=3, block=["affine", "batchnorm", "relu"], seed=0)
     assert len(net._runs) == 2  # the fused block, then the output affine layer
     net.layers[1] = (MyBatchNorm(5, dtype=np.float64), net.layers[1][1])
-    assert [runner for runner, _ in net._plan_runs()] == [layer for layer, _ in net.layers]
+    assert [runner for runner, _, _ in net._plan_runs()] == [layer for layer, _ in net.layers]
 
 
 def test_float32_batchnorm_net_never_upcasts():

@@ -6,14 +6,21 @@ import numpy as np
 
 
 class Layer:
-    """A layer plugin. The model creates one instance per position in the network.
+    """A layer plugin. The model creates one instance per position in the network, for the shape
+    of one sample it receives (``in_shape``, without the batch axis), and asks it the shape it
+    returns (``out_shape``): ``(3, 32, 32) -> conv -> (32, 32, 32) -> pool -> (32, 16, 16)``.
 
-    Subclasses set ``name`` (the registry name), ``description`` (one line), ``resizes`` (True when
-    the layer maps its input to the hidden width, as affine does), ``options`` (their defaults; a
-    config may set them; typed by their defaults or by ``option_types``, see
-    ``nnplug.contract.options``), ``regularized`` (local names of the parameters L2 applies to) and
-    implement the three methods below in the cache style of CS231n. ``check_options`` may refuse
-    values of the right type that the layer cannot work with (a probability above 1).
+    Subclasses set ``name`` (the registry name), ``description`` (one line), ``options`` (their
+    defaults; a config may set them; typed by their defaults or by ``option_types``, see
+    ``nnplug.contract.options``), ``regularized`` (local names of the parameters L2 applies to),
+    and implement ``forward`` and ``backward`` in the cache style of CS231n; ``output_shape``
+    when the layer changes the shape (the default keeps it), ``init_params`` when it has
+    parameters. ``check_options`` may refuse values of the right type that the layer cannot work
+    with (a probability above 1).
+
+    A layer with ``resizes = True`` maps its input to a width the model gives it: the hidden width
+    of an MLP, the number of classes for the last layer (affine's ``units``). Layers written before
+    shapes existed keep working: built as ``Layer(in_dim, out_dim)``, their samples are vectors.
 
     ``rng`` is the layer's own ``numpy.random.Generator`` (the model derives it from its seed);
     ``input_grad`` is False where nobody needs dx (the first layer), so a layer may skip that work.
@@ -32,18 +39,36 @@ class Layer:
         each starting with the option's name; none by default."""
         return []
 
-    def __init__(self, in_dim, out_dim=None, *, dtype=np.float64, rng=None, **options):
+    def __init__(self, in_shape, out_dim=None, *, dtype=np.float64, rng=None, **options):
         unknown = sorted(set(options) - set(self.options))
         if unknown:
             allowed = ", ".join(sorted(self.options)) or "none"
             raise ValueError(f"layer {self.name!r} has no option {unknown[0]!r} (its options: {allowed})")
         for key, default in self.options.items():
             setattr(self, key, options.get(key, default))
-        self.in_dim = int(in_dim)
-        self.out_dim = int(out_dim) if self.resizes and out_dim is not None else self.in_dim
+        self.in_shape = (int(in_shape),) if np.ndim(in_shape) == 0 else tuple(int(d) for d in in_shape)
+        self.width = None if out_dim is None else int(out_dim)
         self.dtype = np.dtype(dtype)
         self.rng = rng if rng is not None else np.random.default_rng()
         self.input_grad = True
+        self.out_shape = tuple(int(d) for d in self.output_shape(self.in_shape))
+
+    def output_shape(self, in_shape):
+        """The shape of one sample this layer returns for samples of ``in_shape``; ``in_shape`` by default
+        (a resizing layer: its width)."""
+        if self.resizes and self.width is not None:
+            return (self.width,)
+        return in_shape
+
+    @property
+    def in_dim(self):
+        """Values in one input sample (the fan-in of a layer that flattens its input)."""
+        return int(np.prod(self.in_shape))
+
+    @property
+    def out_dim(self):
+        """Values in one output sample."""
+        return int(np.prod(self.out_shape))
 
     def init_params(self, rng, init="gaussian", weight_scale=1e-2):
         """Return this layer's parameters by local name (``W``, ``gamma``, ...); none by default."""

@@ -1,34 +1,48 @@
-"""The plugin registry: finds every plugin through the ``nnplug`` entry-point group, once.
+"""The plugin registry: finds every plugin through the ``nnplug`` entry-point group, once, and
+checks each one on its own, so that a broken plugin is reported with its distribution while the
+others load.
 
-It keeps one table per kind, keyed by name. pluggy's own ``load_setuptools_entrypoints`` silently
-skips duplicate names and lets an import error escape, so the registry loads entry points itself:
-a broken plugin is recorded with its exception while the others load, and two plugins claiming
-one name is an error naming both distributions.
+A plugin is reported, and contributes nothing, when its module fails to import; when it
+implements a hook nnplug does not know (a misspelt ``nnplug_layer``: what pluggy's
+``check_pending`` finds) or no hook at all (a forgotten ``@hookimpl``); or when a hook returns
+something else than a list of its kind (a class instead of a list, a Layer from the update-rule
+hook, an object without a name).
 
-Set ``NNPLUG_DISABLE_PLUGIN_AUTOLOAD=1`` to load no entry points (as pytest and datasette allow)
-and ``NNPLUG_PLUGINS=module,module`` to register plugin modules by import path instead.
+Two plugins may claim one name: that name then needs its distribution in front
+(``nnplug-research:relu``), and only what uses it bare fails, with one message naming both. Every
+plugin can be named that way; ``nnplug:relu`` is the standard one.
+
+Set ``NNPLUG_DISABLE_PLUGIN_AUTOLOAD=1`` to load only nnplug's own plugins (as pytest and
+datasette do for theirs), ``NNPLUG_BLOCK=dist,dist:entry-point`` to leave out a distribution or
+one of its entry points (as pytest's ``-p no:NAME``; the command line's ``-p no:NAME`` sets it),
+and ``NNPLUG_PLUGINS=module,module`` to register plugin modules by import path.
 """
 import builtins
 import difflib
 import importlib
 import os
+import types
 import warnings
 from dataclasses import dataclass
 from importlib.metadata import entry_points, packages_distributions, version
 
 import pluggy
 
-from nnplug.contract import hookspecs
+from nnplug.contract import hookspecs, kinds
 
+# kind -> the hook that contributes it; how messages name one of a kind; what its hook returns
 KINDS = {
     "layers": "nnplug_layers",
     "losses": "nnplug_losses",
     "optimizers": "nnplug_optimizers",
     "datasets": "nnplug_datasets",
 }
-# How messages and tables name one plugin of each kind.
 LABELS = {"layers": "layer", "losses": "loss", "optimizers": "update rule", "datasets": "data set"}
+EXPECTED = {"layers": "Layer subclasses", "losses": "Loss objects", "optimizers": "UpdateRule objects",
+            "datasets": "Dataset objects"}
+OWN_DISTRIBUTION = "nnplug"
 DISABLE_ENV = "NNPLUG_DISABLE_PLUGIN_AUTOLOAD"
+BLOCK_ENV = "NNPLUG_BLOCK"
 PLUGINS_ENV = "NNPLUG_PLUGINS"
 
 
@@ -45,6 +59,10 @@ class UnknownPluginError(PluginError, KeyError):
         return self.args[0]
 
 
+class AmbiguousPluginError(PluginError):
+    """Two plugins claim one name; the message names both and how to choose."""
+
+
 @dataclass(frozen=True)
 class Plugin:
     kind: str
@@ -55,43 +73,81 @@ class Plugin:
     module: str
     description: str
 
+    @property
+    def qualified_name(self):
+        """``dist:name``, which tells this plugin from another of the same name."""
+        return f"{self.dist}:{self.name}"
+
 
 @dataclass(frozen=True)
 class Failure:
     source: str  # entry point or module that failed
     dist: str
     error: BaseException
+    version: str = "?"
 
     def __str__(self):
         return f"plugin {self.source!r} from {self.dist} failed to load: {type(self.error).__name__}: {self.error}"
 
 
+class BrokenPlugin(Exception):
+    """What is wrong with a plugin that loaded but does not keep the contract."""
+
+
+def kind_of(obj):
+    """The kind of plugin object ``obj`` is (a Layer subclass, a Loss, ...), whatever its name; or None."""
+    if isinstance(obj, type):
+        return "layers" if issubclass(obj, kinds.Layer) else None
+    classes = {"losses": kinds.Loss, "optimizers": kinds.UpdateRule, "datasets": kinds.Dataset}
+    return next((kind for kind, cls in classes.items() if isinstance(obj, cls)), None)
+
+
+def is_kind(kind, obj):
+    """Whether ``obj`` is a plugin object of ``kind`` with a non-empty string ``name``."""
+    return kind_of(obj) == kind and isinstance(getattr(obj, "name", None), str) and obj.name != ""
+
+
 class Registry:
-    def __init__(self, autoload=None, modules=None):
+    """The installed plugins, one table per kind.
+
+    ``autoload`` (default: unless ``NNPLUG_DISABLE_PLUGIN_AUTOLOAD`` is set) loads third-party
+    entry points besides nnplug's own; ``modules`` (default: ``NNPLUG_PLUGINS``) registers plugin
+    modules by import path; ``blocked`` (default: ``NNPLUG_BLOCK``) names distributions or
+    ``dist:entry-point`` pairs to leave out.
+    """
+
+    def __init__(self, autoload=None, modules=None, blocked=None):
         self._pm = pluggy.PluginManager(hookspecs.PROJECT)
         self._pm.add_hookspecs(hookspecs)
-        self._origin = {}  # plugin module -> (dist, version)
+        self._origin = {}  # id(plugin module) -> (dist, version)
         self.failures = []
         self._tables = None
         if autoload is None:
             autoload = not os.environ.get(DISABLE_ENV)
-        if autoload:
-            self._load_entry_points()
+        if blocked is None:
+            blocked = [b.strip() for b in os.environ.get(BLOCK_ENV, "").split(",") if b.strip()]
+        self.blocked = set(blocked)
+        self._load_entry_points(third_party=autoload)
         if modules is None:
             modules = [m for m in os.environ.get(PLUGINS_ENV, "").split(",") if m.strip()]
         for module in modules:
             self._import_module(module.strip())
 
-    def _load_entry_points(self):
+    # --- loading --------------------------------------------------------------------------------
+
+    def _load_entry_points(self, third_party):
         for ep in entry_points(group=hookspecs.PROJECT):
             dist = ep.dist.name if ep.dist else "?"
-            version = ep.dist.version if ep.dist else "?"
+            dist_version = ep.dist.version if ep.dist else "?"
+            if (dist != OWN_DISTRIBUTION and not third_party) or dist in self.blocked \
+                    or f"{dist}:{ep.name}" in self.blocked:
+                continue
             try:
                 module = ep.load()
             except Exception as exc:  # a broken plugin must not take the others down
-                self._fail(f"{ep.name} = {ep.value}", dist, exc)
+                self._fail(f"{ep.name} = {ep.value}", dist, exc, dist_version)
                 continue
-            self.register(module, dist=dist, version=version, name=f"{dist}:{ep.name}")
+            self.register(module, dist=dist, version=dist_version, name=f"{dist}:{ep.name}")
 
     def _import_module(self, path):
         try:
@@ -101,23 +157,42 @@ class Registry:
             return
         self.register(module)
 
-    def _fail(self, source, dist, exc):
-        failure = Failure(source, dist, exc)
+    def _fail(self, source, dist, exc, dist_version="?"):
+        failure = Failure(source, dist, exc, dist_version)
         self.failures.append(failure)
         warnings.warn(str(failure), RuntimeWarning, stacklevel=3)
 
-    def register(self, module, dist=None, version=None, name=None):
-        """Register a plugin module (or object with hook implementations) by hand."""
-        if self._pm.is_registered(module):
+    def register(self, plugin, dist=None, version=None, name=None):
+        """Register a plugin by hand: a module (or object) with ``@hookimpl`` functions, or, in a
+        notebook, plugin objects themselves (a Layer subclass, a Loss, an UpdateRule, a Dataset).
+
+        The plugin is checked as an installed one is: a failure is reported in ``failures`` and
+        the plugin contributes nothing.
+        """
+        if not hasattr(plugin, "__dict__") or isinstance(plugin, (type, kinds.Loss, kinds.UpdateRule,
+                                                                 kinds.Dataset)):
+            plugin = _wrapped(plugin)
+        if self._pm.is_registered(plugin):
             return
         if dist is None:
-            dist, version = _distribution_of(module)
-        self._pm.register(module, name=name)
-        self._origin[id(module)] = (dist, version or "?")
+            dist, version = _distribution_of(plugin)
+        source = name or getattr(plugin, "__name__", repr(plugin))
+        try:
+            self._pm.register(plugin, name=name)
+            _check_hooks(self._pm, plugin)
+        except Exception as exc:  # noqa: BLE001  pluggy refuses a malformed hookimpl; ours are told apart
+            if self._pm.is_registered(plugin):
+                self._pm.unregister(plugin)
+            self._fail(source, dist, exc, version or "?")
+            return
+        self._origin[id(plugin)] = (dist, version or "?")
         self._tables = None
+
+    # --- the tables -----------------------------------------------------------------------------
 
     @property
     def tables(self):
+        """``{kind: {name: [Plugin, ...]}}``: every claim on each name."""
         if self._tables is None:
             self._tables = self._build_tables()
         return self._tables
@@ -126,42 +201,48 @@ class Registry:
         tables = {kind: {} for kind in KINDS}
         for kind, hook_name in KINDS.items():
             for impl in getattr(self._pm.hook, hook_name).get_hookimpls():
-                dist, version = self._origin.get(id(impl.plugin), ("?", "?"))
+                dist, dist_version = self._origin.get(id(impl.plugin), ("?", "?"))
                 source = getattr(impl.plugin, "__name__", impl.plugin_name)
                 try:
-                    objs = impl.function() or []
-                except Exception as exc:
-                    self._fail(f"{source}.{hook_name}", dist, exc)
+                    objs = _contributions(kind, hook_name, impl.function())
+                except Exception as exc:  # noqa: BLE001  the plugin's own failure
+                    self._fail(f"{source}.{hook_name}", dist, exc, dist_version)
                     continue
                 for obj in objs:
-                    name = obj.name
-                    if name in tables[kind]:
-                        other = tables[kind][name]
-                        raise PluginError(
-                            f"two plugins claim the {LABELS[kind]} name {name!r}: "
-                            f"{other.module} from {other.dist} {other.version} and "
-                            f"{source} from {dist} {version}; uninstall or rename one"
-                        )
                     description = getattr(obj, "description", "") or _first_line(obj.__doc__)
-                    tables[kind][name] = Plugin(kind, name, obj, dist, version, source, description)
+                    claim = Plugin(kind, obj.name, obj, dist, dist_version, source, description)
+                    tables[kind].setdefault(obj.name, []).append(claim)
         return tables
 
-    def get(self, kind, name):
-        """The plugin object of ``kind`` called ``name``; a clear error when there is none."""
-        table = self._table(kind)
-        try:
-            return table[name].obj
-        except (KeyError, TypeError):
-            raise UnknownPluginError(_unknown_message(kind, name, table)) from None
+    def conflicts(self):
+        """One line per name two plugins claim, naming both and how to choose."""
+        return [_ambiguous_message(kind, name, claims) for kind in KINDS
+                for name, claims in sorted(self.tables[kind].items()) if len(claims) > 1]
 
     def info(self, kind, name):
-        """The ``Plugin`` record (distribution, version, description) of one plugin."""
-        self.get(kind, name)
-        return self._table(kind)[name]
+        """The ``Plugin`` record of ``kind`` called ``name`` (or ``dist:name``); a clear error when there
+        is none or the name is ambiguous."""
+        table = self._table(kind)
+        if isinstance(name, str) and ":" in name and name not in table:
+            dist, bare = name.rsplit(":", 1)
+            found = [claim for claim in table.get(bare, []) if claim.dist == dist]
+            if found:
+                return found[0]
+        claims = table.get(name) if isinstance(name, str) else None
+        if not claims:
+            raise UnknownPluginError(_unknown_message(kind, name, table))
+        if len(claims) > 1:
+            raise AmbiguousPluginError(_ambiguous_message(kind, name, claims))
+        return claims[0]
+
+    def get(self, kind, name):
+        """The plugin object of ``kind`` called ``name`` (or ``dist:name``)."""
+        return self.info(kind, name).obj
 
     def list(self, kind):
-        """The ``Plugin`` records of one kind, sorted by name."""
-        return [self._table(kind)[n] for n in sorted(self._table(kind))]
+        """The ``Plugin`` records of one kind, sorted by name (both claims of a shared name)."""
+        table = self._table(kind)
+        return [claim for name in sorted(table) for claim in table[name]]
 
     def names(self, kind):
         return sorted(self._table(kind))
@@ -172,6 +253,61 @@ class Registry:
         return self.tables[kind]
 
 
+def _contributions(kind, hook_name, returned):
+    """What one hook implementation contributes; ``BrokenPlugin`` saying what is wrong with it."""
+    if returned is None:
+        return []
+    if not isinstance(returned, (list, tuple)):
+        raise BrokenPlugin(f"{hook_name} returned {_described(returned)}, not a list of {EXPECTED[kind]} "
+                           f"(return [{getattr(returned, '__name__', 'it')}])")
+    for obj in returned:
+        if is_kind(kind, obj):
+            continue
+        found = kind_of(obj)
+        if found == kind:
+            raise BrokenPlugin(f"{hook_name} returned {_described(obj)} without a name: set its name to a "
+                               f"non-empty string")
+        hint = f": it is a {LABELS[found]}, for {KINDS[found]}" if found else ""
+        raise BrokenPlugin(f"{hook_name} returned {_described(obj)}, expected {EXPECTED[kind]}{hint}")
+    return list(returned)
+
+
+def _described(obj):
+    if isinstance(obj, type):
+        return f"the class {obj.__name__}"
+    return f"a {type(obj).__name__}" + (f" named {obj.name!r}" if isinstance(getattr(obj, "name", None), str) else "")
+
+
+def _check_hooks(pm, plugin):
+    """``BrokenPlugin`` for a plugin that implements no nnplug hook, or one nnplug does not know.
+
+    What pluggy's ``check_pending`` finds for all plugins at once, here for this one plugin, so
+    that it alone is reported with its distribution.
+    """
+    callers = pm.get_hookcallers(plugin) or []
+    unknown = [caller.name for caller in callers if caller.spec is None]
+    if unknown:
+        hint = did_you_mean(unknown[0], KINDS.values())
+        raise BrokenPlugin(f"implements {unknown[0]}, which is not an nnplug hook{hint} "
+                           f"(hooks: {', '.join(KINDS.values())})")
+    if not callers:
+        defined = [name for name in dir(plugin) if name.startswith("nnplug_") and callable(getattr(plugin, name))]
+        reason = (f"{defined[0]} is not marked @nnplug.hookimpl" if defined
+                  else f"it has no @nnplug.hookimpl function ({', '.join(KINDS.values())})")
+        raise BrokenPlugin(f"contributes nothing: {reason}")
+
+
+def _wrapped(obj):
+    """Plugin objects registered by hand, as a module whose hooks return them."""
+    objs = obj if isinstance(obj, (list, tuple)) else [obj]
+    namespace = types.SimpleNamespace(__name__=", ".join(getattr(o, "name", "?") for o in objs))
+    for kind, hook_name in KINDS.items():
+        mine = [o for o in objs if is_kind(kind, o)]
+        if mine:
+            setattr(namespace, hook_name, hookspecs.hookimpl(lambda mine=mine: mine))
+    return namespace
+
+
 def did_you_mean(name, candidates):
     """``"; did you mean 'adam'?"`` for the candidate closest to a misspelt ``name``, else ``""``."""
     close = difflib.get_close_matches(str(name), builtins.list(candidates), n=1, cutoff=0.5)
@@ -180,8 +316,15 @@ def did_you_mean(name, candidates):
 
 def _unknown_message(kind, name, table):
     available = ", ".join(sorted(table)) or "none installed"
-    hint = did_you_mean(name, table)
-    return f"unknown {LABELS[kind]} {name!r}{hint} (available: {available})"
+    return f"unknown {LABELS[kind]} {name!r}{did_you_mean(name, table)} (available: {available})"
+
+
+def _ambiguous_message(kind, name, claims):
+    sources = " and ".join(f"{c.module} from {c.dist} {c.version}" for c in claims)
+    choices = " or ".join(c.qualified_name for c in claims)
+    blocks = " or ".join(f"-p no:{c.dist}" for c in claims if c.dist != OWN_DISTRIBUTION)
+    return (f"two plugins claim the {LABELS[kind]} name {name!r}: {sources}; name one of them ({choices})"
+            + (f", or leave one out ({blocks})" if blocks else ""))
 
 
 def _first_line(doc):

@@ -1,8 +1,9 @@
-"""Networks composed from layer plugins by name: ``{block} x (L-1) - affine - loss``."""
+"""Networks composed from layer plugins, each built for the shape the layer before it returns."""
 import numpy as np
 
-from nnplug.contract.registry import default_registry
-
+from nnplug.contract.kinds import Loss
+from nnplug.contract.registry import PluginError, default_registry
+from nnplug.core import layer_plan
 
 # The output layer feeds no ReLU, so He's or Xavier's gain would make its first scores large and
 # the first losses well above log(C): it is drawn small instead (the variance of PyTorch's default
@@ -10,78 +11,103 @@ from nnplug.contract.registry import default_registry
 OUTPUT_INIT = {"he": "small", "xavier": "small"}
 
 
+class LayerError(PluginError):
+    """A layer failed while training; the message names it, where it sits and what it was given."""
+
+
 class Network:
-    """A stack of layer plugins with the CS231n model contract: ``params`` and ``loss(X, y=None)``.
+    """A sequence of layer plugins with the CS231n model contract: ``params`` and ``loss(X, y=None)``.
 
-    Parameters are named by their layer's local name and the index of their hidden block
-    (``W1, b1, gamma1, ...``); the output affine layer's are ``W<L>, b<L>``.
+    Inputs:
+    - hidden_dims, block, dropout: an MLP, ``{block} x len(hidden_dims) - affine``, the block's
+      resizing layer given each hidden width (``dropout`` > 0 appends dropout to each block);
+    - layers: instead, any sequence of layers (see ``nnplug.core.layer_plan``): names, Layer
+      classes, or either with options, e.g. ``[{"conv": {"filters": 32, "size": 3}}, "relu",
+      {"max_pool": {"size": 2}}, "affine"]``;
+    - input_dim: the shape of one sample (an int for vectors); num_classes: C, the width of the
+      last resizing layer that names none;
+    - loss: a registered name, a Loss, or a function ``(scores, y) -> (loss, dscores)``;
+      loss_options: its options;
+    - init ('gaussian', 'he', 'xavier'), weight_scale (for 'gaussian'), reg (L2 on the weights of
+      layers that declare them ``regularized``), dtype, seed (the network's own generators: the
+      weights, dropout masks; without one, numpy's global generator picks it);
+    - layer_options: options by layer name, for every layer of that name;
+    - registry: where names are looked up (default: the installed plugins); fuse: let layers
+      that offer it run together (``Layer.fuse``: the same model up to rounding, fewer passes).
 
-    Consecutive layers that offer it (``Layer.fuse``, e.g. affine-batchnorm-relu) run as one fused
-    step: the same model up to rounding, fewer passes over memory. ``fuse=False`` runs every layer
-    on its own.
+    Parameters are named by their local name and an index that grows at each layer with a weight
+    matrix ``W`` (``W1, b1, gamma1, beta1, W2, ...``), as in CS231n's models.
     """
 
-    def __init__(self, hidden_dims, input_dim=3 * 32 * 32, num_classes=10, block=("affine", "relu"),
+    def __init__(self, hidden_dims=(), input_dim=3 * 32 * 32, num_classes=10, block=("affine", "relu"),
                  loss="softmax", dropout=0.0, init="gaussian", weight_scale=1e-2, reg=0.0,
-                 dtype=np.float64, seed=None, layer_options=None, registry=None, fuse=True):
+                 dtype=np.float64, seed=None, layer_options=None, registry=None, fuse=True, layers=None,
+                 loss_options=None):
         registry = registry or default_registry()
         self.reg = reg
         self.dtype = np.dtype(dtype)
         self.hidden_dims = [int(h) for h in hidden_dims]
-        self.num_layers = len(self.hidden_dims) + 1
-        self.block = list(block) + (["dropout"] if dropout else [])
-        layer_options = {name: dict(opts) for name, opts in (layer_options or {}).items()}
-        if dropout:
-            layer_options.setdefault("dropout", {})["p"] = dropout
-        self.loss_fn = registry.get("losses", loss)
+        steps = ([layer_plan.parse(entry) for entry in layers] if layers is not None
+                 else layer_plan.mlp(self.hidden_dims, block, dropout))
+        steps = layer_plan.with_defaults(steps, {k: dict(v) for k, v in (layer_options or {}).items()})
+        self.loss_fn = _loss(loss, registry)
+        self.loss_options = dict(loss_options or {})
 
         # one stream for the weights, one per layer for what it draws while training (dropout).
-        # Without a seed, numpy's global generator picks one: CS231n drew its weights from it, so
-        # a notebook that calls np.random.seed(...) first gets the same network every time.
+        # Without a seed, numpy's global generator picks one, so that np.random.seed(...) first
+        # gives the same network every time.
         if seed is None:
             seed = int(np.random.randint(2 ** 31))
         init_seq, layer_seq = np.random.SeedSequence(seed).spawn(2)
         init_rng = np.random.default_rng(init_seq)
-        plan = [(i, name, h) for i, h in enumerate(self.hidden_dims, 1) for name in self.block]
-        plan.append((self.num_layers, "affine", num_classes))
-        layer_rngs = [np.random.default_rng(s) for s in layer_seq.spawn(len(plan))]
+        layer_rngs = [np.random.default_rng(s) for s in layer_seq.spawn(len(steps))]
 
         self.params = {}
         self.layers = []  # (layer, {local param name: global param name})
+        self.labels = []  # how errors name each layer
         self.regularized = []
-        dim = int(np.prod(input_dim))
-        for (index, name, width), rng in zip(plan, layer_rngs):
-            layer = registry.get("layers", name)(dim, width, dtype=self.dtype, rng=rng,
-                                                 **layer_options.get(name, {}))
+        self.input_shape = (int(input_dim),) if np.ndim(input_dim) == 0 else tuple(int(d) for d in input_dim)
+        shape, index = self.input_shape, 0
+        last = max((i for i, s in enumerate(steps) if _resizes(s, registry) and "units" not in s.options
+                    and s.width is None), default=None)
+        for position, (step, rng) in enumerate(zip(steps, layer_rngs)):
+            cls, label = _layer_class(step.spec, registry)
+            width = num_classes if position == last else step.width
+            layer = cls(shape, width, dtype=self.dtype, rng=rng, **step.options) if width is not None \
+                else cls(shape, dtype=self.dtype, rng=rng, **step.options)
+            rule = OUTPUT_INIT.get(init, init) if position == last else init
+            local_params = layer.init_params(init_rng, rule, weight_scale)
+            index += "W" in local_params
             names = {}
-            rule = OUTPUT_INIT.get(init, init) if index == self.num_layers else init
-            for local, value in layer.init_params(init_rng, rule, weight_scale).items():
+            for local, value in local_params.items():
                 names[local] = self._unique_name(f"{local}{index}")
                 self.params[names[local]] = value.astype(self.dtype, copy=False)
-            self.regularized += [names[local] for local in layer.regularized]
+            self.regularized += [names[local] for local in layer.regularized if local in names]
             self.layers.append((layer, names))
-            dim = layer.out_dim
+            self.labels.append(f"layer {position + 1} {label}")
+            shape = layer.out_shape
+        self.num_layers = index
+        if shape != (num_classes,):
+            raise ValueError(f"the network's output is {shape} per sample, not the {num_classes} classes' "
+                             f"scores: end it with a resizing layer (affine) that names no size")
         if self.layers:
             self.layers[0][0].input_grad = False
-        self._runs = self._plan_runs() if fuse else self.layers
+        self._runs = self._plan_runs() if fuse else [(layer, names, [i]) for i, (layer, names)
+                                                     in enumerate(self.layers)]
 
     def _plan_runs(self):
-        """``(runner, names)`` per step of the forward pass, where layers that offer it run fused."""
+        """``(runner, names, positions)`` per step of the forward pass; layers that offer it run fused."""
         runs, i = [], 0
         while i < len(self.layers):
             layer, names = self.layers[i]
             fuse = getattr(layer, "fuse", None)  # layers written before fusing existed lack it
             offer = fuse([other for other, _ in self.layers[i + 1:]]) if fuse else None
-            if offer is not None:
-                runner, count = offer
-                merged = {}
-                for _, part_names in self.layers[i:i + count]:
-                    merged.update(part_names)
-                runs.append((runner, merged))
-                i += count
-            else:
-                runs.append((layer, names))
-                i += 1
+            runner, count = offer if offer is not None else (layer, 1)
+            merged = {}
+            for _, part_names in self.layers[i:i + count]:
+                merged.update(part_names)
+            runs.append((runner, merged, list(range(i, i + count))))
+            i += count
         return runs
 
     def _unique_name(self, name):
@@ -92,29 +118,47 @@ class Network:
         return candidate
 
     def loss(self, X, y=None):
-        """Scores ``(N, C)`` in test mode without ``y``; ``(loss, grads)`` in train mode with it."""
+        """Scores ``(N, C)`` in test mode without ``y``; ``(loss, grads)`` in train mode with it.
+
+        A layer that raises is named in a ``LayerError``: its position, plugin, distribution,
+        pass (forward or backward) and the shape it was given.
+        """
         mode = "test" if y is None else "train"
         params = self.params
         out = X if X.dtype == self.dtype else X.astype(self.dtype)
         caches = []
-        for layer, names in self._runs:
-            out, cache = layer.forward(out, {local: params[g] for local, g in names.items()}, mode)
+        for layer, names, positions in self._runs:
+            try:
+                out, cache = layer.forward(out, {local: params[g] for local, g in names.items()}, mode)
+            except Exception as exc:
+                raise self._failed(positions, "forward", out, exc) from exc
             caches.append(cache)
         if y is None:
             return out
 
-        loss, dout = self.loss_fn(out, y)
+        loss, dout = self.loss_fn(out, y, **self.loss_options)
         grads = {}
-        for (layer, names), cache in zip(reversed(self._runs), reversed(caches)):
-            dout, layer_grads = layer.backward(dout, cache)
-            for local, g in names.items():
-                grads[g] = layer_grads[local]
+        for (layer, names, positions), cache in zip(reversed(self._runs), reversed(caches)):
+            try:
+                dout, layer_grads = layer.backward(dout, cache)
+                for local, g in names.items():
+                    grads[g] = layer_grads[local]
+            except Exception as exc:
+                raise self._failed(positions, "backward", dout, exc) from exc
         if self.reg:
             for name in self.regularized:
                 w = params[name].ravel(order="K")  # a view in either layout (ravel() copies an F array)
                 loss += 0.5 * self.reg * float(w @ w)
                 grads[name] += self.reg * params[name]
         return loss, grads
+
+    def _failed(self, positions, where, given, exc):
+        if isinstance(exc, LayerError):
+            return exc
+        shape = getattr(given, "shape", None)
+        what = f"an array of shape {shape}" if shape is not None else f"a {type(given).__name__}"
+        labels = " with ".join(self.labels[p] for p in positions)
+        return LayerError(f"{labels} failed in its {where} pass on {what}: {type(exc).__name__}: {exc}")
 
     def get_state(self):
         """Per-layer state (running statistics, random generators) for checkpoints."""
@@ -123,3 +167,27 @@ class Network:
     def set_state(self, states):
         for (layer, _), state in zip(self.layers, states):
             layer.set_state(state)
+
+
+def _layer_class(spec, registry):
+    """The Layer class of a step and how errors name it: ``'swish' (nnplug-swish 0.1.0)``."""
+    if isinstance(spec, str):
+        info = registry.info("layers", spec)
+        return info.obj, f"{spec!r} ({info.dist} {info.version})"
+    return spec, f"{getattr(spec, 'name', '') or spec.__name__!r} ({spec.__module__})"
+
+
+def _resizes(step, registry):
+    cls = registry.get("layers", step.spec) if isinstance(step.spec, str) else step.spec
+    return getattr(cls, "resizes", False)
+
+
+def _loss(loss, registry):
+    """A loss plugin object from a name, a Loss, or a function ``(scores, y) -> (loss, dscores)``."""
+    if isinstance(loss, str):
+        return registry.get("losses", loss)
+    if isinstance(loss, Loss):
+        return loss
+    if callable(loss):
+        return Loss(getattr(loss, "__name__", "loss"), loss)
+    raise TypeError(f"loss={loss!r}: expected a loss name, a Loss, or a function (scores, y) -> (loss, dscores)")

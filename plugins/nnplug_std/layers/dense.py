@@ -2,6 +2,7 @@
 import numpy as np
 
 from nnplug.contract.kinds import Layer, check_mode
+from nnplug.contract.options import in_range
 from nnplug_std.classic.layers import affine_backward, affine_forward
 from nnplug_std.classic.products import weight_order
 from nnplug_std.fused import affine_bn_relu_backward, affine_bn_relu_forward
@@ -31,9 +32,21 @@ def init_weights(rng, shape, init, weight_scale, dtype):
 
 class Affine(Layer):
     name = "affine"
-    description = "Fully connected: x @ W + b, mapping to the hidden width"
+    description = "Fully connected: x @ W + b, each sample flattened; units outputs (the last: the classes)"
     resizes = True
     regularized = ("W",)
+    options = {"units": None}
+    option_types = {"units": (int, type(None))}
+
+    @classmethod
+    def check_options(cls, options):
+        return in_range(options, "units", minimum=1)
+
+    def output_shape(self, in_shape):
+        units = self.units if self.units is not None else self.width
+        if units is None:
+            raise ValueError("affine needs its number of outputs: units (or the width a model gives it)")
+        return (units,)
 
     def init_params(self, rng, init="gaussian", weight_scale=1e-2):
         return {

@@ -17,6 +17,7 @@ from importlib.resources import files
 import yaml
 
 from nnplug.app.output import guarded_stdout
+from nnplug.app import plugin_configs
 
 # Commands that are not training runs: first word -> "module:function(argv)".
 SUBCOMMANDS = {"plugins": "nnplug.app.plugins_command:main"}
@@ -25,10 +26,12 @@ FULL_ERROR = "HYDRA_FULL_ERROR"
 USAGE = """\
 usage: nnplug [group=option ...] [key=value ...]     train one experiment
        nnplug -m [group=a,b ...] [key=v1,v2 ...]     a sweep: one job per combination
-       nnplug plugins [--json] [--check]             the installed plugins
+       nnplug plugins [--json] [--check [NAME ...]]  the installed plugins, their options, their checks
+       nnplug -p no:DIST ...                         leave out a plugin distribution
        (python -m nnplug ... is the same command)
 
-Config groups (default in brackets):
+Config groups (default in brackets; options plugins ship name their distribution):
+
 {groups}
 
 Any key of the composed config can be set: optim.learning_rate=3e-4 model.hidden_dims=[256,256]
@@ -62,6 +65,7 @@ def main(argv=None):
 
 def command(args):
     """The command's work, by its first word; returns the exit status."""
+    args = leave_out_blocked(args)
     if args and args[0] in SUBCOMMANDS:
         module, function = SUBCOMMANDS[args[0]].split(":")
         return getattr(importlib.import_module(module), function)(args[1:])
@@ -72,17 +76,43 @@ def command(args):
     return run_app()
 
 
+def leave_out_blocked(args):
+    """``args`` without pytest-style ``-p no:NAME`` pairs; each NAME (a distribution, or
+    ``dist:entry-point``) goes into ``NNPLUG_BLOCK``, which the registry, the config search path and
+    the processes of a sweep read. (Hydra's own ``-p PACKAGE`` never starts with ``no:``.)"""
+    kept, blocked, i = [], [], 0
+    while i < len(args):
+        if args[i] == "-p" and i + 1 < len(args) and args[i + 1].startswith("no:"):
+            blocked.append(args[i + 1][3:])
+            i += 2
+            continue
+        if args[i].startswith("-pno:"):
+            blocked.append(args[i][5:])
+        else:
+            kept.append(args[i])
+        i += 1
+    if blocked:
+        os.environ[plugin_configs.BLOCK_ENV] = ",".join(filter(None, [os.environ.get(plugin_configs.BLOCK_ENV, ""),
+                                                                      *blocked]))
+    return kept
+
+
 def usage():
-    """The help text, with the groups and options of the config folder that ships in the package."""
+    """The help text, with the groups and options of nnplug's config folder and of the plugins installed."""
     conf = files("nnplug.conf")
     defaults = {}
     for entry in yaml.safe_load(conf.joinpath("config.yaml").read_text())["defaults"]:
         if isinstance(entry, dict):
             defaults.update({str(k): v for k, v in entry.items()})
+    groups = {d.name: sorted(f.name[:-5] for f in d.iterdir() if f.name.endswith(".yaml"))
+              for d in conf.iterdir() if d.is_dir() and not d.name.startswith("_")}
+    shipped = {}  # group -> ["swish (nnplug-swish)", ...]
+    for dist, package in plugin_configs.config_packages():
+        for group, options in plugin_configs.group_files(package).items():
+            shipped.setdefault(group, []).extend(f"{option} ({dist})" for option in options)
     lines = []
-    for group in sorted(d.name for d in conf.iterdir() if d.is_dir() and not d.name.startswith("_")):
-        options = sorted(f.name[:-5] for f in conf.joinpath(group).iterdir() if f.name.endswith(".yaml"))
-        shown = [f"[{o}]" if o == defaults.get(group) else o for o in options]
+    for group in sorted(set(groups) | set(shipped)):
+        shown = [f"[{o}]" if o == defaults.get(group) else o for o in groups.get(group, [])] + shipped.get(group, [])
         lines.append(f"  {group:<15} {', '.join(shown)}")
     return USAGE.format(groups="\n".join(lines))
 
@@ -99,6 +129,7 @@ def run_app():
     for name, value in COMMAND_ENVIRONMENT.items():  # this command's own process: the user's settings win
         os.environ.setdefault(name, value)
     schema.register()
+    plugin_configs.register()
     full_error = os.environ.get(FULL_ERROR) == "1"  # the user's: Hydra's own reports stay
     os.environ[FULL_ERROR] = "1"  # Hydra then raises its errors to us instead of printing them
     try:

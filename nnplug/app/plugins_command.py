@@ -1,51 +1,51 @@
-"""``nnplug plugins``: what is installed, from which distribution, and whether its gradients are right.
+"""``nnplug plugins``: what is installed, from which distribution, with which options, and whether
+each plugin keeps the contract.
 
-    nnplug plugins              # a table of every layer, loss, update rule and data set
-    nnplug plugins --json       # the same for scripts
-    nnplug plugins --check      # also gradient-check every layer and loss; exit 1 if any fails
+    nnplug plugins                    # a table of every layer, loss, update rule and data set
+    nnplug plugins --json             # the same for scripts
+    nnplug plugins --check            # also check every layer, loss and update rule; exit 1 if any fails
+    nnplug plugins --check swish lamb # check only these (data sets are checked when named)
 
-Plugins that failed to load are listed too: a broken third-party plugin is exactly what a user
-running this command is looking for.
+Plugins that failed to load, and names two plugins claim, are listed too: a broken third-party
+plugin is exactly what a user running this command is looking for.
 """
 import argparse
 import json
-import shutil
 import sys
 import warnings
 
 from nnplug.contract.registry import KINDS, LABELS, PluginError, Registry
-from nnplug.core.gradcheck import check_layer, check_loss
 from nnplug.display.tables import fit_to_terminal, format_table
+from nnplug.testing.checks import TOLERANCE, check_dataset, check_layer, check_loss, check_update_rule
 
-CHECKED_KINDS = ("layers", "losses")
+CHECKED_BY_DEFAULT = ("layers", "losses", "optimizers")  # a data set may need files to load
 EXIT_CHECK_FAILED = 1
-EXIT_REGISTRY_ERROR = 2
 
 
 def main(argv=None):
     args = _parser().parse_args(argv)
-
     with warnings.catch_warnings():  # load failures are reported below, not as warnings
         warnings.simplefilter("ignore", RuntimeWarning)
         registry = Registry()
-        try:
-            entries = collect(registry)
-        except PluginError as exc:  # two plugins claim one name: nothing can be listed reliably
-            print(f"nnplug plugins: {exc}", file=sys.stderr)
-            return EXIT_REGISTRY_ERROR
-    if args.check:
+        entries = collect(registry)
+    unknown = []
+    if args.check is not None:
+        unknown = [name for name in args.check if not any(_named(e, name) for e in entries)]
         for entry in entries:
-            if entry["kind"] in CHECKED_KINDS:
-                entry["check"] = check(entry["kind"], registry.get(entry["kind"], entry["name"]), args.tol)
+            if (entry["kind"] in CHECKED_BY_DEFAULT and not args.check) or any(_named(entry, n) for n in args.check):
+                entry["check"] = check(registry, entry, args.tol)
     failures = [{"source": f.source, "distribution": f.dist, "error": f"{type(f.error).__name__}: {f.error}"}
                 for f in registry.failures]
+    conflicts = registry.conflicts()
 
     if args.json:
-        print(json.dumps({"plugins": entries, "failures": failures}, indent=2))
+        print(json.dumps({"plugins": entries, "failures": failures, "conflicts": conflicts}, indent=2, default=str))
     else:
-        print(render(entries, failures, checked=args.check))
+        print(render(entries, failures, conflicts, checked=args.check is not None))
+    for name in unknown:
+        print(f"nnplug plugins: error: no plugin named {name!r}", file=sys.stderr)
     checks = [e["check"] for e in entries if "check" in e]
-    if args.check and (failures or not all(c["passed"] for c in checks)):
+    if args.check is not None and (failures or unknown or not all(c["passed"] for c in checks)):
         return EXIT_CHECK_FAILED
     return 0
 
@@ -53,46 +53,64 @@ def main(argv=None):
 def _parser():
     parser = argparse.ArgumentParser(
         prog="nnplug plugins",
-        description="List every installed layer, loss, update rule and data set plugin.")
+        description="List every installed layer, loss, update rule and data set plugin, with its options.")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--check", action="store_true",
-                        help="gradient-check every layer and loss; exit 1 if any fails or failed to load")
-    parser.add_argument("--tol", type=float, default=1e-7,
+    parser.add_argument("--check", nargs="*", metavar="NAME",
+                        help="check the contract of every layer, loss and update rule, or of the plugins named "
+                             "(name or dist:name; data sets too); exit 1 if any fails or failed to load")
+    parser.add_argument("--tol", type=float, default=TOLERANCE,
                         help="largest relative error a gradient may have (default: %(default)g)")
     return parser
 
 
+def _named(entry, name):
+    return name in (entry["name"], f"{entry['distribution']}:{entry['name']}")
+
+
 def collect(registry):
-    """One dict per plugin: kind, name, distribution, version, module, description."""
-    return [{"kind": kind, "name": p.name, "distribution": p.dist, "version": p.version,
-             "module": p.module, "description": p.description}
+    """One dict per plugin: kind, name, distribution, version, module, description and options."""
+    return [{"kind": kind, "name": p.name, "distribution": p.dist, "version": p.version, "module": p.module,
+             "description": p.description, "options": _options(kind, p.obj)}
             for kind in KINDS for p in registry.list(kind)]
 
 
-def check(kind, plugin, tol):
-    """Gradient-check one layer or loss: ``{"passed", "max_error", "errors"}`` or ``{"passed", "error"}``."""
+def _options(kind, plugin):
+    """A plugin's options and their defaults (an update rule's: its hyperparameters)."""
+    return dict(plugin.defaults if kind == "optimizers" else plugin.options)
+
+
+def check(registry, entry, tol):
+    """``{"passed", "max_error", "problems"}`` for one plugin: its contract, its gradients."""
+    plugin = registry.get(entry["kind"], f"{entry['distribution']}:{entry['name']}")
     try:
-        errors = check_layer(plugin) if kind == "layers" else check_loss(plugin)
-    except Exception as exc:  # a plugin that cannot even be checked has failed its check
-        return {"passed": False, "error": f"{type(exc).__name__}: {exc}"}
-    worst = max(errors.values(), default=0.0)
-    return {"passed": all(e < tol for e in errors.values()), "max_error": worst, "errors": errors}
+        report = {"layers": lambda: check_layer(plugin, tol), "losses": lambda: check_loss(plugin, tol),
+                  "optimizers": lambda: check_update_rule(plugin), "datasets": lambda: check_dataset(plugin)}[
+            entry["kind"]]()
+    except Exception as exc:  # noqa: BLE001  a plugin that cannot even be checked has failed its check
+        return {"passed": False, "max_error": None, "problems": [f"{type(exc).__name__}: {exc}"]}
+    return {"passed": report.passed, "max_error": report.max_error, "problems": report.problems}
 
 
-def render(entries, failures, checked=False):
-
-    headers = ["kind", "name", "distribution", "version"] + (["check"] if checked else []) + ["description"]
+def render(entries, failures, conflicts, checked=False):
+    headers = ["kind", "name", "distribution", "version"] + (["check"] if checked else []) + ["options", "description"]
     rows = [[LABELS[e["kind"]], e["name"], e["distribution"], e["version"]]
-            + ([_check_cell(e.get("check"))] if checked else []) + [e["description"]] for e in entries]
-    rows = fit_to_terminal(headers, rows, len(headers) - 1)
-    lines = [format_table(headers, rows)]
+            + ([_check_cell(e.get("check"))] if checked else [])
+            + [", ".join(f"{k}={v}" for k, v in e["options"].items() if k != "md5") or "-", e["description"]]
+            for e in entries]
+    lines = [format_table(headers, fit_to_terminal(headers, rows, len(headers) - 1))]
+    if conflicts:
+        lines += ["", "Names two plugins claim (name one of them as dist:name):"] + [f"  {c}" for c in conflicts]
     if failures:
         lines += ["", "Failed to load:"]
         lines += [f"  {f['source']} (from {f['distribution']}): {f['error']}" for f in failures]
     if checked:
-        results = [e["check"] for e in entries if "check" in e]
-        failed = sum(not r["passed"] for r in results)
-        lines += ["", f"Gradient check: {len(results) - failed} passed, {failed} failed"
+        results = [e for e in entries if "check" in e]
+        bad = [e for e in results if not e["check"]["passed"]]
+        if bad:
+            lines += ["", "Failed checks:"]
+            lines += [f"  {LABELS[e['kind']]} {e['name']} ({e['distribution']}): {problem}"
+                      for e in bad for problem in e["check"]["problems"]]
+        lines += ["", f"Check: {len(results) - len(bad)} passed, {len(bad)} failed"
                   + (f", {len(failures)} failed to load" if failures else "")]
     return "\n".join(lines)
 
@@ -100,6 +118,6 @@ def render(entries, failures, checked=False):
 def _check_cell(result):
     if result is None:
         return "-"
-    if "error" in result:
-        return "FAIL (" + result["error"].split(":")[0] + ")"
-    return ("pass" if result["passed"] else "FAIL") + f" {result['max_error']:.0e}"
+    if not result["passed"]:
+        return "FAIL"
+    return "pass" + (f" {result['max_error']:.0e}" if result["max_error"] is not None else "")

@@ -19,7 +19,8 @@ ALLOWED = {
     "data": {"contract", "core"},
     "tracking": {"core"},
     "display": {"core"},
-    "app": {"contract", "core", "data", "tracking", "display"},
+    "testing": {"contract", "core", "data"},
+    "app": {"contract", "core", "data", "tracking", "display", "testing"},
 }
 
 

@@ -173,6 +173,7 @@ def build_solver(settings, data, registry, listeners=(), checkpoint_dir=None):
         num_classes=data["num_classes"],
         block=tuple(layer["block"]),
         loss=settings["loss"]["name"],
+        loss_options={key: value for key, value in settings["loss"].items() if key != "name"},
         layer_options=layer["options"] or None,
         registry=registry,
         **settings["model"],

@@ -32,6 +32,8 @@ class Layer:
     options: dict = {}
     option_types: dict = {}
     regularized: tuple = ()
+    check_shape: tuple = (6,)  # the sample shape ``nnplug plugins --check`` builds it for
+    check_cases: tuple = ()  # option values it checks besides the defaults, e.g. ({"approximate": False},)
 
     @classmethod
     def check_options(cls, options):
@@ -125,6 +127,7 @@ class Loss:
     options: dict = field(default_factory=dict)
     option_types: dict = field(default_factory=dict)
     check: Callable | None = None
+    check_cases: tuple = ()  # option values ``nnplug plugins --check`` checks besides the defaults
 
     def __call__(self, scores, y, **options):
         return self.fn(scores, y, **options)

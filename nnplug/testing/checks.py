@@ -79,7 +79,7 @@ def _call(report, what, function, *args):
 
 
 def _check_layer_case(cls, options, where, tol, report):
-    shape = tuple(getattr(cls, "check_shape", DEFAULT_SHAPE))
+    shape = tuple(getattr(cls, "check_shape", None) or DEFAULT_SHAPE)
     layer, params = _call(report, f"building it for samples of {shape}{where}", _make, cls, shape,
                           np.float64, options, 0)
     x = np.random.default_rng(2).standard_normal((BATCH, *shape))

@@ -7,7 +7,8 @@ from nnplug import Layer, hookimpl
 class Swish(Layer):
     name = "swish"
     description = "Swish: x * sigmoid(beta * x), smooth and non-monotonic"
-    options = {"beta": 1.0}  # a config sets it: layer.options={swish:{beta:1.5}}
+    options = {"beta": 1.0}  # a config sets it: layer.options.swish.beta=1.5
+    check_cases = ({"beta": 2.5},)  # nnplug plugins --check tries this too
 
     def forward(self, x, params, mode):
         s = 0.5 * (1 + np.tanh(0.5 * self.beta * x))  # sigmoid that cannot overflow

@@ -1,26 +1,27 @@
-"""The plugin's own tests, written with nnplug's public tools. Run them after installing the plugin:
+"""The plugin's own tests, written with nnplug's kit for plugin authors (``nnplug.testing``). Run
+them after installing the plugin:
 
     pip install ./plugins/examples/nnplug-swish && python -m pytest plugins/examples/nnplug-swish
 """
 import numpy as np
 
-from nnplug import Network, Solver
-from nnplug.data import load
-from nnplug.core.gradcheck import assert_gradients_ok, check_layer
-from nnplug.contract.registry import default_registry
+from nnplug import default_registry
+from nnplug.testing import assert_layer_ok, assert_update_rule_ok
 from nnplug_swish.lamb import lamb
 from nnplug_swish.swish import Swish
 
 
 def test_nnplug_finds_both_plugins_through_the_entry_points():
-    registry = default_registry()
-    assert registry.get("layers", "swish") is Swish
-    assert registry.info("optimizers", "lamb").dist == "nnplug-swish"
+    assert default_registry().get("layers", "swish") is Swish
+    assert default_registry().info("optimizers", "lamb").dist == "nnplug-swish"
 
 
-def test_swish_gradients_pass_the_numeric_check():
-    assert_gradients_ok(check_layer("swish"))
-    assert_gradients_ok(check_layer("swish", options={"beta": 2.5}))
+def test_swish_keeps_the_layer_contract():
+    assert_layer_ok(Swish)  # shapes, train and test mode, float32, gradients; and its check_cases
+
+
+def test_lamb_keeps_the_update_rule_contract():
+    assert_update_rule_ok("lamb")  # the caller's state, a checkpoint round trip, out=w, float32
 
 
 def test_swish_is_x_times_sigmoid_of_beta_x():
@@ -38,24 +39,13 @@ def test_lamb_moves_every_tensor_by_the_learning_rate_times_its_norm():
         w = next_w
 
 
-def test_lamb_in_place_matches_the_classic_call_and_leaves_callers_state_alone():
-    rng = np.random.default_rng(1)
-    w, dw = rng.standard_normal(7), rng.standard_normal(7)
-    _, state = lamb(w, dw)
-    w_before, m_before = w.copy(), state["m"].copy()
-    classic, _ = lamb(w, dw, dict(state))
-    np.testing.assert_array_equal(w, w_before)
-    np.testing.assert_array_equal(state["m"], m_before)
-    in_place, _ = lamb(w, dw, dict(state), out=w)
-    assert in_place is w
-    np.testing.assert_array_equal(in_place, classic)
+def test_a_swish_network_with_lamb_learns_digits_from_the_command_line(nnplug_app):
+    run = nnplug_app.run("layer=swish", "optim=lamb", "optim.learning_rate=0.02", "solver.num_epochs=8")
+    assert run.status == "FINISHED" and run.metrics["best_val_acc"] > 0.9
+    assert run.tags["nnplug.plugin.layers.swish"].startswith("nnplug-swish ")
 
 
-def test_a_swish_network_learns_digits_with_lamb():
-    data = load("digits", seed=0)
-    model = Network([64], input_dim=data["input_dim"], num_classes=data["num_classes"],
-                    block=["affine", "swish"], init="he", seed=0)
-    solver = Solver(model, data, update_rule="lamb", optim_config={"learning_rate": 0.02},
-                    num_epochs=8, batch_size=50, verbose=False, seed=0)
-    solver.train()
-    assert solver.best_val_acc > 0.9
+def test_a_wrong_option_type_stops_before_anything_runs(nnplug_app):
+    run = nnplug_app.run("layer=swish", "layer.options.swish.beta=abc", check=False)
+    assert run.returncode == 1 and run.run_id is None
+    assert run.stderr.strip() == "nnplug: error: layer.options.swish.beta='abc': expected a number"

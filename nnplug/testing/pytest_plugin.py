@@ -1,0 +1,73 @@
+"""nnplug's pytest plugin, registered through pytest's ``pytest11`` entry point as ``pytester`` is:
+every test suite of a project where nnplug is installed gets the ``nnplug_app`` fixture.
+
+    def test_my_layer_trains(nnplug_app):
+        run = nnplug_app.run("layer.block=[affine,my_layer]", "solver.num_epochs=2")
+        assert run.status == "FINISHED" and run.metrics["best_val_acc"] > 0.9
+
+Each run is ``python -m nnplug OVERRIDES`` in a fresh folder, as a user starts it, with its own
+local MLflow store; the result is read back from that store.
+"""
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+
+@dataclass
+class AppRun:
+    """One ``python -m nnplug`` command: its exit status and output, and the MLflow run it logged."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    run_id: str | None = None
+    status: str | None = None
+    metrics: dict = field(default_factory=dict)
+    params: dict = field(default_factory=dict)
+    tags: dict = field(default_factory=dict)
+
+
+class App:
+    """Runs the nnplug command in ``folder`` (a test's ``tmp_path``)."""
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+
+    @property
+    def store(self):
+        return f"sqlite:///{self.folder / 'outputs' / 'mlflow.db'}"
+
+    def run(self, *overrides, check=True, timeout=600, env=None):
+        """``python -m nnplug OVERRIDES``; with ``check`` an exit status other than 0 fails the test."""
+        environment = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "HYDRA_FULL_ERROR")}
+        environment.update({"OPENBLAS_NUM_THREADS": "1", **(env or {})})
+        done = subprocess.run([sys.executable, "-m", "nnplug", "solver.verbose=false", *overrides], cwd=self.folder,
+                              env=environment, capture_output=True, text=True, timeout=timeout)
+        if check and done.returncode != 0:
+            pytest.fail(f"nnplug exited with {done.returncode}:\n{done.stderr[-3000:]}")
+        run = AppRun(done.returncode, done.stdout, done.stderr)
+        newest = self._newest_run()
+        if newest is not None:
+            run.run_id, run.status = newest.info.run_id, newest.info.status
+            run.metrics, run.params, run.tags = dict(newest.data.metrics), dict(newest.data.params), dict(newest.data.tags)
+        return run
+
+    def _newest_run(self):
+        if not (self.folder / "outputs" / "mlflow.db").exists():
+            return None
+        from mlflow import MlflowClient
+
+        client = MlflowClient(tracking_uri=self.store)
+        experiments = [e.experiment_id for e in client.search_experiments()]
+        found = client.search_runs(experiments, order_by=["attributes.start_time DESC"], max_results=1)
+        return found[0] if found else None
+
+
+@pytest.fixture
+def nnplug_app(tmp_path):
+    """An ``App`` whose runs happen in this test's ``tmp_path``."""
+    return App(tmp_path)

@@ -1,0 +1,227 @@
+"""3x3 stride-1 convolutions by Winograd's minimal filtering F(4x4, 3x3): 4x fewer multiplications.
+
+Each 6x6 input tile d (tiles overlap by 2) and each filter g are transformed, multiplied point by
+point and transformed back to a 4x4 output tile: ``Y = A^T [(G g G^T) * (B^T d B)] A`` (Lavin and
+Gray, 2016). Summed over the input channels, the point-by-point products become 36 GEMMs, one per
+point of the 6x6 transformed tile, each ``(tiles, C) @ (C, F)``: 2.25 products per output value
+and channel pair instead of im2col's 9.
+
+The layout is channels-inner, HWNC: ``(H, W, N, C)``. In it every transform is a GEMM whose long
+side is a contiguous run of ``N*C`` (or ``W*N*C``) values, and where tiles overlap, they overlap
+in the batch dimension of ``np.matmul``, never inside one matrix; the transforms of rows and of
+columns are two such calls each way. Channels-first arrays would need a transposing copy in
+and out of every layer (``conv_forward_winograd`` pays it, for classic callers); a net that runs
+in HWNC throughout pays it once (``nnplug_std.classic.hwnc_layers``).
+
+In float32 the result differs from a direct convolution by about 1e-5 of the output's largest
+value (the transforms' constants, up to 8 and 1/24, cost about three bits); in float64 by about
+1e-14. ``tests/test_conv_winograd.py`` holds it to 1e-4 and 1e-12.
+"""
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from nnplug_std.classic.workspace import scratch
+
+_BT = np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+                [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], dtype=float)
+_G = np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+               [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]])
+_AT = np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]], dtype=float)
+_GG = np.kron(_G, _G)  # (36, 9): both sides of G g G^T at once, points (a, b) row-major, taps (i, j)
+
+
+def tiles(size):
+    """The number of 4-wide output tiles that cover ``size`` output positions."""
+    return -(-size // 4)
+
+
+def filter_transform(w, dtype):
+    """U = G g G^T of every filter, shape (36, C, F): one (C, F) matrix per transformed point.
+
+    Inputs:
+    - w: filters of shape (F, C, 3, 3)
+    - dtype: of the result
+
+    Returns:
+    - U of shape (36, C, F)
+    """
+    f, c = w.shape[:2]
+    u = _GG @ w.reshape(f * c, 9).T  # (36, F*C), in float64 whatever w is: it is small
+    return np.ascontiguousarray(u.reshape(36, f, c).transpose(0, 2, 1), dtype=dtype)
+
+
+def filter_grad(du, f, c):
+    """dL/dw from dL/dU (36, C, F): the transpose of ``filter_transform``; shape (F, C, 3, 3)."""
+    dw = _GG.T @ du.reshape(36, c * f)  # (9, C*F)
+    return np.ascontiguousarray(dw.reshape(3, 3, c, f).transpose(3, 2, 0, 1))
+
+
+def input_transform(x_pad, ty, tx):
+    """V = B^T d B of every 6x6 tile of a padded HWNC input, shape (36, TY*TX*N, C).
+
+    Inputs:
+    - x_pad: (4 TY + 2, 4 TX + 2, N, C), the input with its zero border; tile (i, j) starts at
+      row 4i and column 4j
+    - ty, tx: the number of tile rows and columns
+
+    Returns:
+    - V, a new array (the weight gradient needs it again): one (tiles, C) matrix per point, tiles
+      in (row, column, sample) order
+    """
+    hp, wp, n, c = x_pad.shape
+    dtype = x_pad.dtype
+    bt = _BT.astype(dtype)
+    rows = x_pad.reshape(hp, wp * n * c)
+    s0, s1 = rows.strides
+    # rows first: each tile row's 6 input rows, a matrix of 6 contiguous rows; tile rows overlap in the batch axis
+    r = scratch("winograd_rows", (6, ty, wp, n * c), dtype)
+    np.matmul(bt, as_strided(rows, (ty, 6, wp * n * c), (4 * s0, s0, s1)),
+              out=r.reshape(6, ty, wp * n * c).transpose(1, 0, 2))
+    # then columns: each tile's 6 columns of N*C values
+    s = r.strides
+    cols = as_strided(r, (6, ty, tx, 6, n * c), (s[0], s[1], 4 * s[2], s[2], s[3]))
+    v = np.empty((6, 6, ty, tx, n * c), dtype)
+    np.matmul(bt, cols, out=v.transpose(0, 2, 3, 1, 4))
+    return v.reshape(36, ty * tx * n, c)
+
+
+def output_transform(m, ty, tx, n, out=None):
+    """Y = A^T M A of every tile: the HWNC output (4 TY, 4 TX, N, F) from the products M (36, TY*TX*N, F).
+
+    ``out`` (optional) receives the result; it must be C-contiguous of that shape.
+    """
+    f = m.shape[2]
+    dtype = m.dtype
+    at = _AT.astype(dtype)
+    # columns first: (4, 6) @ (6, N*F) for every tile, written as 4 output columns of N*F values
+    z = scratch("winograd_out_cols", (6, ty, tx, 4, n * f), dtype)
+    np.matmul(at, m.reshape(6, 6, ty, tx, n * f).transpose(0, 2, 3, 1, 4), out=z)
+    # then rows: (4, 6) @ (6, 4 TX * N * F) for every tile row
+    if out is None:
+        out = np.empty((4 * ty, 4 * tx, n, f), dtype)
+    np.matmul(at, z.reshape(6, ty, 4 * tx * n * f).transpose(1, 0, 2), out=out.reshape(ty, 4, 4 * tx * n * f))
+    return out
+
+
+def grad_transform(dy, ty, tx):
+    """dM = A dY A^T of every 4x4 tile of the output gradient dY (4 TY, 4 TX, N, F): shape (36, TY*TX*N, F).
+
+    The transpose of ``output_transform``; the result is a scratch array.
+    """
+    _, _, n, f = dy.shape
+    dtype = dy.dtype
+    a = _AT.T.astype(dtype)  # (6, 4)
+    d = scratch("winograd_grad_rows", (6, ty, 4 * tx, n * f), dtype)
+    np.matmul(a, dy.reshape(ty, 4, 4 * tx * n * f), out=d.reshape(6, ty, 4 * tx * n * f).transpose(1, 0, 2))
+    dm = scratch("winograd_grad", (6, 6, ty, tx, n * f), dtype)
+    np.matmul(a, d.reshape(6, ty, tx, 4, n * f), out=dm.transpose(0, 2, 3, 1, 4))
+    return dm.reshape(36, ty * tx * n, f)
+
+
+def pad_into(x, pad, ty, tx, purpose):
+    """x (H, W, N, C) copied into a zero-bordered scratch array (4 TY + 2, 4 TX + 2, N, C) at offset ``pad``.
+
+    Rows and columns past x (when 4 TY + 2 exceeds H + 2 pad) stay zero too.
+    """
+    h, w, n, c = x.shape
+    # keyed by where the data goes too: a buffer filled at another offset would have data in this one's border
+    x_pad = scratch(f"{purpose}:{pad}:{h}x{w}", (4 * ty + 2, 4 * tx + 2, n, c), x.dtype, zero=True)
+    x_pad[pad:pad + h, pad:pad + w] = x  # the border is never written: it stays zero from call to call
+    return x_pad
+
+
+def conv3x3_hwnc(x, u, pad, out_h, out_w):
+    """The Winograd convolution of an HWNC input with transformed filters ``u``.
+
+    Inputs:
+    - x: input of shape (H, W, N, C)
+    - u: ``filter_transform`` of the filters, (36, C, F)
+    - pad: zero padding on each side
+    - out_h, out_w: the output's size, H + 2 pad - 2 and W + 2 pad - 2
+
+    Returns a tuple of:
+    - out: (4 TY, 4 TX, N, F) with TY = tiles(out_h), TX = tiles(out_w); rows and columns past
+      (out_h, out_w) are junk to be cut off
+    - v: the transformed input tiles, (36, TY*TX*N, C)
+    """
+    ty, tx = tiles(out_h), tiles(out_w)
+    v = input_transform(pad_into(x, pad, ty, tx, "winograd_pad"), ty, tx)
+    m = scratch("winograd_products", (36, v.shape[1], u.shape[2]), v.dtype)
+    np.matmul(v, u, out=m)
+    return output_transform(m, ty, tx, x.shape[2]), v
+
+
+def conv3x3_weight_grad(dy, v, ty, tx, f, c):
+    """dL/dw (F, C, 3, 3) from the output gradient dy (4 TY, 4 TX, N, F) and the forward pass's tiles v."""
+    dm = grad_transform(dy, ty, tx)
+    return filter_grad(np.matmul(v.transpose(0, 2, 1), dm), f, c)
+
+
+def conv3x3_input_grad(dy, w, pad, h, w_in, dtype):
+    """dL/dx (H, W, N, C): the correlation of dy with the filters turned 180 degrees and transposed.
+
+    ``dx[y, x] = sum_{i, j, f} dy_pad[y + i, x + j, f] * w[f, :, 2 - i, 2 - j]`` with dy padded by
+    2 - pad: itself a 3x3 stride-1 convolution, so it runs through the same transforms.
+    """
+    u = filter_transform(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3), dtype)
+    out, _ = conv3x3_hwnc(dy, u, 2 - pad, h, w_in)
+    return out[:h, :w_in]
+
+
+def check_winograd_params(w, conv_param):
+    """Raise ValueError unless the filters are 3x3, the stride 1 and the pad 0, 1 or 2."""
+    if w.shape[2:] != (3, 3) or conv_param["stride"] != 1 or not 0 <= conv_param["pad"] <= 2:
+        raise ValueError(f"Winograd F(4x4, 3x3) takes 3x3 filters, stride 1 and pad 0 to 2, not filters "
+                         f"{w.shape[2:]}, stride {conv_param['stride']}, pad {conv_param['pad']}")
+
+
+def conv_forward_winograd(x, w, b, conv_param):
+    """Forward pass of a 3x3 stride-1 convolution by Winograd F(4x4, 3x3), on channels-first arrays.
+
+    The same result as ``conv_forward_fast`` to within Winograd's rounding (see the module's
+    docstring). It transposes x to HWNC and the output back, which costs about as much as the
+    convolution's transforms: nets should stay in HWNC (``nnplug_std.classic.hwnc_layers``).
+
+    Inputs:
+    - x: input of shape (N, C, H, W)
+    - w: filters of shape (F, C, 3, 3)
+    - b: biases of shape (F,)
+    - conv_param: dict with 'stride' (must be 1) and 'pad' (0, 1 or 2); else ValueError
+
+    Returns a tuple of:
+    - out: output of shape (N, F, H + 2 pad - 2, W + 2 pad - 2)
+    - cache: what ``conv_backward_winograd`` needs
+    """
+    check_winograd_params(w, conv_param)
+    pad = conv_param["pad"]
+    dtype = np.result_type(x, w)
+    n, c, h, w_in = x.shape
+    out_h, out_w = h + 2 * pad - 2, w_in + 2 * pad - 2
+    out, v = conv3x3_hwnc(x.transpose(2, 3, 0, 1).astype(dtype, copy=False), filter_transform(w, dtype), pad,
+                          out_h, out_w)
+    out = out[:out_h, :out_w].transpose(2, 3, 0, 1) + b.astype(dtype, copy=False)[:, None, None]
+    return out, (w, pad, (h, w_in), v)
+
+
+def conv_backward_winograd(dout, cache):
+    """Backward pass of ``conv_forward_winograd``.
+
+    Inputs:
+    - dout: upstream gradient of shape (N, F, H', W')
+    - cache: from ``conv_forward_winograd``
+
+    Returns a tuple of:
+    - dx: gradient with respect to x, of shape (N, C, H, W)
+    - dw: gradient with respect to w, of shape (F, C, 3, 3)
+    - db: gradient with respect to b, of shape (F,)
+    """
+    w, pad, (h, w_in), v = cache
+    f, c = w.shape[:2]
+    dtype = v.dtype
+    n, _, out_h, out_w = dout.shape
+    ty, tx = tiles(out_h), tiles(out_w)
+    dy = np.zeros((4 * ty, 4 * tx, n, f), dtype)  # past (out_h, out_w) the tiles' gradient is zero
+    dy[:out_h, :out_w] = dout.transpose(2, 3, 0, 1)
+    dw = conv3x3_weight_grad(dy, v, ty, tx, f, c).astype(dtype, copy=False)
+    dx = conv3x3_input_grad(dy[:out_h, :out_w], w, pad, h, w_in, dtype)
+    return np.ascontiguousarray(dx.transpose(2, 3, 0, 1)), dw, dout.sum(axis=(0, 2, 3))

@@ -15,7 +15,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from nnplug_std.classic.conv_layers import conv_output_size
-from nnplug_std.classic.workspace import scratch
+from nnplug_std.classic.workspace import scratch, zero_border
 
 
 def _columns(x, hh, ww, stride, pad, dtype):
@@ -23,8 +23,9 @@ def _columns(x, hh, ww, stride, pad, dtype):
     n, c, h, w = x.shape
     h_out, w_out = conv_output_size(h, hh, pad, stride), conv_output_size(w, ww, pad, stride)
     if pad:
-        x_pad = scratch("conv_pad", (n, c, h + 2 * pad, w + 2 * pad), dtype, zero=True)
-        x_pad[:, :, pad:pad + h, pad:pad + w] = x  # the border stays zero: only the interior is written
+        x_pad = scratch("conv_pad", (n, c, h + 2 * pad, w + 2 * pad), dtype)
+        zero_border(x_pad.transpose(2, 3, 0, 1), pad, pad, pad, pad)  # rows and columns first
+        x_pad[:, :, pad:pad + h, pad:pad + w] = x
     else:
         x_pad = x
     windows = sliding_window_view(x_pad, (hh, ww), axis=(2, 3))

@@ -20,7 +20,7 @@ value (the transforms' constants, up to 8 and 1/24, cost about three bits); in f
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from nnplug_std.classic.workspace import scratch
+from nnplug_std.classic.workspace import scratch, zero_border
 
 _BT = np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
                 [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], dtype=float)
@@ -74,7 +74,7 @@ def input_transform(x_pad, ty, tx):
     rows = x_pad.reshape(hp, wp * n * c)
     s0, s1 = rows.strides
     # rows first: each tile row's 6 input rows, a matrix of 6 contiguous rows; tile rows overlap in the batch axis
-    r = scratch("winograd_rows", (6, ty, wp, n * c), dtype)
+    r = scratch("winograd_stage", (6, ty, wp, n * c), dtype)
     np.matmul(bt, as_strided(rows, (ty, 6, wp * n * c), (4 * s0, s0, s1)),
               out=r.reshape(6, ty, wp * n * c).transpose(1, 0, 2))
     # then columns: each tile's 6 columns of N*C values
@@ -94,7 +94,7 @@ def output_transform(m, ty, tx, n, out=None):
     dtype = m.dtype
     at = _AT.astype(dtype)
     # columns first: (4, 6) @ (6, N*F) for every tile, written as 4 output columns of N*F values
-    z = scratch("winograd_out_cols", (6, ty, tx, 4, n * f), dtype)
+    z = scratch("winograd_stage", (6, ty, tx, 4, n * f), dtype)
     np.matmul(at, m.reshape(6, 6, ty, tx, n * f).transpose(0, 2, 3, 1, 4), out=z)
     # then rows: (4, 6) @ (6, 4 TX * N * F) for every tile row
     if out is None:
@@ -111,9 +111,9 @@ def grad_transform(dy, ty, tx):
     _, _, n, f = dy.shape
     dtype = dy.dtype
     a = _AT.T.astype(dtype)  # (6, 4)
-    d = scratch("winograd_grad_rows", (6, ty, 4 * tx, n * f), dtype)
+    d = scratch("winograd_stage", (6, ty, 4 * tx, n * f), dtype)
     np.matmul(a, dy.reshape(ty, 4, 4 * tx * n * f), out=d.reshape(6, ty, 4 * tx * n * f).transpose(1, 0, 2))
-    dm = scratch("winograd_grad", (6, 6, ty, tx, n * f), dtype)
+    dm = scratch("winograd_points", (6, 6, ty, tx, n * f), dtype)
     np.matmul(a, d.reshape(6, ty, tx, 4, n * f), out=dm.transpose(0, 2, 3, 1, 4))
     return dm.reshape(36, ty * tx * n, f)
 
@@ -121,12 +121,12 @@ def grad_transform(dy, ty, tx):
 def pad_into(x, pad, ty, tx, purpose):
     """x (H, W, N, C) copied into a zero-bordered scratch array (4 TY + 2, 4 TX + 2, N, C) at offset ``pad``.
 
-    Rows and columns past x (when 4 TY + 2 exceeds H + 2 pad) stay zero too.
+    Rows and columns past x (when 4 TY + 2 exceeds H + 2 pad) are zero too.
     """
     h, w, n, c = x.shape
-    # keyed by where the data goes too: a buffer filled at another offset would have data in this one's border
-    x_pad = scratch(f"{purpose}:{pad}:{h}x{w}", (4 * ty + 2, 4 * tx + 2, n, c), x.dtype, zero=True)
-    x_pad[pad:pad + h, pad:pad + w] = x  # the border is never written: it stays zero from call to call
+    x_pad = scratch(purpose, (4 * ty + 2, 4 * tx + 2, n, c), x.dtype)
+    zero_border(x_pad, pad, 4 * ty + 2 - pad - h, pad, 4 * tx + 2 - pad - w)
+    x_pad[pad:pad + h, pad:pad + w] = x
     return x_pad
 
 
@@ -146,7 +146,7 @@ def conv3x3_hwnc(x, u, pad, out_h, out_w):
     """
     ty, tx = tiles(out_h), tiles(out_w)
     v = input_transform(pad_into(x, pad, ty, tx, "winograd_pad"), ty, tx)
-    m = scratch("winograd_products", (36, v.shape[1], u.shape[2]), v.dtype)
+    m = scratch("winograd_points", (36, v.shape[1], u.shape[2]), v.dtype)
     np.matmul(v, u, out=m)
     return output_transform(m, ty, tx, x.shape[2]), v
 

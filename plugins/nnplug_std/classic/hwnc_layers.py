@@ -19,8 +19,8 @@ import numpy as np
 
 from nnplug_std.classic.conv_layers import conv_output_size
 from nnplug_std.classic.normalization import bn_setup
-from nnplug_std.classic.winograd import (
-    check_winograd_params, conv3x3_hwnc, conv3x3_input_grad, conv3x3_weight_grad, filter_transform, tiles)
+from nnplug_std.classic.winograd import check_winograd_params, conv3x3_backward_hwnc, conv3x3_hwnc, filter_transform, \
+    tiles
 
 
 def nchw_to_hwnc(x):
@@ -177,7 +177,7 @@ def bn_relu_backward_hwnc(dout, cache):
     c = dout.shape[-1]
     p = dout.size // c
     dtype = xc.dtype
-    dy = dout.reshape(xc.shape) * mask
+    dy = np.multiply(dout, mask.reshape(dout.shape)).reshape(xc.shape)  # dout may be a strided view: no copy first
     dbeta = _wide_sums(dy, k, c)
     dgamma = _wide_sums(dy, k, c, xc) * inv_std
     # batch norm's simplified gradient, as bn_train_backward computes it
@@ -207,11 +207,12 @@ def conv_bn_relu_forward_hwnc(x, w, b, gamma, beta, conv_param, bn_param):
     h, w_in = x.shape[:2]
     dtype = np.result_type(x, w)
     out_h, out_w = h + 2 * pad - 2, w_in + 2 * pad - 2
-    a, v = conv3x3_hwnc(x.astype(dtype, copy=False), filter_transform(w, dtype), pad, out_h, out_w)
+    u = filter_transform(w, dtype)
+    a, v = conv3x3_hwnc(x.astype(dtype, copy=False), u, pad, out_h, out_w)
     if a.shape[:2] != (out_h, out_w):
         a = np.ascontiguousarray(a[:out_h, :out_w])
     out, bn_cache = bn_relu_forward_hwnc(a, gamma, beta, bn_param, bias=b)
-    return out, (w, pad, (h, w_in), v, bn_cache)
+    return out, (w.shape, u, pad, (h, w_in), v, bn_cache)
 
 
 def conv_bn_relu_backward_hwnc(dout, cache, input_grad=True):
@@ -223,9 +224,9 @@ def conv_bn_relu_backward_hwnc(dout, cache, input_grad=True):
     - input_grad: False skips dx (None is returned)
 
     Returns a tuple of (dx (H, W, N, C), dw (F, C, 3, 3), db (F,), dgamma (F,), dbeta (F,));
-    db is exactly zero: batch norm removes the bias.
+    db is exactly zero: batch norm removes the bias. dx is a view into a padded array.
     """
-    w, pad, (h, w_in), v, bn_cache = cache
+    w_shape, u, pad, (h, w_in), v, bn_cache = cache
     da, dgamma, dbeta = bn_relu_backward_hwnc(dout, bn_cache)
     out_h, out_w, n, f = da.shape
     ty, tx = tiles(out_h), tiles(out_w)
@@ -234,9 +235,8 @@ def conv_bn_relu_backward_hwnc(dout, cache, input_grad=True):
         da_tiles[:out_h, :out_w] = da
     else:
         da_tiles = da
-    dw = conv3x3_weight_grad(da_tiles, v, ty, tx, f, w.shape[1]).astype(da.dtype, copy=False)
-    dx = np.ascontiguousarray(conv3x3_input_grad(da, w, pad, h, w_in, da.dtype)) if input_grad else None
-    return dx, dw, np.zeros_like(dbeta), dgamma, dbeta
+    dx, dw = conv3x3_backward_hwnc(da_tiles, v, u, w_shape, pad, h, w_in, input_grad)
+    return dx, dw.astype(da.dtype, copy=False), np.zeros_like(dbeta), dgamma, dbeta
 
 
 def max_pool_forward_hwnc(x, pool_param):

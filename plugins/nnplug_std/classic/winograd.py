@@ -43,11 +43,12 @@ def filter_transform(w, dtype):
     - dtype: of the result
 
     Returns:
-    - U of shape (36, C, F)
+    - U of shape (36, C, F): the transposed view of a C-contiguous (36, F, C) array, which BLAS
+      takes as it is (and whose transpose, for dx, is contiguous)
     """
     f, c = w.shape[:2]
-    u = _GG @ w.reshape(f * c, 9).T  # (36, F*C), in float64 whatever w is: it is small
-    return np.ascontiguousarray(u.reshape(36, f, c).transpose(0, 2, 1), dtype=dtype)
+    u = _GG.astype(dtype) @ w.reshape(f * c, 9).T.astype(dtype, copy=False)  # (36, F*C)
+    return u.reshape(36, f, c).transpose(0, 2, 1)
 
 
 def filter_grad(du, f, c):
@@ -151,21 +152,57 @@ def conv3x3_hwnc(x, u, pad, out_h, out_w):
     return output_transform(m, ty, tx, x.shape[2]), v
 
 
-def conv3x3_weight_grad(dy, v, ty, tx, f, c):
-    """dL/dw (F, C, 3, 3) from the output gradient dy (4 TY, 4 TX, N, F) and the forward pass's tiles v."""
-    dm = grad_transform(dy, ty, tx)
-    return filter_grad(np.matmul(v.transpose(0, 2, 1), dm), f, c)
+def input_transform_transpose(dv, ty, tx, n):
+    """The transpose of ``input_transform``: dL/d(x_pad) (4 TY + 2, 4 TX + 2, N, C) from dL/dV (36, TY*TX*N, C).
 
-
-def conv3x3_input_grad(dy, w, pad, h, w_in, dtype):
-    """dL/dx (H, W, N, C): the correlation of dy with the filters turned 180 degrees and transposed.
-
-    ``dx[y, x] = sum_{i, j, f} dy_pad[y + i, x + j, f] * w[f, :, 2 - i, 2 - j]`` with dy padded by
-    2 - pad: itself a 3x3 stride-1 convolution, so it runs through the same transforms.
+    Each tile's gradient B dV B^T is 6x6 and neighbouring tiles overlap by 2 rows or columns:
+    the first 4 rows (columns) of every tile go straight into their place, the last 2 into a
+    scratch array that is then added onto the next tile's first 2. Returns a new array.
     """
-    u = filter_transform(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3), dtype)
-    out, _ = conv3x3_hwnc(dy, u, 2 - pad, h, w_in)
-    return out[:h, :w_in]
+    c = dv.shape[2]
+    dtype = dv.dtype
+    b = _BT.T.astype(dtype)  # (6, 6): a = b @ a' for each tile
+    hp, wp = 4 * ty + 2, 4 * tx + 2
+    # columns: (6, 6) @ (6, N*C) for every tile, into the rows-transformed gradient (6, TY, W+2, N*C)
+    d_rows = scratch("winograd_stage", (6, ty, wp, n * c), dtype)
+    per_tile = dv.reshape(6, 6, ty, tx, n * c).transpose(0, 2, 3, 1, 4)
+    np.matmul(b[:4], per_tile, out=d_rows[:, :, :4 * tx].reshape(6, ty, tx, 4, n * c))
+    tail = np.matmul(b[4:], per_tile, out=scratch("winograd_tail", (6, ty, tx, 2, n * c), dtype))
+    d_rows[:, :, 4:4 * tx].reshape(6, ty, tx - 1, 4, n * c)[:, :, :, :2] += tail[:, :, :-1]
+    d_rows[:, :, 4 * tx:] = tail[:, :, -1]
+    # rows: (6, 6) @ (6, (W+2)*N*C) for every tile row
+    dx_pad = np.empty((hp, wp, n, c), dtype)
+    flat, per_row = dx_pad.reshape(hp, wp * n * c), d_rows.reshape(6, ty, wp * n * c).transpose(1, 0, 2)
+    np.matmul(b[:4], per_row, out=flat[:4 * ty].reshape(ty, 4, wp * n * c))
+    tail = np.matmul(b[4:], per_row, out=scratch("winograd_tail", (ty, 2, wp * n * c), dtype))
+    flat[4:4 * ty].reshape(ty - 1, 4, wp * n * c)[:, :2] += tail[:-1]
+    flat[4 * ty:] = tail[-1]
+    return dx_pad
+
+
+def conv3x3_backward_hwnc(dy, v, u, w_shape, pad, in_h, in_w, input_grad=True):
+    """Gradients of ``conv3x3_hwnc`` by the transposed algorithm: dM = A dY A^T, then dU and dV from dM.
+
+    Inputs:
+    - dy: output gradient (4 TY, 4 TX, N, F), zero past the real output
+    - v, u: the forward pass's transformed tiles (36, TY*TX*N, C) and filters (36, C, F)
+    - w_shape: (F, C, 3, 3)
+    - pad, in_h, in_w: the forward pass's padding and input size
+    - input_grad: False skips dx (None is returned)
+
+    Returns a tuple of:
+    - dx: (H, W, N, C), a view into a new padded array (or None)
+    - dw: (F, C, 3, 3)
+    """
+    ty, tx = dy.shape[0] // 4, dy.shape[1] // 4
+    f, c = w_shape[:2]
+    dm = grad_transform(dy, ty, tx)
+    dw = filter_grad(np.matmul(v.transpose(0, 2, 1), dm), f, c)
+    if not input_grad:
+        return None, dw
+    dv = np.matmul(dm, u.transpose(0, 2, 1), out=scratch("winograd_dv", v.shape, v.dtype))
+    dx_pad = input_transform_transpose(dv, ty, tx, dy.shape[2])
+    return dx_pad[pad:pad + in_h, pad:pad + in_w], dw
 
 
 def check_winograd_params(w, conv_param):
@@ -216,12 +253,11 @@ def conv_backward_winograd(dout, cache):
     - db: gradient with respect to b, of shape (F,)
     """
     w, pad, (h, w_in), v = cache
-    f, c = w.shape[:2]
+    f = w.shape[0]
     dtype = v.dtype
     n, _, out_h, out_w = dout.shape
     ty, tx = tiles(out_h), tiles(out_w)
     dy = np.zeros((4 * ty, 4 * tx, n, f), dtype)  # past (out_h, out_w) the tiles' gradient is zero
     dy[:out_h, :out_w] = dout.transpose(2, 3, 0, 1)
-    dw = conv3x3_weight_grad(dy, v, ty, tx, f, c).astype(dtype, copy=False)
-    dx = conv3x3_input_grad(dy[:out_h, :out_w], w, pad, h, w_in, dtype)
-    return np.ascontiguousarray(dx.transpose(2, 3, 0, 1)), dw, dout.sum(axis=(0, 2, 3))
+    dx, dw = conv3x3_backward_hwnc(dy, v, filter_transform(w, dtype), w.shape, pad, h, w_in)
+    return np.ascontiguousarray(dx.transpose(2, 3, 0, 1)), dw.astype(dtype, copy=False), dout.sum(axis=(0, 2, 3))

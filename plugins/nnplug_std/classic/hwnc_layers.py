@@ -18,7 +18,7 @@ shift broadcast along rows.
 import numpy as np
 
 from nnplug_std.classic.conv_layers import conv_output_size
-from nnplug_std.classic.normalization import bn_setup
+from nnplug_std.classic.hwnc_norm import bn_relu_backward_hwnc, bn_relu_forward_hwnc, column_sums
 from nnplug_std.classic.winograd import check_winograd_params, conv3x3_backward_hwnc, conv3x3_hwnc, filter_transform, \
     tiles
 
@@ -31,43 +31,6 @@ def nchw_to_hwnc(x):
 def hwnc_to_nchw(x):
     """A C-contiguous channels-first copy (N, C, H, W) of an HWNC array (H, W, N, C)."""
     return np.ascontiguousarray(x.transpose(2, 3, 0, 1))
-
-
-def _column_sums(a):
-    """Sums of the columns of a C-ordered matrix (P, C): one streaming pass (float32 gemv is slower here)."""
-    return np.einsum("pc->c", a)
-
-
-def _column_dots(a, b):
-    """``sum_p a[p, c] * b[p, c]`` for each column, without a (P, C) temporary."""
-    return np.einsum("pc,pc->c", a, b)
-
-
-def _wide(a2):
-    """A (P, C) matrix viewed as (P / k, k C) rows of 8192 to 16384 values, and k; (a2, 1) if P has no such k.
-
-    numpy broadcasts a per-channel vector along rows several times faster when the rows are at
-    least 8192 values long (shorter rows, from 1024 to 4096 values, are the slowest of all), so
-    per-channel arithmetic runs on this view with the vectors tiled k times.
-    """
-    p, c = a2.shape
-    k = max(1, 16384 // c)
-    while k > 1 and (p % k or k * c < 8192):
-        k //= 2
-    if k == 1 or p % k:
-        return a2, 1
-    return a2.reshape(p // k, k * c), k
-
-
-def _tiled(v, k, dtype):
-    """A per-channel vector repeated k times, in ``dtype``, to broadcast over a ``_wide`` view."""
-    return np.tile(np.asarray(v, dtype), k)
-
-
-def _wide_sums(a, k, c, b=None):
-    """Per-channel sums of a ``_wide`` view (of ``a * b`` when b is given), shape (C,)."""
-    sums = _column_sums(a) if b is None else _column_dots(a, b)
-    return sums.reshape(k, c).sum(axis=0)
 
 
 def image_conv_forward(x, w, b, conv_param):
@@ -119,73 +82,7 @@ def image_conv_backward(dout, cache):
     w, cols = cache
     d2 = dout.reshape(-1, w.shape[0])
     dw = (d2.T @ cols.T).reshape(w.shape)  # K = H'*W'*N: one long product
-    return None, dw, _column_sums(d2)
-
-
-def bn_relu_forward_hwnc(a, gamma, beta, bn_param, bias=None):
-    """Spatial batch norm and ReLU of an HWNC map, in place of ``a`` where it can be.
-
-    Inputs:
-    - a: pre-activations of shape (H, W, N, C), C-contiguous; CENTRED IN PLACE in train mode (pass
-      an array the caller does not need again, as the convolutions here produce)
-    - gamma, beta: scale and shift of shape (C,)
-    - bn_param: as for ``spatial_batchnorm_forward``; its running statistics are updated in it
-    - bias: a per-channel constant that was left out of ``a`` (a convolution's bias) but belongs in
-      the running mean and in test mode; None for none
-
-    Returns a tuple of:
-    - out: of shape (H, W, N, C)
-    - cache: what ``bn_relu_backward_hwnc`` needs
-    """
-    c = a.shape[-1]
-    dtype = a.dtype
-    mode, eps, momentum, running_mean, running_var = bn_setup(bn_param, c, dtype)
-    wide, k = _wide(a.reshape(-1, c))
-    p = a.size // c
-    bias = np.zeros(c, dtype) if bias is None else bias
-    if mode == "train":
-        mean = _wide_sums(wide, k, c) / p
-        wide -= _tiled(mean, k, dtype)
-        var = _wide_sums(wide, k, c, wide) / p
-        inv_std = 1 / np.sqrt(var + eps)
-        bn_param["running_mean"] = momentum * running_mean + (1 - momentum) * (mean + bias)
-        bn_param["running_var"] = momentum * running_var + (1 - momentum) * var
-    else:
-        inv_std = 1 / np.sqrt(running_var + eps)
-        wide += _tiled(bias - running_mean, k, dtype)
-        bn_param["running_mean"], bn_param["running_var"] = running_mean, running_var
-    scale = gamma * inv_std
-    out = wide * _tiled(scale, k, dtype)
-    out += _tiled(beta, k, dtype)
-    mask = out > 0
-    out *= mask  # a multiply by the mask: np.maximum is slower here
-    return out.reshape(a.shape), (wide if mode == "train" else None, k, inv_std, scale, mask)
-
-
-def bn_relu_backward_hwnc(dout, cache):
-    """Backward pass of ``bn_relu_forward_hwnc`` (of a train-mode forward pass).
-
-    Inputs:
-    - dout: upstream gradient of shape (H, W, N, C)
-    - cache: from ``bn_relu_forward_hwnc``
-
-    Returns a tuple of (da (H, W, N, C), dgamma (C,), dbeta (C,)).
-    """
-    xc, k, inv_std, scale, mask = cache
-    if xc is None:
-        raise ValueError("bn_relu_backward_hwnc needs a cache from a 'train' mode forward pass")
-    c = dout.shape[-1]
-    p = dout.size // c
-    dtype = xc.dtype
-    dy = np.multiply(dout, mask.reshape(dout.shape)).reshape(xc.shape)  # dout may be a strided view: no copy first
-    dbeta = _wide_sums(dy, k, c)
-    dgamma = _wide_sums(dy, k, c, xc) * inv_std
-    # batch norm's simplified gradient, as bn_train_backward computes it
-    da = xc * _tiled(scale * inv_std * dgamma / p, k, dtype)
-    dy *= _tiled(scale, k, dtype)
-    np.subtract(dy, da, out=da)
-    da -= _tiled(scale * dbeta / p, k, dtype)
-    return da.reshape(dout.shape), dgamma, dbeta
+    return None, dw, column_sums(d2)
 
 
 def conv_bn_relu_forward_hwnc(x, w, b, gamma, beta, conv_param, bn_param):

@@ -1,0 +1,147 @@
+"""Spatial batch norm and ReLU of channels-inner HWNC maps ``(H, W, N, C)``, in as few passes over memory as can be.
+
+In HWNC a map is a C-ordered matrix (H*W*N, C): the statistics of a channel are a column's, and
+its scale and shift broadcast along the rows. Two things make numpy do this quickly:
+
+- rows of 8192 to 16384 values (``_wide``): numpy broadcasts a per-channel vector several times
+  faster along such rows than along rows of C values, and rows of 1024 to 4096 values are the
+  slowest of all; the vectors are tiled to the row's length;
+- blocks that stay in the core's cache (``_blocks``): a feature map of a batch is megabytes,
+  and every numpy operation is a pass over all of it; the four operations of normalise, shift,
+  mask and ReLU run block by block, so that each block is read from memory once, not four times.
+"""
+import numpy as np
+
+from nnplug_std.classic.normalization import bn_setup
+
+_BLOCK = 1 << 16  # values per block: a few such blocks fit in a 512 KiB L2 cache
+
+
+def column_sums(a):
+    """Sums of the columns of a C-ordered matrix (P, C): one streaming pass (float32 gemv is slower here)."""
+    return np.einsum("pc->c", a)
+
+
+def _column_dots(a, b):
+    """``sum_p a[p, c] * b[p, c]`` for each column, without a (P, C) temporary."""
+    return np.einsum("pc,pc->c", a, b)
+
+
+def _wide(a):
+    """An HWNC array (H, W, N, C) viewed as rows of 8192 to 16384 values, k pixels a row, and k.
+
+    k divides W*N, so that every row of the view lies within one row of the map and a block of
+    map rows is a block of view rows; k = 1 (rows of C values) when no such k exists.
+    """
+    h, w, n, c = a.shape
+    k = max(1, 16384 // c)
+    while k > 1 and ((w * n) % k or k * c < 8192):
+        k //= 2
+    if (w * n) % k:
+        k = 1
+    return a.reshape(-1, k * c), k
+
+
+def _tiled(v, k, dtype):
+    """A per-channel vector repeated k times, in ``dtype``, to broadcast over a ``_wide`` view."""
+    return np.tile(np.asarray(v, dtype), k)
+
+
+def _blocks(a, k):
+    """Pairs of slices (map rows, view rows) of blocks of about ``_BLOCK`` values of an HWNC array and its ``_wide`` view."""
+    h, w, n, c = a.shape
+    step = max(1, _BLOCK // (w * n * c))
+    per_row = w * n // k
+    return [(slice(start, start + step), slice(start * per_row, (start + step) * per_row)) for start in range(0, h, step)]
+
+
+def _per_channel(partial, k, c):
+    """Per-channel totals (C,) from per-column partial sums of a ``_wide`` view, added up in float64."""
+    return np.sum(partial, axis=0, dtype=np.float64).reshape(k, c).sum(axis=0)
+
+
+def bn_relu_forward_hwnc(a, gamma, beta, bn_param, bias=None):
+    """Spatial batch norm and ReLU of an HWNC map, in place of ``a`` where it can be.
+
+    Inputs:
+    - a: pre-activations of shape (H, W, N, C), C-contiguous; CENTRED IN PLACE in train mode (pass
+      an array the caller does not need again, as the convolutions here produce)
+    - gamma, beta: scale and shift of shape (C,)
+    - bn_param: as for ``spatial_batchnorm_forward``; its running statistics are updated in it
+    - bias: a per-channel constant that was left out of ``a`` (a convolution's bias) but belongs in
+      the running mean and in test mode; None for none
+
+    Returns a tuple of:
+    - out: of shape (H, W, N, C)
+    - cache: what ``bn_relu_backward_hwnc`` needs
+    """
+    c = a.shape[-1]
+    dtype = a.dtype
+    mode, eps, momentum, running_mean, running_var = bn_setup(bn_param, c, dtype)
+    wide, k = _wide(a)
+    blocks = [rows for _, rows in _blocks(a, k)]
+    p = a.size // c
+    bias = np.zeros(c, dtype) if bias is None else bias
+    if mode == "train":
+        mean = (_per_channel([column_sums(wide[rows]) for rows in blocks], k, c) / p).astype(dtype)
+        centre, squares = _tiled(mean, k, dtype), []
+        for rows in blocks:  # centre a block and sum its squares while it is in cache
+            block = wide[rows]
+            block -= centre
+            squares.append(_column_dots(block, block))
+        var = (_per_channel(squares, k, c) / p).astype(dtype)
+        inv_std = 1 / np.sqrt(var + eps)
+        bn_param["running_mean"] = momentum * running_mean + (1 - momentum) * (mean + bias)
+        bn_param["running_var"] = momentum * running_var + (1 - momentum) * var
+        shift = _tiled(beta, k, dtype)
+    else:
+        inv_std = 1 / np.sqrt(running_var + eps)
+        shift = _tiled(beta + gamma * inv_std * (bias - running_mean), k, dtype)
+        bn_param["running_mean"], bn_param["running_var"] = running_mean, running_var
+    scale = gamma * inv_std
+    tiled_scale = _tiled(scale, k, dtype)
+    out, mask = np.empty_like(wide), np.empty(wide.shape, bool)
+    for rows in blocks:
+        o = np.multiply(wide[rows], tiled_scale, out=out[rows])
+        o += shift
+        np.greater(o, 0, out=mask[rows])
+        o *= mask[rows]  # a multiply by the mask: np.maximum is slower here
+    return out.reshape(a.shape), (wide if mode == "train" else None, k, inv_std, scale, mask)
+
+
+def bn_relu_backward_hwnc(dout, cache):
+    """Backward pass of ``bn_relu_forward_hwnc`` (of a train-mode forward pass).
+
+    Batch norm's simplified gradient, as ``bn_train_backward`` computes it: with dy = dout * mask
+    and m values per channel, ``da = scale * (dy - dbeta / m - xc * inv_std * dgamma / m)``.
+
+    Inputs:
+    - dout: upstream gradient of shape (H, W, N, C); a strided view is fine
+    - cache: from ``bn_relu_forward_hwnc``
+
+    Returns a tuple of (da (H, W, N, C), dgamma (C,), dbeta (C,)).
+    """
+    xc, k, inv_std, scale, mask = cache
+    if xc is None:
+        raise ValueError("bn_relu_backward_hwnc needs a cache from a 'train' mode forward pass")
+    c = dout.shape[-1]
+    p = dout.size // c
+    dtype = xc.dtype
+    blocks = _blocks(dout, k)
+    dy, mask = np.empty(dout.shape, dtype), mask.reshape(dout.shape)
+    dy_wide, sums, dots = dy.reshape(xc.shape), [], []
+    for map_rows, rows in blocks:  # dout may be a strided view: its blocks are taken as map rows
+        np.multiply(dout[map_rows], mask[map_rows], out=dy[map_rows])
+        sums.append(column_sums(dy_wide[rows]))
+        dots.append(_column_dots(dy_wide[rows], xc[rows]))
+    dbeta = _per_channel(sums, k, c).astype(dtype)
+    dgamma = (_per_channel(dots, k, c) * inv_std).astype(dtype)
+    k_xc, k_dy, k_0 = (_tiled(v, k, dtype) for v in (scale * inv_std * dgamma / p, scale, scale * dbeta / p))
+    da = np.empty_like(xc)
+    for _, rows in blocks:
+        d = np.multiply(xc[rows], k_xc, out=da[rows])
+        block = dy_wide[rows]
+        block *= k_dy
+        np.subtract(block, d, out=d)
+        d -= k_0
+    return da.reshape(dout.shape), dgamma, dbeta

@@ -18,7 +18,7 @@ shift broadcast along rows.
 import numpy as np
 
 from nnplug_std.classic.conv_layers import conv_output_size
-from nnplug_std.classic.hwnc_norm import bn_relu_backward_hwnc, bn_relu_forward_hwnc, column_sums
+from nnplug_std.classic.hwnc_norm import ChannelMoments, bn_relu_backward_hwnc, bn_relu_forward_hwnc, column_sums
 from nnplug_std.classic.winograd import check_winograd_params, conv3x3_backward_hwnc, conv3x3_hwnc, filter_transform, \
     tiles
 
@@ -105,10 +105,13 @@ def conv_bn_relu_forward_hwnc(x, w, b, gamma, beta, conv_param, bn_param):
     dtype = np.result_type(x, w)
     out_h, out_w = h + 2 * pad - 2, w_in + 2 * pad - 2
     u = filter_transform(w, dtype)
-    a, v = conv3x3_hwnc(x.astype(dtype, copy=False), u, pad, out_h, out_w)
+    # batch norm's statistics taken as the output is written; not when junk rows would be in them
+    moments = ChannelMoments() if bn_param.get("mode") == "train" and out_h % 4 == out_w % 4 == 0 else None
+    a, v = conv3x3_hwnc(x.astype(dtype, copy=False), u, pad, out_h, out_w,
+                        each_row_block=None if moments is None else moments.add)
     if a.shape[:2] != (out_h, out_w):
         a = np.ascontiguousarray(a[:out_h, :out_w])
-    out, bn_cache = bn_relu_forward_hwnc(a, gamma, beta, bn_param, bias=b)
+    out, bn_cache = bn_relu_forward_hwnc(a, gamma, beta, bn_param, bias=b, moments=moments)
     return out, (w.shape, u, pad, (h, w_in), v, bn_cache)
 
 

@@ -60,16 +60,46 @@ def _per_channel(partial, k, c):
     return np.sum(partial, axis=0, dtype=np.float64).reshape(k, c).sum(axis=0)
 
 
-def bn_relu_forward_hwnc(a, gamma, beta, bn_param, bias=None):
-    """Spatial batch norm and ReLU of an HWNC map, in place of ``a`` where it can be.
+class ChannelMoments:
+    """Per-channel sums of x and of x**2 over the rows of an HWNC map, added up block by block in float64.
+
+    ``add`` takes blocks of map rows (h, W, N, C) as they are produced, so that a convolution can
+    hand each over while it is still in cache; ``total`` is the number of pixels seen.
+    """
+
+    def __init__(self):
+        self.sums = self.squares = 0.0
+        self.total = 0
+
+    def add(self, block):
+        wide, k = _wide(block)
+        c = block.shape[-1]
+        self.sums = self.sums + _per_channel([column_sums(wide)], k, c)
+        self.squares = self.squares + _per_channel([_column_dots(wide, wide)], k, c)
+        self.total += block.size // c
+
+    def mean_var(self):
+        """The mean and the biased variance, E[x^2] - E[x]^2 (in float64, from float32 partial sums).
+
+        The difference loses digits only in proportion to mean^2 / var, which for the inputs of a
+        batch norm (convolution outputs without their bias) stays small.
+        """
+        mean = self.sums / self.total
+        return mean, np.maximum(self.squares / self.total - mean * mean, 0)
+
+
+def bn_relu_forward_hwnc(a, gamma, beta, bn_param, bias=None, moments=None):
+    """Spatial batch norm and ReLU of an HWNC map: ``relu(gamma * (a - mean) / std + beta)``.
 
     Inputs:
-    - a: pre-activations of shape (H, W, N, C), C-contiguous; CENTRED IN PLACE in train mode (pass
-      an array the caller does not need again, as the convolutions here produce)
+    - a: pre-activations of shape (H, W, N, C), C-contiguous; kept in the cache as it is (the
+      caller must not change it before the backward pass)
     - gamma, beta: scale and shift of shape (C,)
     - bn_param: as for ``spatial_batchnorm_forward``; its running statistics are updated in it
     - bias: a per-channel constant that was left out of ``a`` (a convolution's bias) but belongs in
       the running mean and in test mode; None for none
+    - moments: a ``ChannelMoments`` of all of ``a`` that the caller took while producing it, or
+      None to take them here (one more pass over a)
 
     Returns a tuple of:
     - out: of shape (H, W, N, C)
@@ -80,40 +110,39 @@ def bn_relu_forward_hwnc(a, gamma, beta, bn_param, bias=None):
     mode, eps, momentum, running_mean, running_var = bn_setup(bn_param, c, dtype)
     wide, k = _wide(a)
     blocks = [rows for _, rows in _blocks(a, k)]
-    p = a.size // c
     bias = np.zeros(c, dtype) if bias is None else bias
     if mode == "train":
-        mean = (_per_channel([column_sums(wide[rows]) for rows in blocks], k, c) / p).astype(dtype)
-        centre, squares = _tiled(mean, k, dtype), []
-        for rows in blocks:  # centre a block and sum its squares while it is in cache
-            block = wide[rows]
-            block -= centre
-            squares.append(_column_dots(block, block))
-        var = (_per_channel(squares, k, c) / p).astype(dtype)
+        if moments is None:
+            moments = ChannelMoments()
+            for map_rows, _ in _blocks(a, k):
+                moments.add(a[map_rows])
+        mean, var = (v.astype(dtype) for v in moments.mean_var())
         inv_std = 1 / np.sqrt(var + eps)
         bn_param["running_mean"] = momentum * running_mean + (1 - momentum) * (mean + bias)
         bn_param["running_var"] = momentum * running_var + (1 - momentum) * var
-        shift = _tiled(beta, k, dtype)
+        centre = mean
     else:
         inv_std = 1 / np.sqrt(running_var + eps)
-        shift = _tiled(beta + gamma * inv_std * (bias - running_mean), k, dtype)
+        centre = running_mean - bias
         bn_param["running_mean"], bn_param["running_var"] = running_mean, running_var
     scale = gamma * inv_std
-    tiled_scale = _tiled(scale, k, dtype)
+    tiled_scale, shift = _tiled(scale, k, dtype), _tiled(beta - centre * scale, k, dtype)
     out, mask = np.empty_like(wide), np.empty(wide.shape, bool)
-    for rows in blocks:
+    for rows in blocks:  # normalise, shift, mask and ReLU a block while it is in cache
         o = np.multiply(wide[rows], tiled_scale, out=out[rows])
         o += shift
         np.greater(o, 0, out=mask[rows])
         o *= mask[rows]  # a multiply by the mask: np.maximum is slower here
-    return out.reshape(a.shape), (wide if mode == "train" else None, k, inv_std, scale, mask)
+    cache = (wide, _tiled(mean, k, dtype), k, inv_std, scale, mask) if mode == "train" else None
+    return out.reshape(a.shape), cache
 
 
 def bn_relu_backward_hwnc(dout, cache):
     """Backward pass of ``bn_relu_forward_hwnc`` (of a train-mode forward pass).
 
-    Batch norm's simplified gradient, as ``bn_train_backward`` computes it: with dy = dout * mask
-    and m values per channel, ``da = scale * (dy - dbeta / m - xc * inv_std * dgamma / m)``.
+    Batch norm's simplified gradient, as ``bn_train_backward`` computes it: with dy = dout * mask,
+    xc = a - mean and m values per channel, ``da = scale * (dy - dbeta / m - xc * inv_std * dgamma / m)``.
+    xc is formed block by block in cache, never as a whole array.
 
     Inputs:
     - dout: upstream gradient of shape (H, W, N, C); a strided view is fine
@@ -121,25 +150,28 @@ def bn_relu_backward_hwnc(dout, cache):
 
     Returns a tuple of (da (H, W, N, C), dgamma (C,), dbeta (C,)).
     """
-    xc, k, inv_std, scale, mask = cache
-    if xc is None:
+    if cache is None:
         raise ValueError("bn_relu_backward_hwnc needs a cache from a 'train' mode forward pass")
+    a, mean, k, inv_std, scale, mask = cache
     c = dout.shape[-1]
     p = dout.size // c
-    dtype = xc.dtype
+    dtype = a.dtype
     blocks = _blocks(dout, k)
     dy, mask = np.empty(dout.shape, dtype), mask.reshape(dout.shape)
-    dy_wide, sums, dots = dy.reshape(xc.shape), [], []
+    dy_wide, sums, dots = dy.reshape(a.shape), [], []
+    xc = np.empty((blocks[0][1].stop, a.shape[1]), dtype)  # one block of a - mean, reused
     for map_rows, rows in blocks:  # dout may be a strided view: its blocks are taken as map rows
         np.multiply(dout[map_rows], mask[map_rows], out=dy[map_rows])
+        block_xc = np.subtract(a[rows], mean, out=xc[:a[rows].shape[0]])
         sums.append(column_sums(dy_wide[rows]))
-        dots.append(_column_dots(dy_wide[rows], xc[rows]))
+        dots.append(_column_dots(dy_wide[rows], block_xc))
     dbeta = _per_channel(sums, k, c).astype(dtype)
     dgamma = (_per_channel(dots, k, c) * inv_std).astype(dtype)
     k_xc, k_dy, k_0 = (_tiled(v, k, dtype) for v in (scale * inv_std * dgamma / p, scale, scale * dbeta / p))
-    da = np.empty_like(xc)
+    da = np.empty_like(a)
     for _, rows in blocks:
-        d = np.multiply(xc[rows], k_xc, out=da[rows])
+        d = np.subtract(a[rows], mean, out=da[rows])
+        d *= k_xc
         block = dy_wide[rows]
         block *= k_dy
         np.subtract(block, d, out=d)

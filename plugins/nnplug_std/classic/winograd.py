@@ -86,10 +86,12 @@ def input_transform(x_pad, ty, tx):
     return v.reshape(36, ty * tx * n, c)
 
 
-def output_transform(m, ty, tx, n, out=None):
+def output_transform(m, ty, tx, n, out=None, each_row_block=None):
     """Y = A^T M A of every tile: the HWNC output (4 TY, 4 TX, N, F) from the products M (36, TY*TX*N, F).
 
     ``out`` (optional) receives the result; it must be C-contiguous of that shape.
+    ``each_row_block`` (optional) is called with each row of tiles, (4, 4 TX, N, F), as soon as it
+    is written, while it is still in cache (batch norm's statistics are taken there).
     """
     f = m.shape[2]
     dtype = m.dtype
@@ -100,7 +102,13 @@ def output_transform(m, ty, tx, n, out=None):
     # then rows: (4, 6) @ (6, 4 TX * N * F) for every tile row
     if out is None:
         out = np.empty((4 * ty, 4 * tx, n, f), dtype)
-    np.matmul(at, z.reshape(6, ty, 4 * tx * n * f).transpose(1, 0, 2), out=out.reshape(ty, 4, 4 * tx * n * f))
+    rows, z_rows = out.reshape(ty, 4, 4 * tx * n * f), z.reshape(6, ty, 4 * tx * n * f).transpose(1, 0, 2)
+    if each_row_block is None:
+        np.matmul(at, z_rows, out=rows)
+        return out
+    for i in range(ty):
+        np.matmul(at, z_rows[i], out=rows[i])
+        each_row_block(out[4 * i:4 * i + 4])
     return out
 
 
@@ -131,7 +139,7 @@ def pad_into(x, pad, ty, tx, purpose):
     return x_pad
 
 
-def conv3x3_hwnc(x, u, pad, out_h, out_w):
+def conv3x3_hwnc(x, u, pad, out_h, out_w, each_row_block=None):
     """The Winograd convolution of an HWNC input with transformed filters ``u``.
 
     Inputs:
@@ -139,6 +147,7 @@ def conv3x3_hwnc(x, u, pad, out_h, out_w):
     - u: ``filter_transform`` of the filters, (36, C, F)
     - pad: zero padding on each side
     - out_h, out_w: the output's size, H + 2 pad - 2 and W + 2 pad - 2
+    - each_row_block: passed on to ``output_transform``
 
     Returns a tuple of:
     - out: (4 TY, 4 TX, N, F) with TY = tiles(out_h), TX = tiles(out_w); rows and columns past
@@ -149,7 +158,7 @@ def conv3x3_hwnc(x, u, pad, out_h, out_w):
     v = input_transform(pad_into(x, pad, ty, tx, "winograd_pad"), ty, tx)
     m = scratch("winograd_points", (36, v.shape[1], u.shape[2]), v.dtype)
     np.matmul(v, u, out=m)
-    return output_transform(m, ty, tx, x.shape[2]), v
+    return output_transform(m, ty, tx, x.shape[2], each_row_block=each_row_block), v
 
 
 def input_transform_transpose(dv, ty, tx, n):

@@ -6,15 +6,18 @@ its scale and shift broadcast along the rows. Two things make numpy do this quic
 - rows of 8192 to 16384 values (``_wide``): numpy broadcasts a per-channel vector several times
   faster along such rows than along rows of C values, and rows of 1024 to 4096 values are the
   slowest of all; the vectors are tiled to the row's length;
-- blocks that stay in the core's cache (``_blocks``): a feature map of a batch is megabytes,
-  and every numpy operation is a pass over all of it; the four operations of normalise, shift,
-  mask and ReLU run block by block, so that each block is read from memory once, not four times.
+- blocks that stay in cache (``_blocks``): a feature map of a batch is megabytes, and every
+  numpy operation is a pass over all of it; the four operations of normalise, shift, mask and
+  ReLU run block by block, so that each block is read from memory once, not four times (and
+  likewise the backward pass's);
+- statistics taken by the producer: ``ChannelMoments`` sums each row of tiles as the Winograd
+  output transform writes it, so that the forward pass reads the map once more, not three times.
 """
 import numpy as np
 
 from nnplug_std.classic.normalization import bn_setup
 
-_BLOCK = 1 << 16  # values per block: a few such blocks fit in a 512 KiB L2 cache
+_BLOCK = 1 << 18  # values per block: a block of each operand stays in the L2 and L3 caches
 
 
 def column_sums(a):
@@ -68,15 +71,13 @@ class ChannelMoments:
     """
 
     def __init__(self):
-        self.sums = self.squares = 0.0
-        self.total = 0
+        self.sums, self.squares, self.total, self.k = [], [], 0, None
 
     def add(self, block):
-        wide, k = _wide(block)
-        c = block.shape[-1]
-        self.sums = self.sums + _per_channel([column_sums(wide)], k, c)
-        self.squares = self.squares + _per_channel([_column_dots(wide, wide)], k, c)
-        self.total += block.size // c
+        wide, self.k = _wide(block)
+        self.sums.append(column_sums(wide))  # partial sums in float32, added up once in mean_var
+        self.squares.append(_column_dots(wide, wide))
+        self.total += block.size // block.shape[-1]
 
     def mean_var(self):
         """The mean and the biased variance, E[x^2] - E[x]^2 (in float64, from float32 partial sums).
@@ -84,8 +85,9 @@ class ChannelMoments:
         The difference loses digits only in proportion to mean^2 / var, which for the inputs of a
         batch norm (convolution outputs without their bias) stays small.
         """
-        mean = self.sums / self.total
-        return mean, np.maximum(self.squares / self.total - mean * mean, 0)
+        c = self.sums[0].size // self.k
+        mean = _per_channel(self.sums, self.k, c) / self.total
+        return mean, np.maximum(_per_channel(self.squares, self.k, c) / self.total - mean * mean, 0)
 
 
 def bn_relu_forward_hwnc(a, gamma, beta, bn_param, bias=None, moments=None):
@@ -114,8 +116,7 @@ def bn_relu_forward_hwnc(a, gamma, beta, bn_param, bias=None, moments=None):
     if mode == "train":
         if moments is None:
             moments = ChannelMoments()
-            for map_rows, _ in _blocks(a, k):
-                moments.add(a[map_rows])
+            moments.add(a)
         mean, var = (v.astype(dtype) for v in moments.mean_var())
         inv_std = 1 / np.sqrt(var + eps)
         bn_param["running_mean"] = momentum * running_mean + (1 - momentum) * (mean + bias)

@@ -157,24 +157,28 @@ def bn_relu_backward_hwnc(dout, cache):
     c = dout.shape[-1]
     p = dout.size // c
     dtype = a.dtype
-    blocks = _blocks(dout, k)
-    dy, mask = np.empty(dout.shape, dtype), mask.reshape(dout.shape)
-    dy_wide, sums, dots = dy.reshape(a.shape), [], []
-    xc = np.empty((blocks[0][1].stop, a.shape[1]), dtype)  # one block of a - mean, reused
-    for map_rows, rows in blocks:  # dout may be a strided view: its blocks are taken as map rows
-        np.multiply(dout[map_rows], mask[map_rows], out=dy[map_rows])
-        block_xc = np.subtract(a[rows], mean, out=xc[:a[rows].shape[0]])
-        sums.append(column_sums(dy_wide[rows]))
-        dots.append(_column_dots(dy_wide[rows], block_xc))
+    blocks, mask = _blocks(dout, k), mask.reshape(dout.shape)
+    dy, xc = (np.empty((blocks[0][1].stop, a.shape[1]), dtype) for _ in range(2))  # one block each, reused
+
+    def block_terms(map_rows, rows):
+        """dy = dout * mask and xc = a - mean of one block, formed in cache (dout may be a strided view)."""
+        n = a[rows].shape[0]
+        np.multiply(dout[map_rows], mask[map_rows], out=dy[:n].reshape(dout[map_rows].shape))
+        return dy[:n], np.subtract(a[rows], mean, out=xc[:n])
+
+    sums, dots = [], []
+    for map_rows, rows in blocks:
+        block_dy, block_xc = block_terms(map_rows, rows)
+        sums.append(column_sums(block_dy))
+        dots.append(_column_dots(block_dy, block_xc))
     dbeta = _per_channel(sums, k, c).astype(dtype)
     dgamma = (_per_channel(dots, k, c) * inv_std).astype(dtype)
     k_xc, k_dy, k_0 = (_tiled(v, k, dtype) for v in (scale * inv_std * dgamma / p, scale, scale * dbeta / p))
     da = np.empty_like(a)
-    for _, rows in blocks:
-        d = np.subtract(a[rows], mean, out=da[rows])
-        d *= k_xc
-        block = dy_wide[rows]
-        block *= k_dy
-        np.subtract(block, d, out=d)
+    for map_rows, rows in blocks:  # dy and xc formed again rather than stored: a write and a read of each saved
+        block_dy, block_xc = block_terms(map_rows, rows)
+        d = np.multiply(block_dy, k_dy, out=da[rows])
+        block_xc *= k_xc
+        d -= block_xc
         d -= k_0
     return da.reshape(dout.shape), dgamma, dbeta

@@ -6,13 +6,12 @@ Prints, as markdown:
 (b, c) samples/s of a full training step (forward, backward, SGD momentum) of nnplug and of
     PyTorch, same initial weights and batches, interleaved (the machine's speed drifts), median of
     --reps repetitions of --steps steps, for every batch size and thread count;
-(d) the peak memory of training: ru_maxrss growth over the set-up process, in a fresh
+(d) the peak memory of training: the peak RSS growth over the set-up process, in a fresh
     subprocess per side, the same method for both (and tracemalloc's peak for nnplug);
 (e) Winograd's float32 error against the naive float64 convolution, per conv layer of the net.
 """
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -100,8 +99,7 @@ def speed(batch, threads, reps, steps):
     ours, theirs = NumpyNet({k: v.copy() for k, v in params.items()}), TorchNet(params)
     rates = {"nnplug": [], "torch": []}
     with threadpool_limits(threads):
-        run_steps(ours, data[:2])
-        run_steps(theirs, data[:2])
+        losses = [(ours.step(x, y), theirs.step(x, y)) for x, y in data[:2]]  # the same net on both sides
         for rep in range(reps):
             order = [("nnplug", ours), ("torch", theirs)]
             for name, net in order if rep % 2 == 0 else order[::-1]:
@@ -109,11 +107,21 @@ def speed(batch, threads, reps, steps):
                 run_steps(net, data)
                 rates[name].append(batch * steps / (time.perf_counter() - start))
     ours_rate, their_rate = float(np.median(rates["nnplug"])), float(np.median(rates["torch"]))
-    return ours_rate, their_rate, batch / ours_rate
+    return ours_rate, their_rate, batch / ours_rate, losses
+
+
+def _status_kib(field):
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(field + ":"))
 
 
 def memory_child(side, batch):
-    """Run in a fresh process: print the ru_maxrss growth (MiB) of 3 training steps over the set-up."""
+    """Run in a fresh process: print the peak RSS growth (MiB) of 3 training steps over the set-up, and
+    tracemalloc's peak for nnplug.
+
+    The peak is VmHWM, reset to the current RSS just before training (``/proc/self/clear_refs``):
+    ru_maxrss would not do, since a process started by vfork and exec inherits its parent's peak.
+    """
     import tracemalloc
     params = init_params()
     data = batches(batch, 3)
@@ -124,11 +132,13 @@ def memory_child(side, batch):
     else:
         net = NumpyNet(params)
     with threadpool_limits(1):
-        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        with open("/proc/self/clear_refs", "w") as clear:
+            clear.write("5")  # VmHWM := VmRSS
+        base = _status_kib("VmRSS")
         if side == "nnplug":
             tracemalloc.start()
         run_steps(net, data)
-        grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024
+        grown = (_status_kib("VmHWM") - base) / 1024
         traced = tracemalloc.get_traced_memory()[1] / 2 ** 20 if side == "nnplug" else float("nan")
     print(f"{grown:.1f} {traced:.1f}")
 
@@ -181,20 +191,22 @@ def main(argv=None):
         memory_child(args.memory_child[0], int(args.memory_child[1]))
         return
     print("(b, c) training step, samples/s, median of", args.reps, "interleaved repetitions of", args.steps, "steps\n")
-    print("| batch | threads | nnplug | PyTorch | nnplug / PyTorch | nnplug ms/step |\n|---|---|---|---|---|---|")
+    print("| batch | threads | nnplug | PyTorch | nnplug / PyTorch | nnplug ms/step | first two losses, nnplug / PyTorch |")
+    print("|---|---|---|---|---|---|---|")
     step_seconds = {}
     for batch in args.batches:
         for threads in args.threads:
-            ours, theirs, seconds = speed(batch, threads, args.reps, args.steps)
+            ours, theirs, seconds, losses = speed(batch, threads, args.reps, args.steps)
             if threads == 1:
                 step_seconds[batch] = seconds
-            print(f"| {batch} | {threads} | {ours:.0f} | {theirs:.0f} | {ours / theirs:.2f} | {seconds * 1e3:.0f} |",
+            pairs = ", ".join(f"{a:.5f} / {b:.5f}" for a, b in losses)
+            print(f"| {batch} | {threads} | {ours:.0f} | {theirs:.0f} | {ours / theirs:.2f} | {seconds * 1e3:.0f} | {pairs} |",
                   flush=True)
     with threadpool_limits(1):
         for batch in args.batches:
             if batch in step_seconds:
                 gemm_table(batch, step_seconds[batch])
-    print("\n(d) peak memory of training, ru_maxrss growth over the set-up in a fresh process, 1 thread\n")
+    print("\n(d) peak memory of 3 training steps: peak RSS (VmHWM) growth over the set-up, fresh process per side, median of 3, 1 thread\n")
     print("| batch | nnplug MiB | PyTorch MiB | nnplug / PyTorch | nnplug tracemalloc peak MiB |\n|---|---|---|---|---|")
     for batch in args.batches:
         m = memory(batch)

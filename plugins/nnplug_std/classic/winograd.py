@@ -13,9 +13,10 @@ columns are two such calls each way. Channels-first arrays would need a transpos
 and out of every layer (``conv_forward_winograd`` pays it, for classic callers); a net that runs
 in HWNC throughout pays it once (``nnplug_std.classic.hwnc_layers``).
 
-In float32 the result differs from a direct convolution by about 1e-5 of the output's largest
-value (the transforms' constants, up to 8 and 1/24, cost about three bits); in float64 by about
-1e-14. ``tests/test_conv_winograd.py`` holds it to 1e-4 and 1e-12.
+Accuracy: the transforms' constants (up to 8, down to 1/24) cost about three bits. In float32
+the largest error is a few 1e-6 of the output's largest value, about 6 times im2col's in float32
+(``python bench/conv.py`` measures it on the benchmark net's layers); in float64 about 1e-14.
+``tests/test_conv_winograd.py`` holds float32 to 1e-4 and float64 to 1e-12 of the largest value.
 """
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -53,7 +54,7 @@ def filter_transform(w, dtype):
 
 def filter_grad(du, f, c):
     """dL/dw from dL/dU (36, C, F): the transpose of ``filter_transform``; shape (F, C, 3, 3)."""
-    dw = _GG.T @ du.reshape(36, c * f)  # (9, C*F)
+    dw = _GG.T.astype(du.dtype) @ du.reshape(36, c * f)  # (9, C*F)
     return np.ascontiguousarray(dw.reshape(3, 3, c, f).transpose(3, 2, 0, 1))
 
 

@@ -261,3 +261,28 @@ def test_sandwich_gradients_against_numeric():
 
     numeric_checks(f, dout, [("x", dx, x), ("w", dw, w), ("gamma", dgamma, gamma), ("beta", dbeta, beta)])
     assert np.abs(db).max() < 1e-10  # batch norm removes the bias
+
+
+# --- scratch buffers ----------------------------------------------------------------------------
+
+def test_scratch_buffers_are_shared_by_shape_and_kept_apart_by_purpose_dtype_and_thread():
+    import threading
+
+    from nnplug_std.classic.workspace import clear, scratch, zero_border
+    clear()
+    big = scratch("test", (4, 5), np.float32)
+    small = scratch("test", (2, 3), np.float32)
+    assert np.shares_memory(big, small) and small.shape == (2, 3) and small.flags.c_contiguous
+    assert not np.shares_memory(big, scratch("other", (4, 5), np.float32))
+    assert not np.shares_memory(big, scratch("test", (4, 5), np.float64))
+    larger = scratch("test", (10, 10), np.float32)  # grows: a new buffer
+    assert larger.shape == (10, 10) and not np.shares_memory(larger, big)
+    seen = []
+    worker = threading.Thread(target=lambda: seen.append(scratch("test", (10, 10), np.float32)))
+    worker.start()
+    worker.join()
+    assert not np.shares_memory(seen[0], larger)
+    a = np.ones((5, 6, 2))
+    zero_border(a, 1, 2, 1, 0)
+    assert a[1:3, 1:].all() and not a[0].any() and not a[3:].any() and not a[:, 0].any()
+    clear()

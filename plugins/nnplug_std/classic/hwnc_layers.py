@@ -9,10 +9,12 @@ shift broadcast along rows.
 
 - ``image_conv_forward/backward``: the input layer, NCHW images to HWNC maps, by im2col (for few
   input channels a Winograd product would be a GEMM with an inner dimension of 3); no dx.
-- ``bn_relu_forward_hwnc/backward_hwnc``: spatial batch norm and ReLU together, the ReLU's mask
-  kept as booleans.
-- ``conv_bn_relu_forward_hwnc/backward_hwnc``: Winograd 3x3 conv, spatial batch norm and ReLU. Batch norm removes the convolution's bias exactly in train
-  mode, so it is left out of the product (it still enters the running mean) and its gradient is zero.
+- ``bn_relu_forward_hwnc/backward_hwnc`` (from ``nnplug_std.classic.hwnc_norm``): spatial batch
+  norm and ReLU together.
+- ``conv_bn_relu_forward_hwnc/backward_hwnc``: Winograd 3x3 conv, spatial batch norm and ReLU;
+  batch norm's statistics are taken as the convolution writes its output. Batch norm removes the
+  convolution's bias exactly in train mode, so it is left out of the product (it still enters
+  the running mean) and its gradient is zero.
 - ``max_pool_forward_hwnc/backward_hwnc``: 2x2 stride-2 pooling.
 """
 import numpy as np

@@ -73,7 +73,8 @@ def gemm_table(batch, step_seconds):
             rng.standard_normal((b, k, n)).astype(np.float32)
         seconds = median_time(lambda: np.matmul(a, bb))
         total += seconds
-        rows.append(f"| {name} | {b} x ({m} x {k}) @ ({k} x {n}) | {seconds * 1e3:.2f} | {2 * b * m * k * n / seconds / 1e9:.0f} |")
+        rate = 2 * b * m * k * n / seconds / 1e9
+        rows.append(f"| {name} | {b} x ({m} x {k}) @ ({k} x {n}) | {seconds * 1e3:.2f} | {rate:.0f} |")
     flops = sum(2 * b * m * k * n for _, b, m, k, n in step_gemms(batch))
     print(f"\n(a) GEMMs of one step, batch {batch}, 1 thread\n")
     print("| product | shape | ms | GFLOP/s |\n|---|---|---|---|")
@@ -199,7 +200,8 @@ def main(argv=None):
         memory_child(args.memory_child[0], int(args.memory_child[1]))
         return
     print("(b, c) training step, samples/s, median of", args.reps, "interleaved repetitions of", args.steps, "steps\n")
-    print("| batch | threads | nnplug | PyTorch | nnplug / PyTorch | nnplug ms/step | first two losses, nnplug / PyTorch |")
+    print("| batch | threads | nnplug | PyTorch | nnplug / PyTorch | nnplug ms/step "
+          "| first two losses, nnplug / PyTorch |")
     print("|---|---|---|---|---|---|---|")
     step_seconds = {}
     for batch in args.batches:
@@ -208,14 +210,16 @@ def main(argv=None):
             if threads == 1:
                 step_seconds[batch] = seconds
             pairs = ", ".join(f"{a:.5f} / {b:.5f}" for a, b in losses)
-            print(f"| {batch} | {threads} | {ours:.0f} | {theirs:.0f} | {ours / theirs:.2f} | {seconds * 1e3:.0f} | {pairs} |",
-                  flush=True)
+            print(f"| {batch} | {threads} | {ours:.0f} | {theirs:.0f} | {ours / theirs:.2f} | {seconds * 1e3:.0f} "
+                  f"| {pairs} |", flush=True)
     with threadpool_limits(1):
         for batch in args.batches:
             if batch in step_seconds:
                 gemm_table(batch, step_seconds[batch])
-    print("\n(d) peak memory of 3 training steps: peak RSS (VmHWM) growth over the set-up, fresh process per side, median of 3, 1 thread\n")
-    print("| batch | nnplug MiB | PyTorch MiB | nnplug / PyTorch | nnplug tracemalloc peak MiB |\n|---|---|---|---|---|")
+    print("\n(d) peak memory of 3 training steps: peak RSS (VmHWM) growth over the set-up, fresh process per side, "
+          "median of 3, 1 thread\n")
+    print("| batch | nnplug MiB | PyTorch MiB | nnplug / PyTorch | nnplug tracemalloc peak MiB |")
+    print("|---|---|---|---|---|")
     for batch in args.batches:
         m = memory(batch)
         print(f"| {batch} | {m['nnplug'][0]:.0f} | {m['torch'][0]:.0f} | {m['nnplug'][0] / m['torch'][0]:.2f} | "

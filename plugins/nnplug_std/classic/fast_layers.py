@@ -83,9 +83,10 @@ def conv_backward_fast(dout, cache):
     dcols = np.matmul(w.reshape(f, -1).T.astype(dtype, copy=False), d3, out=cols)  # cols are spent: reuse them
     dcols = dcols.reshape(n, c, hh, ww, h_out, w_out)
     dx_pad = np.zeros((n, c, h + 2 * pad, w_in + 2 * pad), dtype)
+    rows, cols = stride * (h_out - 1) + 1, stride * (w_out - 1) + 1
     for k in range(hh):
         for l in range(ww):
-            dx_pad[:, :, k:k + stride * (h_out - 1) + 1:stride, l:l + stride * (w_out - 1) + 1:stride] += dcols[:, :, k, l]
+            dx_pad[:, :, k:k + rows:stride, l:l + cols:stride] += dcols[:, :, k, l]
     return np.ascontiguousarray(dx_pad[:, :, pad:pad + h, pad:pad + w_in]), dw, db
 
 

@@ -51,11 +51,12 @@ def _tiled(v, k, dtype):
 
 
 def _blocks(a, k):
-    """Pairs of slices (map rows, view rows) of blocks of about ``_BLOCK`` values of an HWNC array and its ``_wide`` view."""
+    """Blocks of about ``_BLOCK`` values of an HWNC array: pairs of slices (map rows, rows of its ``_wide`` view)."""
     h, w, n, c = a.shape
     step = max(1, _BLOCK // (w * n * c))
     per_row = w * n // k
-    return [(slice(start, start + step), slice(start * per_row, (start + step) * per_row)) for start in range(0, h, step)]
+    return [(slice(start, start + step), slice(start * per_row, (start + step) * per_row))
+            for start in range(0, h, step)]
 
 
 def _per_channel(partial, k, c):

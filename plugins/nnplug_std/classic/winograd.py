@@ -246,7 +246,8 @@ def conv_forward_winograd(x, w, b, conv_param):
     out_h, out_w = h + 2 * pad - 2, w_in + 2 * pad - 2
     out, v = conv3x3_hwnc(x.transpose(2, 3, 0, 1).astype(dtype, copy=False), filter_transform(w, dtype), pad,
                           out_h, out_w)
-    out = out[:out_h, :out_w].transpose(2, 3, 0, 1) + b.astype(dtype, copy=False)[:, None, None]
+    out = np.ascontiguousarray(out[:out_h, :out_w].transpose(2, 3, 0, 1))  # channels-first in memory too
+    out += b.astype(dtype, copy=False)[:, None, None]
     return out, (w, pad, (h, w_in), v)
 
 

@@ -1,0 +1,274 @@
+"""3x3 stride-1 convolutions by Winograd's minimal filtering F(4x4, 3x3): 4x fewer multiplications.
+
+Each 6x6 input tile d (tiles overlap by 2) and each filter g are transformed, multiplied point by
+point and transformed back to a 4x4 output tile: ``Y = A^T [(G g G^T) * (B^T d B)] A`` (Lavin and
+Gray, 2016). Summed over the input channels, the point-by-point products become 36 GEMMs, one per
+point of the 6x6 transformed tile, each ``(tiles, C) @ (C, F)``: 2.25 products per output value
+and channel pair instead of im2col's 9.
+
+The layout is channels-inner, HWNC: ``(H, W, N, C)``. In it every transform is a GEMM whose long
+side is a contiguous run of ``N*C`` (or ``W*N*C``) values, and where tiles overlap, they overlap
+in the batch dimension of ``np.matmul``, never inside one matrix; the transforms of rows and of
+columns are two such calls each way. Channels-first arrays would need a transposing copy in
+and out of every layer (``conv_forward_winograd`` pays it, for classic callers); a net that runs
+in HWNC throughout pays it once (``nnplug_std.classic.hwnc_layers``).
+
+Accuracy: the transforms' constants (up to 8, down to 1/24) cost about three bits. In float32
+the largest error is a few 1e-6 of the output's largest value, about 6 times im2col's in float32
+(``python bench/conv.py`` measures it on the benchmark net's layers); in float64 about 1e-14.
+``tests/test_conv_winograd.py`` holds float32 to 1e-4 and float64 to 1e-12 of the largest value.
+"""
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from nnplug_std.classic.workspace import scratch, zero_border
+
+_BT = np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+                [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], dtype=float)
+_G = np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+               [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]])
+_AT = np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]], dtype=float)
+_GG = np.kron(_G, _G)  # (36, 9): both sides of G g G^T at once, points (a, b) row-major, taps (i, j)
+
+
+def tiles(size):
+    """The number of 4-wide output tiles that cover ``size`` output positions."""
+    return -(-size // 4)
+
+
+def filter_transform(w, dtype):
+    """U = G g G^T of every filter, shape (36, C, F): one (C, F) matrix per transformed point.
+
+    Inputs:
+    - w: filters of shape (F, C, 3, 3)
+    - dtype: of the result
+
+    Returns:
+    - U of shape (36, C, F): the transposed view of a C-contiguous (36, F, C) array, which BLAS
+      takes as it is (and whose transpose, for dx, is contiguous)
+    """
+    f, c = w.shape[:2]
+    u = _GG.astype(dtype) @ w.reshape(f * c, 9).T.astype(dtype, copy=False)  # (36, F*C)
+    return u.reshape(36, f, c).transpose(0, 2, 1)
+
+
+def filter_grad(du, f, c):
+    """dL/dw from dL/dU (36, C, F): the transpose of ``filter_transform``; shape (F, C, 3, 3)."""
+    dw = _GG.T.astype(du.dtype) @ du.reshape(36, c * f)  # (9, C*F)
+    return np.ascontiguousarray(dw.reshape(3, 3, c, f).transpose(3, 2, 0, 1))
+
+
+def input_transform(x_pad, ty, tx):
+    """V = B^T d B of every 6x6 tile of a padded HWNC input, shape (36, TY*TX*N, C).
+
+    Inputs:
+    - x_pad: (4 TY + 2, 4 TX + 2, N, C), the input with its zero border; tile (i, j) starts at
+      row 4i and column 4j
+    - ty, tx: the number of tile rows and columns
+
+    Returns:
+    - V, a new array (the weight gradient needs it again): one (tiles, C) matrix per point, tiles
+      in (row, column, sample) order
+    """
+    hp, wp, n, c = x_pad.shape
+    dtype = x_pad.dtype
+    bt = _BT.astype(dtype)
+    rows = x_pad.reshape(hp, wp * n * c)
+    s0, s1 = rows.strides
+    # rows first: each tile row's 6 input rows, a matrix of 6 contiguous rows; tile rows overlap in the batch axis
+    r = scratch("winograd_stage", (6, ty, wp, n * c), dtype)
+    np.matmul(bt, as_strided(rows, (ty, 6, wp * n * c), (4 * s0, s0, s1)),
+              out=r.reshape(6, ty, wp * n * c).transpose(1, 0, 2))
+    # then columns: each tile's 6 columns of N*C values
+    s = r.strides
+    cols = as_strided(r, (6, ty, tx, 6, n * c), (s[0], s[1], 4 * s[2], s[2], s[3]))
+    v = np.empty((6, 6, ty, tx, n * c), dtype)
+    np.matmul(bt, cols, out=v.transpose(0, 2, 3, 1, 4))
+    return v.reshape(36, ty * tx * n, c)
+
+
+def output_transform(m, ty, tx, n, out=None, each_row_block=None):
+    """Y = A^T M A of every tile: the HWNC output (4 TY, 4 TX, N, F) from the products M (36, TY*TX*N, F).
+
+    ``out`` (optional) receives the result; it must be C-contiguous of that shape.
+    ``each_row_block`` (optional) is called with each row of tiles, (4, 4 TX, N, F), as soon as it
+    is written, while it is still in cache (batch norm's statistics are taken there).
+    """
+    f = m.shape[2]
+    dtype = m.dtype
+    at = _AT.astype(dtype)
+    # columns first: (4, 6) @ (6, N*F) for every tile, written as 4 output columns of N*F values
+    z = scratch("winograd_stage", (6, ty, tx, 4, n * f), dtype)
+    np.matmul(at, m.reshape(6, 6, ty, tx, n * f).transpose(0, 2, 3, 1, 4), out=z)
+    # then rows: (4, 6) @ (6, 4 TX * N * F) for every tile row
+    if out is None:
+        out = np.empty((4 * ty, 4 * tx, n, f), dtype)
+    rows, z_rows = out.reshape(ty, 4, 4 * tx * n * f), z.reshape(6, ty, 4 * tx * n * f).transpose(1, 0, 2)
+    if each_row_block is None:
+        np.matmul(at, z_rows, out=rows)
+        return out
+    for i in range(ty):
+        np.matmul(at, z_rows[i], out=rows[i])
+        each_row_block(out[4 * i:4 * i + 4])
+    return out
+
+
+def grad_transform(dy, ty, tx):
+    """dM = A dY A^T of every 4x4 tile of the output gradient dY (4 TY, 4 TX, N, F): shape (36, TY*TX*N, F).
+
+    The transpose of ``output_transform``; the result is a scratch array.
+    """
+    _, _, n, f = dy.shape
+    dtype = dy.dtype
+    a = _AT.T.astype(dtype)  # (6, 4)
+    d = scratch("winograd_stage", (6, ty, 4 * tx, n * f), dtype)
+    np.matmul(a, dy.reshape(ty, 4, 4 * tx * n * f), out=d.reshape(6, ty, 4 * tx * n * f).transpose(1, 0, 2))
+    dm = scratch("winograd_points", (6, 6, ty, tx, n * f), dtype)
+    np.matmul(a, d.reshape(6, ty, tx, 4, n * f), out=dm.transpose(0, 2, 3, 1, 4))
+    return dm.reshape(36, ty * tx * n, f)
+
+
+def pad_into(x, pad, ty, tx, purpose):
+    """x (H, W, N, C) copied into a zero-bordered scratch array (4 TY + 2, 4 TX + 2, N, C) at offset ``pad``.
+
+    Rows and columns past x (when 4 TY + 2 exceeds H + 2 pad) are zero too.
+    """
+    h, w, n, c = x.shape
+    x_pad = scratch(purpose, (4 * ty + 2, 4 * tx + 2, n, c), x.dtype)
+    zero_border(x_pad, pad, 4 * ty + 2 - pad - h, pad, 4 * tx + 2 - pad - w)
+    x_pad[pad:pad + h, pad:pad + w] = x
+    return x_pad
+
+
+def conv3x3_hwnc(x, u, pad, out_h, out_w, each_row_block=None):
+    """The Winograd convolution of an HWNC input with transformed filters ``u``.
+
+    Inputs:
+    - x: input of shape (H, W, N, C)
+    - u: ``filter_transform`` of the filters, (36, C, F)
+    - pad: zero padding on each side
+    - out_h, out_w: the output's size, H + 2 pad - 2 and W + 2 pad - 2
+    - each_row_block: passed on to ``output_transform``
+
+    Returns a tuple of:
+    - out: (4 TY, 4 TX, N, F) with TY = tiles(out_h), TX = tiles(out_w); rows and columns past
+      (out_h, out_w) are junk to be cut off
+    - v: the transformed input tiles, (36, TY*TX*N, C)
+    """
+    ty, tx = tiles(out_h), tiles(out_w)
+    v = input_transform(pad_into(x, pad, ty, tx, "winograd_pad"), ty, tx)
+    m = scratch("winograd_points", (36, v.shape[1], u.shape[2]), v.dtype)
+    np.matmul(v, u, out=m)
+    return output_transform(m, ty, tx, x.shape[2], each_row_block=each_row_block), v
+
+
+def input_transform_transpose(dv, ty, tx, n):
+    """The transpose of ``input_transform``: dL/d(x_pad) (4 TY + 2, 4 TX + 2, N, C) from dL/dV (36, TY*TX*N, C).
+
+    Each tile's gradient B dV B^T is 6x6 and neighbouring tiles overlap by 2 rows or columns:
+    the first 4 rows (columns) of every tile go straight into their place, the last 2 into a
+    scratch array that is then added onto the next tile's first 2. Returns a new array.
+    """
+    c = dv.shape[2]
+    dtype = dv.dtype
+    b = _BT.T.astype(dtype)  # (6, 6): a = b @ a' for each tile
+    hp, wp = 4 * ty + 2, 4 * tx + 2
+    # columns: (6, 6) @ (6, N*C) for every tile, into the rows-transformed gradient (6, TY, W+2, N*C)
+    d_rows = scratch("winograd_stage", (6, ty, wp, n * c), dtype)
+    per_tile = dv.reshape(6, 6, ty, tx, n * c).transpose(0, 2, 3, 1, 4)
+    np.matmul(b[:4], per_tile, out=d_rows[:, :, :4 * tx].reshape(6, ty, tx, 4, n * c))
+    tail = np.matmul(b[4:], per_tile, out=scratch("winograd_tail", (6, ty, tx, 2, n * c), dtype))
+    d_rows[:, :, 4:4 * tx].reshape(6, ty, tx - 1, 4, n * c)[:, :, :, :2] += tail[:, :, :-1]
+    d_rows[:, :, 4 * tx:] = tail[:, :, -1]
+    # rows: (6, 6) @ (6, (W+2)*N*C) for every tile row
+    dx_pad = np.empty((hp, wp, n, c), dtype)
+    flat, per_row = dx_pad.reshape(hp, wp * n * c), d_rows.reshape(6, ty, wp * n * c).transpose(1, 0, 2)
+    np.matmul(b[:4], per_row, out=flat[:4 * ty].reshape(ty, 4, wp * n * c))
+    tail = np.matmul(b[4:], per_row, out=scratch("winograd_tail", (ty, 2, wp * n * c), dtype))
+    flat[4:4 * ty].reshape(ty - 1, 4, wp * n * c)[:, :2] += tail[:-1]
+    flat[4 * ty:] = tail[-1]
+    return dx_pad
+
+
+def conv3x3_backward_hwnc(dy, v, u, w_shape, pad, in_h, in_w, input_grad=True):
+    """Gradients of ``conv3x3_hwnc`` by the transposed algorithm: dM = A dY A^T, then dU and dV from dM.
+
+    Inputs:
+    - dy: output gradient (4 TY, 4 TX, N, F), zero past the real output
+    - v, u: the forward pass's transformed tiles (36, TY*TX*N, C) and filters (36, C, F)
+    - w_shape: (F, C, 3, 3)
+    - pad, in_h, in_w: the forward pass's padding and input size
+    - input_grad: False skips dx (None is returned)
+
+    Returns a tuple of:
+    - dx: (H, W, N, C), a view into a new padded array (or None)
+    - dw: (F, C, 3, 3)
+    """
+    ty, tx = dy.shape[0] // 4, dy.shape[1] // 4
+    f, c = w_shape[:2]
+    dm = grad_transform(dy, ty, tx)
+    dw = filter_grad(np.matmul(v.transpose(0, 2, 1), dm), f, c)
+    if not input_grad:
+        return None, dw
+    dv = np.matmul(dm, u.transpose(0, 2, 1), out=scratch("winograd_dv", v.shape, v.dtype))
+    dx_pad = input_transform_transpose(dv, ty, tx, dy.shape[2])
+    return dx_pad[pad:pad + in_h, pad:pad + in_w], dw
+
+
+def check_winograd_params(w, conv_param):
+    """Raise ValueError unless the filters are 3x3, the stride 1 and the pad 0, 1 or 2."""
+    if w.shape[2:] != (3, 3) or conv_param["stride"] != 1 or not 0 <= conv_param["pad"] <= 2:
+        raise ValueError(f"Winograd F(4x4, 3x3) takes 3x3 filters, stride 1 and pad 0 to 2, not filters "
+                         f"{w.shape[2:]}, stride {conv_param['stride']}, pad {conv_param['pad']}")
+
+
+def conv_forward_winograd(x, w, b, conv_param):
+    """Forward pass of a 3x3 stride-1 convolution by Winograd F(4x4, 3x3), on channels-first arrays.
+
+    The same result as ``conv_forward_fast`` to within Winograd's rounding (see the module's
+    docstring). It transposes x to HWNC and the output back, which costs about as much as the
+    convolution's transforms: nets should stay in HWNC (``nnplug_std.classic.hwnc_layers``).
+
+    Inputs:
+    - x: input of shape (N, C, H, W)
+    - w: filters of shape (F, C, 3, 3)
+    - b: biases of shape (F,)
+    - conv_param: dict with 'stride' (must be 1) and 'pad' (0, 1 or 2); else ValueError
+
+    Returns a tuple of:
+    - out: output of shape (N, F, H + 2 pad - 2, W + 2 pad - 2)
+    - cache: what ``conv_backward_winograd`` needs
+    """
+    check_winograd_params(w, conv_param)
+    pad = conv_param["pad"]
+    dtype = np.result_type(x, w)
+    n, c, h, w_in = x.shape
+    out_h, out_w = h + 2 * pad - 2, w_in + 2 * pad - 2
+    out, v = conv3x3_hwnc(x.transpose(2, 3, 0, 1).astype(dtype, copy=False), filter_transform(w, dtype), pad,
+                          out_h, out_w)
+    out = np.ascontiguousarray(out[:out_h, :out_w].transpose(2, 3, 0, 1))  # channels-first in memory too
+    out += b.astype(dtype, copy=False)[:, None, None]
+    return out, (w, pad, (h, w_in), v)
+
+
+def conv_backward_winograd(dout, cache):
+    """Backward pass of ``conv_forward_winograd``.
+
+    Inputs:
+    - dout: upstream gradient of shape (N, F, H', W')
+    - cache: from ``conv_forward_winograd``
+
+    Returns a tuple of:
+    - dx: gradient with respect to x, of shape (N, C, H, W)
+    - dw: gradient with respect to w, of shape (F, C, 3, 3)
+    - db: gradient with respect to b, of shape (F,)
+    """
+    w, pad, (h, w_in), v = cache
+    f = w.shape[0]
+    dtype = v.dtype
+    n, _, out_h, out_w = dout.shape
+    ty, tx = tiles(out_h), tiles(out_w)
+    dy = np.zeros((4 * ty, 4 * tx, n, f), dtype)  # past (out_h, out_w) the tiles' gradient is zero
+    dy[:out_h, :out_w] = dout.transpose(2, 3, 0, 1)
+    dx, dw = conv3x3_backward_hwnc(dy, v, filter_transform(w, dtype), w.shape, pad, h, w_in)
+    return np.ascontiguousarray(dx.transpose(2, 3, 0, 1)), dw.astype(dtype, copy=False), dout.sum(axis=(0, 2, 3))

@@ -91,7 +91,7 @@ def parse_table(text):
 def test_the_table_has_one_row_per_plugin(capsys):
     assert main([]) == 0
     rows = parse_table(capsys.readouterr().out)
-    assert list(rows[0]) == ["kind", "name", "distribution", "version", "description"]
+    assert list(rows[0]) == ["kind", "name", "distribution", "version", "options", "description"]
     labels = {"layers": "layer", "losses": "loss", "optimizers": "update rule", "datasets": "data set"}
     ours = [r for r in rows if r["distribution"] == "nnplug"]  # other installed plugins are listed too
     assert {(r["kind"], r["name"]) for r in ours} == {
@@ -101,25 +101,29 @@ def test_the_table_has_one_row_per_plugin(capsys):
     assert digits["description"].startswith("scikit-learn's 1,797 8x8 handwritten digits")
 
 
-def test_check_passes_every_standard_layer_and_loss(capsys):
+def test_check_passes_every_standard_layer_loss_and_update_rule(capsys):
     assert main(["--check", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     checked = {e["name"]: e["check"] for e in out["plugins"] if "check" in e and e["distribution"] == "nnplug"}
-    assert set(checked) == STANDARD["layers"] | STANDARD["losses"]
-    assert all(c["passed"] and c["max_error"] < 1e-7 for c in checked.values())
+    assert set(checked) == STANDARD["layers"] | STANDARD["losses"] | STANDARD["optimizers"]
+    assert all(c["passed"] for c in checked.values())
+    # gradients are checked numerically; update rules have none to check
+    assert all(checked[name]["max_error"] < 1e-7 for name in STANDARD["layers"] | STANDARD["losses"])
 
 
 @pytest.mark.slow
 def test_check_fails_a_layer_with_a_wrong_gradient(tmp_path):
     result = run_plugins(tmp_path, {"wrong_gradient": WRONG_GRADIENT}, "--check")
     assert result.returncode == 1, result.stderr
-    table, summary = result.stdout.rsplit("\n\n", 1)
+    table, failures, summary = result.stdout.split("\n\n")
     rows = {r["name"]: r for r in parse_table(table)}
     assert rows["doubler"]["check"].startswith("FAIL")
+    assert failures.splitlines()[1].strip().startswith("layer doubler (?): the gradient of x is off")
     assert rows["doubler"]["distribution"] == "?"  # a module registered by path has none
-    assert rows["affine"]["check"].startswith("pass") and rows["adam"]["check"] == "-"
+    assert rows["affine"]["check"].startswith("pass") and rows["adam"]["check"] == "pass"
+    assert rows["digits"]["check"] == "-"  # data sets are checked when named: they may download
     checked = [r for r in rows.values() if r["check"] != "-"]  # whatever else is installed is checked too
-    assert summary.strip() == f"Gradient check: {len(checked) - 1} passed, 1 failed"
+    assert summary.strip() == f"Check: {len(checked) - 1} passed, 1 failed"
 
 
 @pytest.mark.slow

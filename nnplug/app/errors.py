@@ -10,7 +10,8 @@ import sys
 from hydra.errors import CompactHydraException, MissingConfigException, OverrideParseException
 from omegaconf.errors import OmegaConfBaseException, ValidationError
 
-from nnplug.contract.registry import PluginError, did_you_mean
+from nnplug.contract.conformance import did_you_mean
+from nnplug.contract.registry import PluginError
 from nnplug.core.checkpoint import CheckpointError
 from nnplug.core.solver import DivergenceError
 from nnplug.data.fetch import DownloadError

@@ -198,10 +198,10 @@ def write_artifacts(output_dir, settings, solver, data, tracker):
     config_file.write_text(OmegaConf.to_yaml(settings))
     params_file = output_dir / "best_params.npz"
     np.savez(params_file, **solver.model.params)  # arrays only: loads with allow_pickle=False
-    tracker.log_artifacts([config_file, params_file])
-    for file_name, figure in run_pictures(solver, data, title=run_name(settings)).items():
-        save(figure, output_dir / file_name)
-        tracker.log_figure(figure, file_name)
+    # each picture is drawn once, into the run folder, and that file is what the run stores
+    pictures = [save(figure, output_dir / file_name)
+                for file_name, figure in run_pictures(solver, data, title=run_name(settings)).items()]
+    tracker.log_artifacts([config_file, params_file, *pictures])
 
 
 def blas_threads():

@@ -14,7 +14,8 @@ import json
 import sys
 import warnings
 
-from nnplug.contract.registry import KINDS, LABELS, PluginError, Registry
+from nnplug.contract.conformance import KINDS, LABELS
+from nnplug.contract.registry import PluginError, Registry
 from nnplug.display.tables import fit_to_terminal, format_table
 from nnplug.testing.checks import TOLERANCE, check_dataset, check_layer, check_loss, check_update_rule
 

@@ -14,7 +14,8 @@ from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 from nnplug.app import schema
 from nnplug.app.errors import ConfigError
 from nnplug.contract.options import is_number, is_whole, type_problems
-from nnplug.contract.registry import LABELS, PluginError, did_you_mean
+from nnplug.contract.conformance import LABELS, did_you_mean
+from nnplug.contract.registry import PluginError
 from nnplug.data.prepare import SETTINGS, settings_problems
 
 SECTIONS = ("data", "layer", "loss", "optim", "model", "solver", "tracking")

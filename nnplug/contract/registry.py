@@ -17,11 +17,8 @@ datasette do for theirs), ``NNPLUG_BLOCK=dist,dist:entry-point`` to leave out a 
 one of its entry points (as pytest's ``-p no:NAME``; the command line's ``-p no:NAME`` sets it),
 and ``NNPLUG_PLUGINS=module,module`` to register plugin modules by import path.
 """
-import builtins
-import difflib
 import importlib
 import os
-import types
 import warnings
 from dataclasses import dataclass
 from importlib.metadata import entry_points, packages_distributions, version
@@ -29,17 +26,8 @@ from importlib.metadata import entry_points, packages_distributions, version
 import pluggy
 
 from nnplug.contract import hookspecs, kinds
+from nnplug.contract.conformance import KINDS, LABELS, check_hooks, contributions, did_you_mean, wrapped
 
-# kind -> the hook that contributes it; how messages name one of a kind; what its hook returns
-KINDS = {
-    "layers": "nnplug_layers",
-    "losses": "nnplug_losses",
-    "optimizers": "nnplug_optimizers",
-    "datasets": "nnplug_datasets",
-}
-LABELS = {"layers": "layer", "losses": "loss", "optimizers": "update rule", "datasets": "data set"}
-EXPECTED = {"layers": "Layer subclasses", "losses": "Loss objects", "optimizers": "UpdateRule objects",
-            "datasets": "Dataset objects"}
 OWN_DISTRIBUTION = "nnplug"
 DISABLE_ENV = "NNPLUG_DISABLE_PLUGIN_AUTOLOAD"
 BLOCK_ENV = "NNPLUG_BLOCK"
@@ -88,23 +76,6 @@ class Failure:
 
     def __str__(self):
         return f"plugin {self.source!r} from {self.dist} failed to load: {type(self.error).__name__}: {self.error}"
-
-
-class BrokenPlugin(Exception):
-    """What is wrong with a plugin that loaded but does not keep the contract."""
-
-
-def kind_of(obj):
-    """The kind of plugin object ``obj`` is (a Layer subclass, a Loss, ...), whatever its name; or None."""
-    if isinstance(obj, type):
-        return "layers" if issubclass(obj, kinds.Layer) else None
-    classes = {"losses": kinds.Loss, "optimizers": kinds.UpdateRule, "datasets": kinds.Dataset}
-    return next((kind for kind, cls in classes.items() if isinstance(obj, cls)), None)
-
-
-def is_kind(kind, obj):
-    """Whether ``obj`` is a plugin object of ``kind`` with a non-empty string ``name``."""
-    return kind_of(obj) == kind and isinstance(getattr(obj, "name", None), str) and obj.name != ""
 
 
 class Registry:
@@ -171,7 +142,7 @@ class Registry:
         """
         if not hasattr(plugin, "__dict__") or isinstance(plugin, (type, kinds.Loss, kinds.UpdateRule,
                                                                  kinds.Dataset)):
-            plugin = _wrapped(plugin)
+            plugin = wrapped(plugin)
         if self._pm.is_registered(plugin):
             return
         if dist is None:
@@ -179,7 +150,7 @@ class Registry:
         source = name or getattr(plugin, "__name__", repr(plugin))
         try:
             self._pm.register(plugin, name=name)
-            _check_hooks(self._pm, plugin)
+            check_hooks(self._pm, plugin)
         except Exception as exc:  # noqa: BLE001  pluggy refuses a malformed hookimpl; ours are told apart
             if self._pm.is_registered(plugin):
                 self._pm.unregister(plugin)
@@ -204,7 +175,7 @@ class Registry:
                 dist, dist_version = self._origin.get(id(impl.plugin), ("?", "?"))
                 source = getattr(impl.plugin, "__name__", impl.plugin_name)
                 try:
-                    objs = _contributions(kind, hook_name, impl.function())
+                    objs = contributions(kind, hook_name, impl.function())
                 except Exception as exc:  # noqa: BLE001  the plugin's own failure
                     self._fail(f"{source}.{hook_name}", dist, exc, dist_version)
                     continue
@@ -251,67 +222,6 @@ class Registry:
         if kind not in KINDS:
             raise PluginError(f"unknown plugin kind {kind!r}: expected one of {', '.join(KINDS)}")
         return self.tables[kind]
-
-
-def _contributions(kind, hook_name, returned):
-    """What one hook implementation contributes; ``BrokenPlugin`` saying what is wrong with it."""
-    if returned is None:
-        return []
-    if not isinstance(returned, (list, tuple)):
-        raise BrokenPlugin(f"{hook_name} returned {_described(returned)}, not a list of {EXPECTED[kind]} "
-                           f"(return [{getattr(returned, '__name__', 'it')}])")
-    for obj in returned:
-        if is_kind(kind, obj):
-            continue
-        found = kind_of(obj)
-        if found == kind:
-            raise BrokenPlugin(f"{hook_name} returned {_described(obj)} without a name: set its name to a "
-                               f"non-empty string")
-        hint = f": it is a {LABELS[found]}, for {KINDS[found]}" if found else ""
-        raise BrokenPlugin(f"{hook_name} returned {_described(obj)}, expected {EXPECTED[kind]}{hint}")
-    return list(returned)
-
-
-def _described(obj):
-    if isinstance(obj, type):
-        return f"the class {obj.__name__}"
-    return f"a {type(obj).__name__}" + (f" named {obj.name!r}" if isinstance(getattr(obj, "name", None), str) else "")
-
-
-def _check_hooks(pm, plugin):
-    """``BrokenPlugin`` for a plugin that implements no nnplug hook, or one nnplug does not know.
-
-    What pluggy's ``check_pending`` finds for all plugins at once, here for this one plugin, so
-    that it alone is reported with its distribution.
-    """
-    callers = pm.get_hookcallers(plugin) or []
-    unknown = [caller.name for caller in callers if caller.spec is None]
-    if unknown:
-        hint = did_you_mean(unknown[0], KINDS.values())
-        raise BrokenPlugin(f"implements {unknown[0]}, which is not an nnplug hook{hint} "
-                           f"(hooks: {', '.join(KINDS.values())})")
-    if not callers:
-        defined = [name for name in dir(plugin) if name.startswith("nnplug_") and callable(getattr(plugin, name))]
-        reason = (f"{defined[0]} is not marked @nnplug.hookimpl" if defined
-                  else f"it has no @nnplug.hookimpl function ({', '.join(KINDS.values())})")
-        raise BrokenPlugin(f"contributes nothing: {reason}")
-
-
-def _wrapped(obj):
-    """Plugin objects registered by hand, as a module whose hooks return them."""
-    objs = obj if isinstance(obj, (list, tuple)) else [obj]
-    namespace = types.SimpleNamespace(__name__=", ".join(getattr(o, "name", "?") for o in objs))
-    for kind, hook_name in KINDS.items():
-        mine = [o for o in objs if is_kind(kind, o)]
-        if mine:
-            setattr(namespace, hook_name, hookspecs.hookimpl(lambda mine=mine: mine))
-    return namespace
-
-
-def did_you_mean(name, candidates):
-    """``"; did you mean 'adam'?"`` for the candidate closest to a misspelt ``name``, else ``""``."""
-    close = difflib.get_close_matches(str(name), builtins.list(candidates), n=1, cutoff=0.5)
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _unknown_message(kind, name, table):

@@ -139,10 +139,6 @@ class MlflowTracker:
 
         self.client.log_batch(self.run_id, tags=[RunTag(key, str(value)) for key, value in tags.items()])
 
-    def log_figure(self, figure, artifact_file):
-        """Log a matplotlib figure as the PNG ``artifact_file`` of this run."""
-        self.client.log_figure(self.run_id, figure, artifact_file)
-
     def log_artifacts(self, paths):
         for path in paths:
             self.client.log_artifact(self.run_id, str(path))

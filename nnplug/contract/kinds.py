@@ -88,10 +88,12 @@ class Layer:
         """Offer to run this layer together with the layers that follow it in the network.
 
         ``following`` lists the layer instances after this one. Return ``(runner, count)`` where
-        ``runner`` has this class's ``forward`` and ``backward`` and stands for this layer and the
-        next ``count - 1``, its parameters keyed by their local names; or None (the default) to run
-        alone. The fused layers stay in the network and keep their parameters and state: a fused
-        path is only faster arithmetic, never a different model.
+        ``runner`` stands for this layer and the next ``count - 1``; or None (the default) to run
+        alone. ``runner.forward(x, params, mode)`` gets ``params`` as a list of ``count`` dicts,
+        each layer's parameters by their local names, and returns ``(out, cache)``;
+        ``runner.backward(dout, cache)`` returns ``(dx, grads)`` with ``grads`` a list like
+        ``params``. The fused layers stay in the network and keep their parameters and state: a
+        fused path is only faster arithmetic, never a different model.
         """
         return None
 

@@ -52,6 +52,7 @@ class Network:
         steps = layer_plan.with_defaults(steps, {k: dict(v) for k, v in (layer_options or {}).items()})
         self.loss_fn = _loss(loss, registry)
         self.loss_options = dict(loss_options or {})
+        self.num_classes = int(num_classes)
 
         # one stream for the weights, one per layer for what it draws while training (dropout).
         # Without a seed, numpy's global generator picks one, so that np.random.seed(...) first
@@ -70,6 +71,7 @@ class Network:
         shape, index = self.input_shape, 0
         last = max((i for i, s in enumerate(steps) if _resizes(s, registry) and "units" not in s.options
                     and s.width is None), default=None)
+        self.steps = []  # each layer as built: plugin, options, width (``architecture``)
         for position, (step, rng) in enumerate(zip(steps, layer_rngs)):
             cls, label = _layer_class(step.spec, registry)
             width = num_classes if position == last else step.width
@@ -85,6 +87,7 @@ class Network:
             self.regularized += [names[local] for local in layer.regularized if local in names]
             self.layers.append((layer, names))
             self.labels.append(f"layer {position + 1} {label}")
+            self.steps.append(layer_plan.Step(step.spec, dict(step.options), width))
             shape = layer.out_shape
         self.num_layers = index
         if shape != (num_classes,):
@@ -96,17 +99,22 @@ class Network:
                                                      in enumerate(self.layers)]
 
     def _plan_runs(self):
-        """``(runner, names, positions)`` per step of the forward pass; layers that offer it run fused."""
+        """``(runner, names, positions)`` per step of the forward pass; layers that offer it run fused.
+
+        ``names`` maps the runner's local parameter names to global ones: one dict for a layer
+        running alone, a list of them, one per layer, for a fused runner (``Layer.fuse``).
+        """
         runs, i = [], 0
         while i < len(self.layers):
             layer, names = self.layers[i]
             fuse = getattr(layer, "fuse", None)  # layers written before fusing existed lack it
             offer = fuse([other for other, _ in self.layers[i + 1:]]) if fuse else None
-            runner, count = offer if offer is not None else (layer, 1)
-            merged = {}
-            for _, part_names in self.layers[i:i + count]:
-                merged.update(part_names)
-            runs.append((runner, merged, list(range(i, i + count))))
+            if offer is None:
+                runs.append((layer, names, [i]))
+                i += 1
+                continue
+            runner, count = offer
+            runs.append((runner, [part for _, part in self.layers[i:i + count]], list(range(i, i + count))))
             i += count
         return runs
 
@@ -129,7 +137,7 @@ class Network:
         caches = []
         for layer, names, positions in self._runs:
             try:
-                out, cache = layer.forward(out, {local: params[g] for local, g in names.items()}, mode)
+                out, cache = layer.forward(out, _pick(params, names), mode)
             except Exception as exc:
                 raise self._failed(positions, "forward", out, exc) from exc
             caches.append(cache)
@@ -141,8 +149,10 @@ class Network:
         for (layer, names, positions), cache in zip(reversed(self._runs), reversed(caches)):
             try:
                 dout, layer_grads = layer.backward(dout, cache)
-                for local, g in names.items():
-                    grads[g] = layer_grads[local]
+                for part_names, part_grads in (zip(names, layer_grads) if isinstance(names, list)
+                                               else [(names, layer_grads)]):
+                    for local, g in part_names.items():
+                        grads[g] = part_grads[local]
             except Exception as exc:
                 raise self._failed(positions, "backward", dout, exc) from exc
         if self.reg:
@@ -160,6 +170,36 @@ class Network:
         labels = " with ".join(self.labels[p] for p in positions)
         return LayerError(f"{labels} failed in its {where} pass on {what}: {type(exc).__name__}: {exc}")
 
+    def architecture(self):
+        """The network as plain data (JSON-serialisable): every layer by its registered name with its
+        options and the width the model gave it, the sample shape, classes, loss and dtype.
+
+        ``Network.from_architecture`` builds the same network from it (with fresh parameters; a
+        saved model sets its own). Layers and losses given as classes or functions have no name
+        to record: ValueError.
+        """
+        unnamed = [s.label for s in self.steps if not isinstance(s.spec, str)]
+        if unnamed or not isinstance(self.loss_fn, Loss) or not self.loss_fn.name:
+            raise ValueError(f"only a network of registered plugins can be written down as data; "
+                             f"{', '.join(unnamed) or 'its loss'} is not one")
+        return {
+            "layers": [{"layer": s.spec, "options": s.options, "width": s.width} for s in self.steps],
+            "input_shape": list(self.input_shape),
+            "num_classes": self.num_classes,
+            "loss": self.loss_fn.name,
+            "loss_options": self.loss_options,
+            "dtype": self.dtype.name,
+            "reg": self.reg,
+        }
+
+    @classmethod
+    def from_architecture(cls, architecture, **options):
+        """The network ``architecture()`` describes; ``options`` as for ``Network`` (seed, registry, fuse, ...)."""
+        a = architecture
+        steps = [layer_plan.Step(entry["layer"], dict(entry["options"]), entry["width"]) for entry in a["layers"]]
+        return cls(layers=steps, input_dim=tuple(a["input_shape"]), num_classes=a["num_classes"], loss=a["loss"],
+                   loss_options=a["loss_options"], dtype=a["dtype"], reg=a.get("reg", 0.0), **options)
+
     def get_state(self):
         """Per-layer state (running statistics, random generators) for checkpoints."""
         return [layer.get_state() for layer, _ in self.layers]
@@ -167,6 +207,13 @@ class Network:
     def set_state(self, states):
         for (layer, _), state in zip(self.layers, states):
             layer.set_state(state)
+
+
+def _pick(params, names):
+    """The parameters a runner gets: by local name, or a list of such dicts for a fused runner."""
+    if isinstance(names, list):
+        return [{local: params[g] for local, g in part.items()} for part in names]
+    return {local: params[g] for local, g in names.items()}
 
 
 def _layer_class(spec, registry):

@@ -71,8 +71,8 @@ class Affine(Layer):
 class AffineBatchNormReLU:
     """Runs an affine, a batch-norm and a relu layer as one step (see ``Layer.fuse``).
 
-    The three layers keep their parameters' names and their state (the running statistics stay
-    in the batch-norm layer's ``bn_param``); only the arithmetic is shared.
+    The three layers keep their parameters and their state (the running statistics stay in the
+    batch-norm layer's ``bn_param``); only the arithmetic is shared.
     """
 
     def __init__(self, affine, batchnorm):
@@ -80,10 +80,10 @@ class AffineBatchNormReLU:
         self.batchnorm = batchnorm
 
     def forward(self, x, params, mode):
-        bn_param = self.batchnorm.bn_param
+        (affine, batchnorm, _), bn_param = params, self.batchnorm.bn_param
         bn_param["mode"] = check_mode(mode)
-        return affine_bn_relu_forward(x, params["W"], params["b"], params["gamma"], params["beta"], bn_param)
+        return affine_bn_relu_forward(x, affine["W"], affine["b"], batchnorm["gamma"], batchnorm["beta"], bn_param)
 
     def backward(self, dout, cache):
         dx, dw, db, dgamma, dbeta = affine_bn_relu_backward(dout, cache, self.affine.input_grad)
-        return dx, {"W": dw, "b": db, "gamma": dgamma, "beta": dbeta}
+        return dx, [{"W": dw, "b": db}, {"gamma": dgamma, "beta": dbeta}, {}]

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from nnplug.core.gradcheck import assert_gradients_ok, check_layer, check_loss, eval_numerical_gradient_array, rel_error
+from nnplug.core.gradcheck import eval_numerical_gradient_array, rel_error
+from nnplug.testing import assert_layer_ok, assert_loss_ok
 from nnplug.contract.registry import default_registry
 from nnplug_std.classic import (
     affine_backward, affine_forward, affine_relu_backward, affine_relu_forward, batchnorm_backward,
@@ -15,22 +16,22 @@ LOSSES = default_registry().names("losses")
 
 @pytest.mark.parametrize("name", LAYERS)
 def test_every_registered_layer_passes_the_gradient_check(name):
-    # batch 4 is enough for batch norm to stay below 1e-7 in float64
-    assert_gradients_ok(check_layer(name), tol=1e-7)
+    # shapes, both modes, float32, and gradients to 1e-7 in float64 (batch 4 keeps batch norm below it)
+    assert_layer_ok(name)
 
 
 @pytest.mark.parametrize("name", LOSSES)
 def test_every_registered_loss_passes_the_gradient_check(name):
-    assert_gradients_ok(check_loss(name), tol=1e-7)
+    assert_loss_ok(name)
 
 
 @pytest.mark.parametrize("name", LAYERS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_layers_keep_the_dtype(name, dtype):
     cls = default_registry().get("layers", name)
-    layer = cls(6, 4, dtype=dtype, rng=np.random.default_rng(0))
+    layer = cls(cls.check_shape, 4, dtype=dtype, rng=np.random.default_rng(0))
     params = layer.init_params(np.random.default_rng(0))
-    x = np.random.default_rng(1).standard_normal((5, 6)).astype(dtype)
+    x = np.random.default_rng(1).standard_normal((5, *cls.check_shape)).astype(dtype)
     out, cache = layer.forward(x, params, "train")
     dx, grads = layer.backward(np.ones_like(out), cache)
     assert out.dtype == dtype and dx.dtype == dtype
@@ -39,7 +40,8 @@ def test_layers_keep_the_dtype(name, dtype):
 
 def test_the_standard_plugins_are_all_there():
     registry = default_registry()
-    assert {"affine", "relu", "leaky_relu", "tanh", "sigmoid", "batchnorm", "layernorm", "dropout"} <= set(LAYERS)
+    assert {"affine", "relu", "leaky_relu", "tanh", "sigmoid", "batchnorm", "layernorm", "dropout", "conv", "conv1d",
+            "max_pool", "avg_pool", "global_avg_pool", "spatial_batchnorm", "groupnorm", "flatten"} <= set(LAYERS)
     assert {"softmax", "svm"} <= set(LOSSES)
     assert {"sgd", "sgd_momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"} <= set(
         registry.names("optimizers"))

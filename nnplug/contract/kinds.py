@@ -19,7 +19,8 @@ class Layer:
     with (a probability above 1).
 
     A layer with ``resizes = True`` maps its input to a width the model gives it: the hidden width
-    of an MLP, the number of classes for the last layer (affine's ``units``). Layers written before
+    of an MLP, the number of classes for the last such layer, unless its option named
+    ``width_option`` sets the width itself (affine's ``units``, conv's ``filters``). Layers written before
     shapes existed keep working: built as ``Layer(in_dim, out_dim)``, their samples are vectors.
 
     ``rng`` is the layer's own ``numpy.random.Generator`` (the model derives it from its seed);
@@ -29,6 +30,7 @@ class Layer:
     name: str = ""
     description: str = ""
     resizes: bool = False
+    width_option: str = "units"
     options: dict = {}
     option_types: dict = {}
     regularized: tuple = ()

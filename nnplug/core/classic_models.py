@@ -57,3 +57,23 @@ class TwoLayerNet(ClassicWeights, Network):
         super().__init__([hidden_dim], input_dim, num_classes, weight_scale=weight_scale, reg=reg,
                          seed=_private_seed(None))
         self._draw_weights(weight_scale)
+
+
+class ThreeLayerConvNet(ClassicWeights, Network):
+    """CS231n's ``conv - relu - 2x2 max pool - affine - relu - affine - softmax``.
+
+    The convolution keeps the input's height and width ("same" padding, stride 1); the pool
+    halves them. Parameters: ``W1`` (F, C, HH, WW) and ``b1`` (F,) of the convolution, ``W2``
+    (F*H/2*W/2, hidden_dim), ``b2``, ``W3`` (hidden_dim, num_classes), ``b3``.
+
+    Inputs: input_dim (C, H, W), num_filters (F), filter_size (HH = WW), hidden_dim, num_classes,
+    weight_scale (standard deviation of the weights), reg (L2 strength), dtype.
+    """
+
+    def __init__(self, input_dim=(3, 32, 32), num_filters=32, filter_size=7, hidden_dim=100, num_classes=10,
+                 weight_scale=1e-3, reg=0.0, dtype=np.float32):
+        layers = [("conv", {"filters": num_filters, "size": filter_size, "stride": 1, "pad": "same"}), "relu",
+                  ("max_pool", {"size": 2, "stride": 2}), ("affine", {"units": hidden_dim}), "relu", "affine"]
+        super().__init__(layers=layers, input_dim=input_dim, num_classes=num_classes, weight_scale=weight_scale,
+                         reg=reg, dtype=dtype, seed=_private_seed(None))
+        self._draw_weights(weight_scale)

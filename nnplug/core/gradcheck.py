@@ -1,7 +1,6 @@
-"""Numeric gradient checks, public so a plugin author proves a new layer or loss with one call."""
+"""Numeric gradients by centred differences, with CS231n's names (``eval_numerical_gradient``,
+``eval_numerical_gradient_array``, ``rel_error``); ``nnplug.testing`` builds the plugin checks on them."""
 import numpy as np
-
-from nnplug.contract.registry import default_registry
 
 
 def rel_error(x, y):
@@ -42,47 +41,3 @@ def eval_numerical_gradient_array(f, x, df, h=1e-5):
     for ix, plus, minus in _centred_differences(lambda v: f(v).copy(), x, h):
         grad[ix] = np.sum((plus - minus) * df) / (2 * h)
     return grad
-
-
-def check_layer(layer, in_dim=6, out_dim=5, batch=4, options=None, weight_scale=0.5, seed=0):
-    """Relative errors of a layer plugin's analytic gradients (input and every parameter).
-
-    ``layer`` is a Layer subclass or a registered name. Train mode, float64. Any randomness the
-    layer draws is replayed identically for every evaluation, so dropout is checkable too.
-    """
-    cls = default_registry().get("layers", layer) if isinstance(layer, str) else layer
-    rng = np.random.default_rng(seed)
-    inst = cls(in_dim, out_dim, dtype=np.float64, rng=np.random.default_rng(seed + 1), **(options or {}))
-    params = inst.init_params(rng, "gaussian", weight_scale)
-    x = rng.standard_normal((batch, in_dim))
-    state = inst.get_state()
-
-    def forward():
-        inst.set_state(state)
-        return inst.forward(x, params, "train")
-
-    out, cache = forward()
-    dout = rng.standard_normal(out.shape)
-    dx, grads = inst.backward(dout, cache)
-    errors = {"x": rel_error(dx, eval_numerical_gradient_array(lambda _: forward()[0], x, dout))}
-    for name, value in params.items():
-        errors[name] = rel_error(grads[name], eval_numerical_gradient_array(lambda _: forward()[0], value, dout))
-    return errors
-
-
-def check_loss(loss, num_classes=5, batch=8, seed=0):
-    """Relative error of a loss plugin's gradient with respect to the scores."""
-    fn = default_registry().get("losses", loss) if isinstance(loss, str) else loss
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((batch, num_classes))
-    y = rng.integers(0, num_classes, batch)
-    _, dx = fn(x, y)
-    return {"x": rel_error(dx, eval_numerical_gradient(lambda s: fn(s, y)[0], x, verbose=False))}
-
-
-def assert_gradients_ok(errors, tol=1e-7):
-    """Raise AssertionError naming every input whose relative error is not below ``tol``."""
-    bad = {k: v for k, v in errors.items() if not v < tol}
-    if bad:
-        raise AssertionError("gradient check failed: " + ", ".join(f"{k}: {v:.2e}" for k, v in bad.items())
-                             + f" (tolerance {tol:.0e})")

@@ -23,7 +23,7 @@ class Network:
       resizing layer given each hidden width (``dropout`` > 0 appends dropout to each block);
     - layers: instead, any sequence of layers (see ``nnplug.core.layer_plan``): names, Layer
       classes, or either with options, e.g. ``[{"conv": {"filters": 32, "size": 3}}, "relu",
-      {"max_pool": {"size": 2}}, "affine"]``;
+      {"max_pool": {"size": 2}}, "affine"]``, and ``repeat`` and ``widths`` entries;
     - input_dim: the shape of one sample (an int for vectors); num_classes: C, the width of the
       last resizing layer that names none;
     - loss: a registered name, a Loss, or a function ``(scores, y) -> (loss, dscores)``;
@@ -47,8 +47,7 @@ class Network:
         self.reg = reg
         self.dtype = np.dtype(dtype)
         self.hidden_dims = [int(h) for h in hidden_dims]
-        steps = ([layer_plan.parse(entry) for entry in layers] if layers is not None
-                 else layer_plan.mlp(self.hidden_dims, block, dropout))
+        steps = layer_plan.expand(layers if layers is not None else layer_plan.mlp(self.hidden_dims, block, dropout))
         steps = layer_plan.with_defaults(steps, {k: dict(v) for k, v in (layer_options or {}).items()})
         self.loss_fn = _loss(loss, registry)
         self.loss_options = dict(loss_options or {})
@@ -69,8 +68,7 @@ class Network:
         self.regularized = []
         self.input_shape = (int(input_dim),) if np.ndim(input_dim) == 0 else tuple(int(d) for d in input_dim)
         shape, index = self.input_shape, 0
-        last = max((i for i, s in enumerate(steps) if _resizes(s, registry) and "units" not in s.options
-                    and s.width is None), default=None)
+        last = max((i for i, s in enumerate(steps) if _sized_by_model(s, registry) and s.width is None), default=None)
         self.steps = []  # each layer as built: plugin, options, width (``architecture``)
         for position, (step, rng) in enumerate(zip(steps, layer_rngs)):
             cls, label = _layer_class(step.spec, registry)
@@ -224,9 +222,10 @@ def _layer_class(spec, registry):
     return spec, f"{getattr(spec, 'name', '') or spec.__name__!r} ({spec.__module__})"
 
 
-def _resizes(step, registry):
+def _sized_by_model(step, registry):
+    """Whether the model gives this step its width: a resizing layer whose own width option is unset."""
     cls = registry.get("layers", step.spec) if isinstance(step.spec, str) else step.spec
-    return getattr(cls, "resizes", False)
+    return getattr(cls, "resizes", False) and step.options.get(getattr(cls, "width_option", "units")) is None
 
 
 def _loss(loss, registry):

@@ -1,7 +1,8 @@
 """CS231n's names in one place: change ``from cs231n.layers import *`` (and ``.optim``,
-``.layer_utils``, ``.solver``, ``.gradient_check``, ``.classifiers.fc_net``) to
+``.layer_utils``, ``.solver``, ``.gradient_check``, ``.classifiers.fc_net``, ``.classifiers.cnn``,
+``.fast_layers``) to
 ``from nnplug_std.classic import *`` and a notebook runs unchanged."""
-from nnplug.core.classic_models import FullyConnectedNet, TwoLayerNet  # noqa: F401
+from nnplug.core.classic_models import FullyConnectedNet, ThreeLayerConvNet, TwoLayerNet  # noqa: F401
 from nnplug.core.gradcheck import eval_numerical_gradient, eval_numerical_gradient_array, rel_error  # noqa: F401
 from nnplug.core.solver import Solver  # noqa: F401
 from nnplug_std.classic.layer_utils import affine_relu_backward, affine_relu_forward  # noqa: F401
@@ -16,7 +17,9 @@ from nnplug_std.fused import affine_bn_relu_backward, affine_bn_relu_forward  # 
 from nnplug_std.classic.conv_layers import (  # noqa: F401
     conv_backward_naive, conv_forward_naive, max_pool_backward_naive, max_pool_forward_naive)
 from nnplug_std.classic.fast_layers import (  # noqa: F401
-    conv_backward_fast, conv_forward_fast, max_pool_backward_fast, max_pool_forward_fast)
+    avg_pool_backward_fast, avg_pool_forward_fast, conv_backward_fast, conv_forward_fast, max_pool_backward_fast,
+    max_pool_forward_fast)
+from nnplug_std.classic.conv1d import conv1d_backward, conv1d_forward  # noqa: F401
 from nnplug_std.classic.hwnc_layers import (  # noqa: F401
     bn_relu_backward_hwnc, bn_relu_forward_hwnc, conv_bn_relu_backward_hwnc, conv_bn_relu_forward_hwnc,
     hwnc_to_nchw, image_conv_backward, image_conv_forward, max_pool_backward_hwnc, max_pool_forward_hwnc,

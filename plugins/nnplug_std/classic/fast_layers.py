@@ -146,3 +146,44 @@ def max_pool_backward_fast(dout, cache):
         i, j = divmod(k, pw)
         dx[:, :, i:i + stride * (h_out - 1) + 1:stride, j:j + stride * (w_out - 1) + 1:stride] += dout * (first == k)
     return dx
+
+
+def avg_pool_forward_fast(x, pool_param):
+    """Forward pass of average pooling: the mean of each window.
+
+    Inputs:
+    - x: input of shape (N, C, H, W)
+    - pool_param: dict with 'pool_height', 'pool_width' and 'stride'
+
+    Returns a tuple of:
+    - out: output of shape (N, C, H', W')
+    - cache: (x.shape, pool_param)
+    """
+    ph, pw, stride, h_out, w_out = _pool_geometry(x, pool_param)
+    n, c, h, w = x.shape
+    if ph == pw == stride and h % ph == 0 and w % pw == 0:
+        out = x.reshape(n, c, h_out, ph, w_out, pw).mean(axis=(3, 5))
+    else:
+        out = _pool_windows(x, ph, pw, stride, h_out, w_out).mean(axis=(4, 5))
+    return out, (x.shape, pool_param)
+
+
+def avg_pool_backward_fast(dout, cache):
+    """Backward pass of average pooling: each window's gradient shared equally by its values.
+
+    Inputs:
+    - dout: upstream gradient of shape (N, C, H', W')
+    - cache: (x.shape, pool_param) from ``avg_pool_forward_fast``
+
+    Returns:
+    - dx: gradient with respect to x, of shape (N, C, H, W)
+    """
+    shape, pool_param = cache
+    ph, pw, stride = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
+    h_out, w_out = dout.shape[2:]
+    share = dout / (ph * pw)
+    dx = np.zeros(shape, dtype=dout.dtype)
+    for i in range(ph):  # one strided add per window offset
+        for j in range(pw):
+            dx[:, :, i:i + stride * (h_out - 1) + 1:stride, j:j + stride * (w_out - 1) + 1:stride] += share
+    return dx

@@ -2,11 +2,14 @@
 classic functions of ``nnplug_std.classic`` (or a fused fast path of ``nnplug_std.fused``)."""
 from nnplug.contract.hookspecs import hookimpl
 from nnplug_std.layers.activations import LeakyReLU, ReLU, Sigmoid, Tanh
+from nnplug_std.layers.conv import Conv, Conv1D
 from nnplug_std.layers.dense import Affine
 from nnplug_std.layers.dropout import Dropout
-from nnplug_std.layers.normalization import BatchNorm, LayerNorm
+from nnplug_std.layers.normalization import BatchNorm, GroupNorm, LayerNorm, SpatialBatchNorm
+from nnplug_std.layers.pooling import AvgPool, Flatten, GlobalAvgPool, MaxPool
 
 
 @hookimpl
 def nnplug_layers():
-    return [Affine, ReLU, LeakyReLU, Tanh, Sigmoid, BatchNorm, LayerNorm, Dropout]
+    return [Affine, ReLU, LeakyReLU, Tanh, Sigmoid, BatchNorm, LayerNorm, Dropout,
+            Conv, Conv1D, MaxPool, AvgPool, GlobalAvgPool, Flatten, SpatialBatchNorm, GroupNorm]

@@ -8,26 +8,7 @@ from nnplug_std.classic.products import weight_order
 from nnplug_std.fused import affine_bn_relu_backward, affine_bn_relu_forward
 from nnplug_std.layers.activations import ReLU
 from nnplug_std.layers.normalization import BatchNorm
-
-
-INITS = ("gaussian", "he", "xavier", "small")
-
-
-def init_weights(rng, shape, init, weight_scale, dtype):
-    """Weights of ``shape (fan_in, fan_out)``, normal with the standard deviation of ``init``:
-    'gaussian' weight_scale, 'he' sqrt(2 / fan_in), 'xavier' sqrt(2 / (fan_in + fan_out)), 'small'
-    sqrt(1 / (3 fan_in)) (PyTorch's default nn.Linear variance; a network's output layer)."""
-    fan_in, fan_out = shape
-    scale = {
-        "gaussian": weight_scale,
-        "he": np.sqrt(2.0 / fan_in),
-        "xavier": np.sqrt(2.0 / (fan_in + fan_out)),
-        "small": np.sqrt(1.0 / (3 * fan_in)),
-    }.get(init)
-    if scale is None:
-        raise ValueError(f"unknown init {init!r}: expected one of {', '.join(INITS)}")
-    # the same values in either layout: a seed gives the same network as before
-    return (scale * rng.standard_normal(shape)).astype(dtype, order=weight_order(fan_in, fan_out, dtype))
+from nnplug_std.layers.weights import draw_weights
 
 
 class Affine(Layer):
@@ -50,7 +31,9 @@ class Affine(Layer):
 
     def init_params(self, rng, init="gaussian", weight_scale=1e-2):
         return {
-            "W": init_weights(rng, (self.in_dim, self.out_dim), init, weight_scale, self.dtype),
+            # the same values in either layout: a seed gives the same network as before
+            "W": draw_weights(rng, (self.in_dim, self.out_dim), (self.in_dim, self.out_dim), init, weight_scale,
+                              self.dtype, order=weight_order(self.in_dim, self.out_dim, self.dtype)),
             "b": np.zeros(self.out_dim, dtype=self.dtype),
         }
 

@@ -19,7 +19,7 @@ from nnplug.app.errors import ConfigError
 from nnplug.app.run_lock import run_folder_locked
 from nnplug.app.validate import validate
 from nnplug.contract.registry import default_registry
-from nnplug.core import checkpoint
+from nnplug.core import checkpoint, layer_plan
 from nnplug.core.nested import flatten
 from nnplug.core.network import Network
 from nnplug.core.solver import UNNORMALISED_SCALE, Solver
@@ -169,14 +169,14 @@ def build_solver(settings, data, registry, listeners=(), checkpoint_dir=None):
     # verbose goes to the Progress listener, which shows what the Solver's own prints would
     options = {key: value for key, value in settings["solver"].items() if key not in ("checkpoint", "resume", "verbose")}
     model = Network(
-        input_dim=data["input_dim"],
+        input_dim=data["input_shape"],
         num_classes=data["num_classes"],
         block=tuple(layer["block"]),
         loss=settings["loss"]["name"],
         loss_options={key: value for key, value in settings["loss"].items() if key != "name"},
         layer_options=layer["options"] or None,
         registry=registry,
-        **settings["model"],
+        **network_options(settings["model"]),
     )
     return Solver(
         model,
@@ -209,29 +209,54 @@ def blas_threads():
     return max((info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"), default=1)
 
 
+def network_options(model):
+    """The ``Network`` arguments of a model section: its fields, without its name and knobs."""
+    return {key: value for key, value in model.items() if key in NETWORK_FIELDS}
+
+
+NETWORK_FIELDS = ("layers", "hidden_dims", "dropout", "init", "weight_scale", "reg", "dtype", "seed", "fuse")
+
+
 def describe_model(settings):
-    """``[affine, relu] x (100, 100) - affine - softmax``: the network as the run summary shows it."""
-    block = ", ".join(settings["layer"]["block"])
-    hidden = ", ".join(str(h) for h in settings["model"]["hidden_dims"])
-    return f"[{block}] x ({hidden}) - affine - {settings['loss']['name']}"
+    """The network as the run summary shows it: ``[affine, relu] x (100, 100) - affine - softmax``
+    for the MLP, ``conv - relu - max_pool - affine - relu - affine - softmax`` for a layer list."""
+    model, loss = settings["model"], settings["loss"]["name"]
+    if model.get("layers") is None:
+        block = ", ".join(settings["layer"]["block"])
+        hidden = ", ".join(str(h) for h in model["hidden_dims"])
+        return f"[{block}] x ({hidden}) - affine - {loss}"
+    return " - ".join([*(step.label for step in layer_plan.expand(model["layers"])), loss])
 
 
 def run_name(settings):
-    """Names the chosen plugins: ``digits:affine-batchnorm-relu:adam``."""
-    block = "-".join(settings["layer"]["block"])
-    return f"{settings['data']['name']}:{block}:{settings['optim']['name']}"
+    """Names the chosen plugins: ``digits:affine-batchnorm-relu:adam`` for the MLP (its block),
+    ``cifar10:vgg:sgd_momentum`` for another architecture (its name)."""
+    return f"{settings['data']['name']}:{architecture_name(settings)}:{settings['optim']['name']}"
+
+
+def architecture_name(settings):
+    model = settings["model"]
+    return "-".join(settings["layer"]["block"]) if model.get("layers") is None else model["name"]
+
+
+def layers_used(settings):
+    """The layer plugins the network is made of, each once, in order."""
+    model = settings["model"]
+    if model.get("layers") is None:
+        names = list(settings["layer"]["block"]) + (["dropout"] if model["dropout"] > 0 else []) + ["affine"]
+    else:
+        names = [step.label for step in layer_plan.expand(model["layers"])]
+    return list(dict.fromkeys(names))
 
 
 def plugin_tags(registry, settings):
     """The chosen plugins and the distribution and version that provide each."""
-    layers = list(settings["layer"]["block"])
-    if settings["model"]["dropout"] > 0:
-        layers.append("dropout")
     used = [("datasets", settings["data"]["name"]), ("losses", settings["loss"]["name"]),
-            ("optimizers", settings["optim"]["name"]), *(("layers", name) for name in dict.fromkeys(layers))]
+            ("optimizers", settings["optim"]["name"]), *(("layers", name) for name in layers_used(settings))]
     tags = {
         "nnplug.data": settings["data"]["name"],
-        "nnplug.layer": "-".join(settings["layer"]["block"]),
+        "nnplug.model": settings["model"]["name"],
+        "nnplug.layer": architecture_name(settings),
         "nnplug.loss": settings["loss"]["name"],
         "nnplug.optim": settings["optim"]["name"],
         "nnplug.version": _version("nnplug"),

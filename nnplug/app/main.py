@@ -22,6 +22,7 @@ from pathlib import Path
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
+from omegaconf import OmegaConf
 
 from nnplug.app import experiment, stopping
 from nnplug.app.errors import JobFailed, is_user_error, print_error
@@ -100,7 +101,8 @@ def discard_unused_folder(output_dir, cwd):
 def _print_summary(cfg, result):
     optim = f"{cfg.optim.name} (learning rate {cfg.optim.learning_rate:g})"
     link = run_url(result.tracking_uri, result.experiment_id, result.run_id)
-    print_summary(cfg.data.name, experiment.describe_model(cfg), optim, result.best_val_acc, result.test_acc,
+    settings = OmegaConf.to_container(cfg, resolve=True)
+    print_summary(cfg.data.name, experiment.describe_model(settings), optim, result.best_val_acc, result.test_acc,
                   result.seconds, result.samples_per_second,
                   link or f"{result.run_id} (experiment {result.experiment_id})")
 

@@ -6,12 +6,18 @@ declared beside each field (``metadata``) and checked by ``range_problems``. The
 plugins shape (``data``, ``layer``, ``loss``, ``optim``) are checked against the registry by
 ``nnplug.app.validate``, because their keys are the plugins' options.
 
+The ``model`` section is open: besides the fields of ``ModelConfig`` an architecture's file
+declares its own knobs (``width``, ``depth``) that its ``layers`` list refers to by
+interpolation, so it is no structured config; ``nnplug.app.validate`` checks its fields' types
+with ``field_problems`` and its layers against the registry. Hydra still refuses a knob the
+file does not declare.
+
 Each schema is stored in Hydra's ConfigStore as ``schema`` of its group, and the group's YAML
 options name it first in their defaults list (``defaults: [schema, _self_]``).
 """
 from dataclasses import dataclass, field, fields
 from enum import Enum
-from typing import List, Optional
+from typing import Any, List, Optional
 
 from hydra.core.config_store import ConfigStore
 
@@ -46,13 +52,16 @@ def nonempty(default):
 
 @dataclass
 class ModelConfig:
-    hidden_dims: List[int] = bounded([100, 100], minimum=1)
+    name: str = nonempty("mlp")  # names the architecture in run names and tags
+    layers: Optional[List[Any]] = None  # a layer list (nnplug.core.layer_plan); null: the MLP below
+    hidden_dims: List[int] = bounded([100, 100], minimum=1)  # the MLP: layer.block once per width
+    dropout: float = bounded(0.0, minimum=0, below=1)  # the MLP: dropout ending each block
     init: Init = Init.he
     weight_scale: float = bounded(1e-2, above=0)
     reg: float = bounded(0.0, minimum=0)
-    dropout: float = bounded(0.0, minimum=0, below=1)
     dtype: DType = DType.float32
     seed: Optional[int] = bounded(0, minimum=0)
+    fuse: bool = True  # layers that offer it run fused (the same model, fewer passes)
 
 
 @dataclass
@@ -80,7 +89,7 @@ class TrackingConfig:
     log_every_n_steps: int = bounded(10, minimum=1)
 
 
-SCHEMAS = {"model": ModelConfig, "solver": SolverConfig, "tracking": TrackingConfig}
+SCHEMAS = {"solver": SolverConfig, "tracking": TrackingConfig}
 
 
 def register():
@@ -125,3 +134,37 @@ def _allowed(minimum=None, above=None, below=None):
     bounds = [f">= {minimum}" if minimum is not None else None, f"> {above}" if above is not None else None,
               f"< {below}" if below is not None else None]
     return " and ".join(b for b in bounds if b)
+
+
+def field_problems(section, schema, prefix):
+    """What Hydra checks for a structured config, for a section that is not one: each value of a
+    field of ``schema`` has the field's type or enum value; then ``range_problems``."""
+    problems = []
+    for f in fields(schema):
+        if f.name not in section:
+            continue
+        value, text = section[f.name], str(f.type)
+        if isinstance(f.type, type) and issubclass(f.type, Enum):
+            if value not in [e.value for e in f.type]:
+                problems.append(f"{prefix}.{f.name}={value!r}: expected one of "
+                                f"{', '.join(e.value for e in f.type)}")
+        elif value is None:
+            if "Optional" not in text:
+                problems.append(f"{prefix}.{f.name}: expected a value, not null")
+        elif "List" in text:
+            whole = "int" in text
+            if not isinstance(value, list) or "Any" not in text and not all(_fits(v, whole) for v in value):
+                problems.append(f"{prefix}.{f.name}={value!r}: expected {_kind(f.type)}")
+        elif f.type in (int, float, Optional[int]) and not _fits(value, "int" in text):
+            problems.append(f"{prefix}.{f.name}={value!r}: expected {_kind(f.type)}")
+        elif f.type is bool and not isinstance(value, bool):
+            problems.append(f"{prefix}.{f.name}={value!r}: expected true or false")
+        elif f.type is str and not isinstance(value, str):
+            problems.append(f"{prefix}.{f.name}={value!r}: expected a string")
+    return problems or range_problems(section, schema, prefix)
+
+
+def _fits(value, whole):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return isinstance(value, int) if whole else True

@@ -16,6 +16,7 @@ from nnplug.app.errors import ConfigError
 from nnplug.contract.options import is_number, is_whole, type_problems
 from nnplug.contract.conformance import LABELS, did_you_mean
 from nnplug.contract.registry import PluginError
+from nnplug.core import layer_plan
 from nnplug.data.prepare import SETTINGS, settings_problems
 
 SECTIONS = ("data", "layer", "loss", "optim", "model", "solver", "tracking")
@@ -39,6 +40,7 @@ def validate(cfg, registry):
     for section, section_schema in schema.SCHEMAS.items():
         problems += _unknown(settings[section], schema.keys(section_schema), section)
         problems += schema.range_problems(settings[section], section_schema, section)
+    problems += _check_model(registry, settings["model"])
     problems += _check_data(registry, settings["data"])
     problems += _check_loss(registry, settings["loss"])
     problems += _check_layer(registry, settings["layer"])
@@ -107,6 +109,38 @@ def _check_layer(registry, layer):
         problems += option_problems(cls, values, cls.options, f"layer.options.{name}", f"layer {name!r}",
                                     check=cls.check_options)
     return problems
+
+
+def _check_model(registry, model):
+    """The model's fields have their types; each entry of ``model.layers`` names an installed layer
+    with options it has. Other keys are the architecture's knobs, used by interpolation."""
+    problems = schema.field_problems(model, schema.ModelConfig, "model")
+    layers = model.get("layers")
+    if problems or layers is None:
+        return problems
+    try:
+        layer_plan.expand(layers)
+    except ValueError as exc:
+        return [f"model.layers: {exc}"]
+    for where, entry in _layer_entries(layers, "model.layers"):
+        step = layer_plan.parse(entry)
+        try:
+            cls = registry.get("layers", step.spec)
+        except PluginError as exc:
+            problems.append(f"{where}={step.spec!r}: {exc}")
+            continue
+        problems += option_problems(cls, step.options, cls.options, f"{where}.{step.spec}", f"layer {step.spec!r}",
+                                    check=cls.check_options)
+    return problems
+
+
+def _layer_entries(entries, path):
+    """``(config key, entry)`` of every layer in a layer list, inside repeat and widths entries too."""
+    for i, entry in enumerate(entries):
+        if isinstance(entry, dict) and "layers" in entry and set(entry) & set(layer_plan.META):
+            yield from _layer_entries(entry["layers"], f"{path}[{i}].layers")
+        else:
+            yield f"{path}[{i}]", entry
 
 
 def _check_loss(registry, section):

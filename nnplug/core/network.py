@@ -73,8 +73,11 @@ class Network:
         for position, (step, rng) in enumerate(zip(steps, layer_rngs)):
             cls, label = _layer_class(step.spec, registry)
             width = num_classes if position == last else step.width
-            layer = cls(shape, width, dtype=self.dtype, rng=rng, **step.options) if width is not None \
-                else cls(shape, dtype=self.dtype, rng=rng, **step.options)
+            try:
+                layer = cls(shape, width, dtype=self.dtype, rng=rng, **step.options) if width is not None \
+                    else cls(shape, dtype=self.dtype, rng=rng, **step.options)
+            except (TypeError, ValueError) as exc:  # the options or the shape do not fit this layer
+                raise type(exc)(f"layer {position + 1} {label}: {exc}") from None
             rule = OUTPUT_INIT.get(init, init) if position == last else init
             local_params = layer.init_params(init_rng, rule, weight_scale)
             index += "W" in local_params

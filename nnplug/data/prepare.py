@@ -41,7 +41,8 @@ def prepare(raw, *, val_size=None, normalize="auto", dtype="float32", limit=None
 
     Returns a dict with ``X_train, y_train, X_val, y_val, X_test, y_test`` (labels int64),
     ``class_names`` (list of str), ``image_shape`` (``(C, H, W)`` of image data sets whether or not
-    flattened, else None), ``input_dim``, ``num_classes``, and ``mean`` and ``std``: the statistics
+    flattened, else None), ``input_dim`` (values per sample), ``input_shape`` (one sample's shape
+    as the arrays hold it), ``num_classes``, and ``mean`` and ``std``: the statistics
     that were applied, shaped like one raw sample (with a leading axis of 1) for broadcasting, or
     None (``std`` is None for "mean_image").
     """
@@ -68,6 +69,7 @@ def _prepare(raw, val_size, normalize, dtype, limit, flatten):
         class_names=class_names,
         image_shape=tuple(int(d) for d in sample_shape) if len(sample_shape) >= 2 else None,
         input_dim=int(np.prod(sample_shape)),
+        input_shape=out["X_train"].shape[1:],
         num_classes=len(class_names),
         mean=mean,
         std=std,

@@ -103,6 +103,23 @@ def first_layer_weights(W, image_shape, limit=100, title="First-layer weights"):
     return _mosaic(tiles, title, cols=int(np.ceil(np.sqrt(len(tiles)))))
 
 
+def conv_filters(W, limit=64, title="First conv layer's filters"):
+    """The filters of a convolution, each as an image: CS231n's picture of a conv net's first layer.
+
+    Inputs:
+    - W: filters of shape (F, C, HH, WW) (C = 3: colour images; C = 1: grey) or (F, C, K) of a
+      1-D convolution (each filter shown as a C x K grey image)
+    - limit: at most this many filters are shown
+
+    Each filter is scaled to its own range, as ``first_layer_weights`` does.
+    """
+    W = np.asarray(W, dtype=np.float64)[:limit]
+    if W.ndim == 4 and W.shape[1] not in (1, 3):
+        W = W[:, :1]  # neither grey nor colour: the first input channel
+    tiles = [_displayable(w) for w in W]
+    return _mosaic(tiles, title, cols=int(np.ceil(np.sqrt(len(tiles)))), tile_inches=0.5)
+
+
 def _mosaic(tiles, title, labels=None, cols=10, tile_inches=0.9):
     """Images of one size laid out in one picture, with an optional label above each.
 
@@ -139,7 +156,8 @@ def run_pictures(solver, data, y_pred=None, title=None):
     """Every picture that fits one finished run: ``{file name: Figure}``.
 
     Curves always; the confusion matrix when there is a test split; misclassified images and
-    first-layer weights when the data are images (``data["image_shape"]``) and ``W1`` sees them.
+    first-layer weights when the data are images (``data["image_shape"]``) and ``W1`` sees them;
+    the first convolution's filters when ``W1`` is one.
     """
     pictures = {"curves.png": training_curves(solver.loss_history, solver.train_acc_history,
                                               solver.val_acc_history, title=title)}
@@ -157,6 +175,9 @@ def run_pictures(solver, data, y_pred=None, title=None):
         W1 = solver.model.params.get("W1")
         if W1 is not None and W1.ndim == 2 and W1.shape[0] == int(np.prod(shape)):
             pictures["first_layer_weights.png"] = first_layer_weights(W1, shape)
+    W1 = solver.model.params.get("W1")
+    if W1 is not None and W1.ndim in (3, 4):  # a conv net's first layer: its filters
+        pictures["first_conv_filters.png"] = conv_filters(W1)
     return pictures
 
 

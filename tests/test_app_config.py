@@ -37,7 +37,7 @@ def problems(*overrides):
 
 
 @pytest.mark.parametrize("choice", [f"{group}={option}" for group in
-                                    ("layer", "optim", "loss", "model", "solver", "tracking", "experiment",
+                                    ("layer", "optim", "loss", "model", "augment", "solver", "tracking", "experiment",
                                      "hparams_search") for option in options(group)])
 def test_every_option_of_every_group_composes_into_a_valid_config(choice):
     settings = config.validate(composed(choice), default_registry())
@@ -89,7 +89,7 @@ def test_each_optim_option_holds_its_update_rules_hyperparameters_and_defaults(o
     (["loss.name=hinge"], "loss.name='hinge': unknown loss 'hinge' (available: softmax, svm)"),
     (["data.name=cifar100"], "data.name='cifar100': unknown data set 'cifar100'; did you mean 'cifar10'?"),
     (["loss.name=3"], "loss.name=3: expected the name of an installed loss plugin"),
-    (["+seed=1"], "seed: unknown key (known: data, layer, loss, optim, model, solver, tracking)"),
+    (["+seed=1"], "seed: unknown key (known: data, layer, loss, optim, model, augment, solver, tracking)"),
     (["data=npz"], "data.path: missing; it has no default (set data.path=...)"),
     (["tracking.experiment=${oops}"], "the config does not resolve: Interpolation key 'oops' not found"),
     (["solver.resume=maybe"], "solver.resume='maybe': expected true or false"),
@@ -105,6 +105,10 @@ def test_each_optim_option_holds_its_update_rules_hyperparameters_and_defaults(o
     (["optim.learning_rate=1e400"], "optim.learning_rate=inf: expected a finite number > 0"),
     (["+layer.options.dropout.p=1.5"], "layer.options.dropout.p=1.5: expected a number >= 0 and < 1"),
     (["data.limit=0"], "data.limit=0: expected null or a whole number >= 1"),
+    (["augment.transforms=[random_crp]"], "augment.transforms[0]='random_crp': unknown transform 'random_crp'; did you mean"),
+    (["augment=crop_flip", "augment.transforms.0.random_crop.padding=-1"],
+     "augment.transforms[0].random_crop.padding=-1: expected a number >= 0"),
+    (["augment.transforms=3"], "augment.transforms=3: expected a list of transforms"),
 ])
 def test_a_config_that_cannot_run_is_one_problem_naming_key_value_and_what_is_allowed(overrides, expected):
     found = problems(*overrides)

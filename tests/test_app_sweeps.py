@@ -25,7 +25,7 @@ def split(found):
 
 def assert_parent_names_the_best_child(parent, children):
     finished = [c for c in children if c.info.status == "FINISHED"]
-    best = max(finished, key=lambda c: c.data.metrics["best_val_acc"])
+    best = max(finished, key=lambda c: (c.data.metrics["best_val_acc"], -c.info.start_time))  # ties: the first
     assert parent.data.tags["nnplug.best_child_run_id"] == best.info.run_id
     assert parent.data.tags["nnplug.best_child_run_name"] == best.info.run_name
     assert parent.data.metrics["best_val_acc"] == best.data.metrics["best_val_acc"]

@@ -19,6 +19,7 @@ STANDARD = {
     "losses": {"softmax", "svm"},
     "optimizers": {"sgd", "sgd_momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"},
     "datasets": {"digits", "cifar10", "mnist", "fashion_mnist", "mnist1d", "npz"},
+    "transforms": {"random_crop", "horizontal_flip", "random_shift"},
 }
 
 WRONG_GRADIENT = '''
@@ -93,7 +94,8 @@ def test_the_table_has_one_row_per_plugin(capsys):
     assert main([]) == 0
     rows = parse_table(capsys.readouterr().out)
     assert list(rows[0]) == ["kind", "name", "distribution", "version", "options", "description"]
-    labels = {"layers": "layer", "losses": "loss", "optimizers": "update rule", "datasets": "data set"}
+    labels = {"layers": "layer", "losses": "loss", "optimizers": "update rule", "datasets": "data set",
+              "transforms": "transform"}
     ours = [r for r in rows if r["distribution"] == "nnplug"]  # other installed plugins are listed too
     assert {(r["kind"], r["name"]) for r in ours} == {
         (labels[kind], name) for kind, names in STANDARD.items() for name in names}
@@ -106,7 +108,7 @@ def test_check_passes_every_standard_layer_loss_and_update_rule(capsys):
     assert main(["--check", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     checked = {e["name"]: e["check"] for e in out["plugins"] if "check" in e and e["distribution"] == "nnplug"}
-    assert set(checked) == STANDARD["layers"] | STANDARD["losses"] | STANDARD["optimizers"]
+    assert set(checked) == STANDARD["layers"] | STANDARD["losses"] | STANDARD["optimizers"] | STANDARD["transforms"]
     assert all(c["passed"] for c in checked.values())
     # gradients are checked numerically; update rules have none to check
     assert all(checked[name]["max_error"] < 1e-7 for name in STANDARD["layers"] | STANDARD["losses"])
@@ -144,11 +146,13 @@ def test_a_plugin_that_fails_to_load_is_listed_and_fails_the_check(tmp_path):
 
 
 @pytest.mark.slow
-def test_two_plugins_claiming_one_name_is_a_clear_error(tmp_path):
+def test_two_plugins_claiming_one_name_are_both_listed_with_how_to_choose(tmp_path):
     result = run_plugins(tmp_path, {"duplicate_relu": DUPLICATE})
-    assert result.returncode == 2
-    assert result.stdout == ""
-    assert "two plugins claim the layer name 'relu'" in result.stderr and "duplicate_relu" in result.stderr
+    assert result.returncode == 0, result.stderr  # listing is what a user with a conflict needs
+    table, conflicts = result.stdout.split("\n\n")
+    assert [(r["name"], r["distribution"]) for r in parse_table(table) if r["name"] == "relu"] == [
+        ("relu", "nnplug"), ("relu", "?")]
+    assert "two plugins claim the layer name 'relu'" in conflicts and "duplicate_relu" in conflicts
 
 
 @pytest.mark.slow

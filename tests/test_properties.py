@@ -1,5 +1,8 @@
-"""Properties every registered layer keeps, for any batch size, feature size and dtype it accepts:
-finite outputs of the right shape and dtype, and analytic gradients that match numeric ones."""
+"""Properties every registered layer keeps, for any batch size, sample shape and dtype it accepts:
+finite outputs of the right shape and dtype, and analytic gradients that match numeric ones.
+
+A layer for vectors gets samples of 1 to 6 features; a layer for maps (its ``check_shape`` has
+more than one axis) gets its own channel count with 2 to 5 positions along each other axis."""
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -11,7 +14,7 @@ from nnplug.contract.registry import default_registry
 LAYERS = default_registry().names("layers")
 
 
-def build(name, batch, in_dim, out_dim, dtype, seed, scale, split_features):
+def build(name, batch, in_dim, out_dim, dtype, seed, scale, split_features, spatial=(3, 3)):
     """A layer instance, its parameters and an input batch.
 
     ``split_features`` lays a resizing layer's input out as (N, a, b), as the first affine layer
@@ -20,11 +23,13 @@ def build(name, batch, in_dim, out_dim, dtype, seed, scale, split_features):
     """
     cls = default_registry().get("layers", name)
     rng = np.random.default_rng(seed)
-    layer = cls(in_dim, out_dim, dtype=dtype, rng=np.random.default_rng(seed + 1))
+    check_shape = tuple(cls.check_shape)
+    shape = (in_dim,) if len(check_shape) == 1 else (check_shape[0], *spatial[:len(check_shape) - 1])
+    layer = cls(shape, out_dim, dtype=dtype, rng=np.random.default_rng(seed + 1))
     params = layer.init_params(rng, "gaussian", 0.5)
-    x = scale * rng.standard_normal((batch, in_dim))
+    x = scale * rng.standard_normal((batch, *shape))
     x = np.where(np.abs(x) < 1e-3, np.copysign(1e-3, x), x).astype(dtype)
-    if split_features and cls.resizes and in_dim % 2 == 0:
+    if split_features and cls.resizes and len(shape) == 1 and in_dim % 2 == 0:
         x = x.reshape(batch, 2, in_dim // 2)
     return layer, params, x, rng
 
@@ -32,6 +37,7 @@ def build(name, batch, in_dim, out_dim, dtype, seed, scale, split_features):
 cases = dict(
     batch=st.integers(1, 6), in_dim=st.integers(1, 6), out_dim=st.integers(1, 5),
     seed=st.integers(0, 2**16), split_features=st.booleans(),
+    spatial=st.tuples(st.integers(2, 5), st.integers(2, 5)),
 )
 
 
@@ -40,11 +46,11 @@ cases = dict(
 @given(dtype=st.sampled_from([np.float32, np.float64]), scale=st.sampled_from([1e-3, 1.0, 1e3]),
        mode=st.sampled_from(["train", "test"]), **cases)
 def test_outputs_and_gradients_are_finite_with_the_right_shape_and_dtype(
-        name, batch, in_dim, out_dim, seed, split_features, dtype, scale, mode):
-    layer, params, x, rng = build(name, batch, in_dim, out_dim, dtype, seed, scale, split_features)
+        name, batch, in_dim, out_dim, seed, split_features, spatial, dtype, scale, mode):
+    layer, params, x, rng = build(name, batch, in_dim, out_dim, dtype, seed, scale, split_features, spatial)
     assert all(p.dtype == dtype for p in params.values())
     out, cache = layer.forward(x, params, mode)
-    assert out.shape == (batch, layer.out_dim) and out.dtype == dtype
+    assert out.shape == (batch, *layer.out_shape) and out.dtype == dtype
     assert np.isfinite(out).all()
     if mode == "test":  # batch norm has no backward for test mode; nothing trains there
         return
@@ -68,8 +74,8 @@ def numeric_gradient(f, x, dout, h=1e-5):
 @pytest.mark.parametrize("name", LAYERS)
 @settings(max_examples=40, deadline=None)
 @given(**cases)
-def test_gradients_pass_the_numeric_check(name, batch, in_dim, out_dim, seed, split_features):
-    layer, params, x, rng = build(name, batch, in_dim, out_dim, np.float64, seed, 1.0, split_features)
+def test_gradients_pass_the_numeric_check(name, batch, in_dim, out_dim, seed, split_features, spatial):
+    layer, params, x, rng = build(name, batch, in_dim, out_dim, np.float64, seed, 1.0, split_features, spatial)
     state = layer.get_state()
 
     def run():

@@ -81,7 +81,7 @@ def test_each_broken_plugin_is_reported_with_its_distribution_and_the_others_loa
     assert {dist for dist, _ in failures.values()} == {"nnplug-brokenplugins"}
     assert failures["misspelt_hook"][1] == ("implements nnplug_layer, which is not an nnplug hook; did you mean "
                                             "'nnplug_layers'? (hooks: nnplug_layers, nnplug_losses, "
-                                            "nnplug_optimizers, nnplug_datasets)")
+                                            "nnplug_optimizers, nnplug_datasets, nnplug_transforms)")
     assert failures["no_hookimpl"][1] == "contributes nothing: nnplug_layers is not marked @nnplug.hookimpl"
     (source,) = [s for s in failures if s.endswith(".nnplug_layers") and "class_not_list" in s]
     assert failures[source][1] == ("nnplug_layers returned the class Twice, not a list of Layer subclasses "

@@ -65,7 +65,7 @@ def label_beyond_class_names(folder):
 BAD_CONFIGS = [
     (["optim.learning_rate=0"], "optim.learning_rate=0: expected a finite number > 0"),
     (["optim.learning_rate=-1e-3"], "optim.learning_rate=-0.001: expected a finite number > 0"),
-    (["model.dropout=1"], "model.dropout=1.0: expected a number >= 0 and < 1"),
+    (["model.dropout=1"], "model.dropout=1: expected a number >= 0 and < 1"),
     (["model.dropout=-0.2"], "model.dropout=-0.2: expected a number >= 0 and < 1"),
     (["solver.batch_size=0"], "solver.batch_size=0: expected a whole number >= 1"),
     (["model.hidden_dims=[100,0]"], "model.hidden_dims=[100, 0]: expected a list of whole numbers >= 1"),

@@ -20,6 +20,7 @@ from nnplug.app.run_lock import run_folder_locked
 from nnplug.app.validate import validate
 from nnplug.contract.registry import default_registry
 from nnplug.core import checkpoint, layer_plan
+from nnplug.core.augmentation import build_transforms
 from nnplug.core.nested import flatten
 from nnplug.core.network import Network
 from nnplug.core.solver import UNNORMALISED_SCALE, Solver
@@ -186,6 +187,8 @@ def build_solver(settings, data, registry, listeners=(), checkpoint_dir=None):
         optim_config={key: value for key, value in optim.items() if key != "name"},
         listeners=listeners,
         checkpoint_dir=checkpoint_dir if settings["solver"]["checkpoint"] else None,
+        transforms=build_transforms(settings["augment"]["transforms"], data["input_shape"],
+                                    seed=settings["solver"]["seed"], registry=registry),
         verbose=False,
         **options,
     )

@@ -3,7 +3,7 @@ each plugin keeps the contract.
 
     nnplug plugins                    # a table of every layer, loss, update rule and data set
     nnplug plugins --json             # the same for scripts
-    nnplug plugins --check            # also check every layer, loss and update rule; exit 1 if any fails
+    nnplug plugins --check            # also check every layer, loss, update rule and transform; exit 1 if any fails
     nnplug plugins --check swish lamb # check only these (data sets are checked when named)
 
 Plugins that failed to load, and names two plugins claim, are listed too: a broken third-party
@@ -17,9 +17,9 @@ import warnings
 from nnplug.contract.conformance import KINDS, LABELS
 from nnplug.contract.registry import PluginError, Registry
 from nnplug.display.tables import fit_to_terminal, format_table
-from nnplug.testing.checks import TOLERANCE, check_dataset, check_layer, check_loss, check_update_rule
+from nnplug.testing.checks import TOLERANCE, check_dataset, check_layer, check_loss, check_transform, check_update_rule
 
-CHECKED_BY_DEFAULT = ("layers", "losses", "optimizers")  # a data set may need files to load
+CHECKED_BY_DEFAULT = ("layers", "losses", "optimizers", "transforms")  # a data set may need files to load
 EXIT_CHECK_FAILED = 1
 
 
@@ -57,7 +57,7 @@ def _parser():
         description="List every installed layer, loss, update rule and data set plugin, with its options.")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--check", nargs="*", metavar="NAME",
-                        help="check the contract of every layer, loss and update rule, or of the plugins named "
+                        help="check the contract of every layer, loss, update rule and transform, or of the plugins named "
                              "(name or dist:name; data sets too); exit 1 if any fails or failed to load")
     parser.add_argument("--tol", type=float, default=TOLERANCE,
                         help="largest relative error a gradient may have (default: %(default)g)")
@@ -85,7 +85,8 @@ def check(registry, entry, tol):
     plugin = registry.get(entry["kind"], f"{entry['distribution']}:{entry['name']}")
     try:
         report = {"layers": lambda: check_layer(plugin, tol), "losses": lambda: check_loss(plugin, tol),
-                  "optimizers": lambda: check_update_rule(plugin), "datasets": lambda: check_dataset(plugin)}[
+                  "optimizers": lambda: check_update_rule(plugin), "datasets": lambda: check_dataset(plugin),
+                  "transforms": lambda: check_transform(plugin)}[
             entry["kind"]]()
     except Exception as exc:  # noqa: BLE001  a plugin that cannot even be checked has failed its check
         return {"passed": False, "max_error": None, "problems": [f"{type(exc).__name__}: {exc}"]}
@@ -98,7 +99,7 @@ def render(entries, failures, conflicts, checked=False):
             + ([_check_cell(e.get("check"))] if checked else [])
             + [", ".join(f"{k}={v}" for k, v in e["options"].items() if k != "md5") or "-", e["description"]]
             for e in entries]
-    lines = [format_table(headers, fit_to_terminal(headers, rows, len(headers) - 1))]
+    lines = [format_table(headers, fit_to_terminal(headers, rows, [len(headers) - 2, len(headers) - 1]))]
     if conflicts:
         lines += ["", "Names two plugins claim (name one of them as dist:name):"] + [f"  {c}" for c in conflicts]
     if failures:

@@ -19,7 +19,7 @@ from nnplug.contract.registry import PluginError
 from nnplug.core import layer_plan
 from nnplug.data.prepare import SETTINGS, settings_problems
 
-SECTIONS = ("data", "layer", "loss", "optim", "model", "solver", "tracking")
+SECTIONS = ("data", "layer", "loss", "optim", "model", "augment", "solver", "tracking")
 FETCH = ("root", "download", "url")  # every data config has them; null or false means "not used"
 
 
@@ -41,6 +41,7 @@ def validate(cfg, registry):
         problems += _unknown(settings[section], schema.keys(section_schema), section)
         problems += schema.range_problems(settings[section], section_schema, section)
     problems += _check_model(registry, settings["model"])
+    problems += _check_augment(registry, settings["augment"])
     problems += _check_data(registry, settings["data"])
     problems += _check_loss(registry, settings["loss"])
     problems += _check_layer(registry, settings["layer"])
@@ -122,15 +123,35 @@ def _check_model(registry, model):
         layer_plan.expand(layers)
     except ValueError as exc:
         return [f"model.layers: {exc}"]
-    for where, entry in _layer_entries(layers, "model.layers"):
-        step = layer_plan.parse(entry)
+    return _check_entries(registry, "layers", _layer_entries(layers, "model.layers"))
+
+
+def _check_augment(registry, augment):
+    """``augment.transforms`` lists installed transforms, each with options it has."""
+    problems = _unknown(augment, ("transforms",), "augment")
+    transforms = augment.get("transforms")
+    if not isinstance(transforms, list):
+        return problems + [f"augment.transforms={transforms!r}: expected a list of transforms (or [] for none)"]
+    entries = ((f"augment.transforms[{i}]", entry) for i, entry in enumerate(transforms))
+    return problems + _check_entries(registry, "transforms", entries)
+
+
+def _check_entries(registry, kind, entries):
+    """Each ``(config key, entry)`` names an installed plugin of ``kind`` with options it has."""
+    problems = []
+    for where, entry in entries:
         try:
-            cls = registry.get("layers", step.spec)
+            step = layer_plan.parse(entry)
+        except ValueError as exc:
+            problems.append(f"{where}: {exc}")
+            continue
+        try:
+            cls = registry.get(kind, step.spec)
         except PluginError as exc:
             problems.append(f"{where}={step.spec!r}: {exc}")
             continue
-        problems += option_problems(cls, step.options, cls.options, f"{where}.{step.spec}", f"layer {step.spec!r}",
-                                    check=cls.check_options)
+        problems += option_problems(cls, step.options, cls.options, f"{where}.{step.spec}",
+                                    f"{LABELS[kind]} {step.spec!r}", check=cls.check_options)
     return problems
 
 

@@ -13,10 +13,12 @@ KINDS = {
     "losses": "nnplug_losses",
     "optimizers": "nnplug_optimizers",
     "datasets": "nnplug_datasets",
+    "transforms": "nnplug_transforms",
 }
-LABELS = {"layers": "layer", "losses": "loss", "optimizers": "update rule", "datasets": "data set"}
+LABELS = {"layers": "layer", "losses": "loss", "optimizers": "update rule", "datasets": "data set",
+          "transforms": "transform"}
 EXPECTED = {"layers": "Layer subclasses", "losses": "Loss objects", "optimizers": "UpdateRule objects",
-            "datasets": "Dataset objects"}
+            "datasets": "Dataset objects", "transforms": "Transform subclasses"}
 
 
 class BrokenPlugin(Exception):
@@ -26,7 +28,8 @@ class BrokenPlugin(Exception):
 def kind_of(obj):
     """The kind of plugin object ``obj`` is (a Layer subclass, a Loss, ...), whatever its name; or None."""
     if isinstance(obj, type):
-        return "layers" if issubclass(obj, kinds.Layer) else None
+        classes = {"layers": kinds.Layer, "transforms": kinds.Transform}
+        return next((kind for kind, cls in classes.items() if issubclass(obj, cls)), None)
     classes = {"losses": kinds.Loss, "optimizers": kinds.UpdateRule, "datasets": kinds.Dataset}
     return next((kind for kind, cls in classes.items() if isinstance(obj, cls)), None)
 

@@ -29,3 +29,8 @@ def nnplug_optimizers():
 @hookspec
 def nnplug_datasets():
     """Return a list of ``nnplug.contract.kinds.Dataset``."""
+
+
+@hookspec
+def nnplug_transforms():
+    """Return a list of ``nnplug.contract.kinds.Transform`` subclasses (training-time augmentation)."""

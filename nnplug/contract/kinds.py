@@ -111,6 +111,54 @@ class Layer:
         self.rng.bit_generator.state = state["rng"]
 
 
+class Transform:
+    """A training-time transform plugin (data augmentation): changes each training minibatch.
+
+    The Solver creates one instance per transform for the shape of one training sample
+    (``in_shape``, without the batch axis) with its own ``rng`` (a ``numpy.random.Generator``
+    derived from the run's seed), and calls it on every minibatch before the forward pass,
+    never on validation or test data. ``__call__(x)`` takes the minibatch ``(N, *in_shape)``
+    (a fresh copy the transform may change in place) and returns the transformed batch of the
+    same shape and dtype.
+
+    Subclasses set ``name``, ``description``, ``options`` (defaults; typed by them or
+    ``option_types``), ``check_shape`` (the sample shape ``nnplug plugins --check`` uses), may
+    refuse values in ``check_options`` and samples they cannot take in ``__init__`` (ValueError),
+    and implement ``__call__``. Everything random must come from ``self.rng``: its state is
+    checkpointed, so a resumed run draws exactly what an uninterrupted one would.
+    """
+
+    name: str = ""
+    description: str = ""
+    options: dict = {}
+    option_types: dict = {}
+    check_shape: tuple = (3, 8, 8)
+
+    @classmethod
+    def check_options(cls, options):
+        """Problems with ``options``, one line each starting with the option's name; none by default."""
+        return []
+
+    def __init__(self, in_shape, *, rng=None, **options):
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            allowed = ", ".join(sorted(self.options)) or "none"
+            raise ValueError(f"transform {self.name!r} has no option {unknown[0]!r} (its options: {allowed})")
+        for key, default in self.options.items():
+            setattr(self, key, options.get(key, default))
+        self.in_shape = (int(in_shape),) if np.ndim(in_shape) == 0 else tuple(int(d) for d in in_shape)
+        self.rng = rng if rng is not None else np.random.default_rng()
+
+    def __call__(self, x):
+        raise NotImplementedError
+
+    def get_state(self):
+        return {"rng": self.rng.bit_generator.state}
+
+    def set_state(self, state):
+        self.rng.bit_generator.state = state["rng"]
+
+
 def check_mode(mode):
     if mode not in ("train", "test"):
         raise ValueError(f"Invalid forward mode {mode!r}: expected 'train' or 'test'")

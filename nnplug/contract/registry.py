@@ -183,6 +183,9 @@ class Registry:
                     description = getattr(obj, "description", "") or _first_line(obj.__doc__)
                     claim = Plugin(kind, obj.name, obj, dist, dist_version, source, description)
                     tables[kind].setdefault(obj.name, []).append(claim)
+        for table in tables.values():  # a shared name's claims in a fixed order: nnplug's own first
+            for claims in table.values():
+                claims.sort(key=lambda c: (c.dist != OWN_DISTRIBUTION, c.dist))
         return tables
 
     def conflicts(self):

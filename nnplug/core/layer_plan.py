@@ -15,8 +15,6 @@ that names no size of its own maps to the data set's classes.
 """
 from dataclasses import dataclass, field
 
-from nnplug.contract.kinds import Layer
-
 META = ("repeat", "widths")
 
 
@@ -75,7 +73,7 @@ def parse(entry):
     """A ``Step`` from one layer entry; ``ValueError`` saying what an entry may be."""
     if isinstance(entry, Step):
         return entry
-    if isinstance(entry, str) or (isinstance(entry, type) and issubclass(entry, Layer)):
+    if isinstance(entry, (str, type)):  # a registered name, or a plugin class itself
         return Step(entry)
     if isinstance(entry, dict) and len(entry) == 1:
         (spec, options), = entry.items()
@@ -83,7 +81,7 @@ def parse(entry):
             return Step(spec, dict(options or {}))
     if isinstance(entry, (list, tuple)) and len(entry) == 2 and isinstance(entry[1], dict):
         return Step(entry[0], dict(entry[1]))
-    raise ValueError(f"a layer is a name, a Layer class, or one with its options ({{'conv': {{'filters': 32}}}}); "
+    raise ValueError(f"a layer is a name, a class, or one with its options ({{'conv': {{'filters': 32}}}}); "
                      f"got {entry!r}")
 
 

@@ -44,7 +44,9 @@ class Solver:
 
     Options (CS231n's and more): update_rule, optim_config, lr_decay, lr_schedule ('exponential',
     'step', 'cosine') with lr_step_size, lr_gamma, lr_min; batch_size, num_epochs, print_every,
-    verbose, num_train_samples, num_val_samples, seed, listeners, checkpoint_dir.
+    verbose, num_train_samples, num_val_samples, seed, listeners, checkpoint_dir; transforms:
+    Transform plugins applied in order to every training minibatch (data augmentation, see
+    ``nnplug.core.augmentation``), never to the accuracy checks.
 
     Listeners are objects with any of the methods named in ``EVENTS``; the Solver knows nothing else
     about them.
@@ -80,6 +82,7 @@ class Solver:
         self.registry = kwargs.pop("registry", None) or default_registry()
         listeners = list(kwargs.pop("listeners", ()))
         self.checkpoint_dir = kwargs.pop("checkpoint_dir", None)
+        self.transforms = list(kwargs.pop("transforms", ()))
         if kwargs:
             raise ValueError("Unrecognized arguments %s" % ", ".join('"%s"' % k for k in kwargs))
         try:
@@ -139,6 +142,8 @@ class Solver:
         """One update on a random minibatch (drawn with replacement, as CS231n's); returns its loss."""
         idx = self.rng.integers(0, self.X_train.shape[0], self.batch_size)
         X_batch, y_batch = self.X_train[idx], self.y_train[idx]
+        for transform in self.transforms:  # X_batch is a fresh copy: a transform may work in place
+            X_batch = transform(X_batch)
         loss, grads = self.model.loss(X_batch, y_batch)
         if not math.isfinite(loss):  # a Python or numpy float: math's test is the cheap one
             raise DivergenceError(

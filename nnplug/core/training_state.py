@@ -24,6 +24,7 @@ def fingerprint(solver):
         "model": type(solver.model).__name__,
         "params": {name: [list(w.shape), str(w.dtype)] for name, w in solver.model.params.items()},
         "data": {name: [list(a.shape), str(a.dtype)] for name, a in arrays.items()},
+        "transforms": [[t.name, {key: getattr(t, key) for key in t.options}] for t in solver.transforms],
     }
     # through JSON once, so it compares equal to what a checkpoint file gives back
     return json.loads(json.dumps(found, default=str))
@@ -46,6 +47,7 @@ def get_state(solver):
         "best_params": dict(solver.best_params),
         "optim_configs": solver.optim_configs,
         "model_state": get_model_state() if get_model_state else None,
+        "transforms": [t.get_state() for t in solver.transforms],
     }
 
 
@@ -92,6 +94,7 @@ def _apply(solver, state):
                          f"for this run's {solver.num_epochs} epochs of {per_epoch} iterations")
     if state["model_state"] is not None:
         _check_like(state["model_state"], solver.model.get_state(), "model_state")
+    _check_like(state["transforms"], [t.get_state() for t in solver.transforms], "transforms")
     for name, value in state["params"].items():
         np.copyto(params[name], value)
     # in the layout of the model's own parameters, whatever layout the checkpoint stored
@@ -100,6 +103,8 @@ def _apply(solver, state):
     if state["model_state"] is not None:
         solver.model.set_state(state["model_state"])
     solver.rng.bit_generator.state = state["rng"]
+    for transform, transform_state in zip(solver.transforms, state["transforms"]):
+        transform.set_state(transform_state)
     solver.epoch = state["epoch"]
     solver.iteration = state["iteration"]
     solver.best_val_acc = state["best_val_acc"]

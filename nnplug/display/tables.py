@@ -6,19 +6,28 @@ import shutil
 import sys
 
 
-def fit_to_terminal(headers, rows, column, stream=None):
-    """``rows`` with the cells of ``column`` cut (ending in "…") so the table fits the terminal.
+def fit_to_terminal(headers, rows, columns, stream=None):
+    """``rows`` with the cells of ``columns`` (an index or a list of them) cut, ending in "…", so
+    that the table fits the terminal.
 
-    Only when ``stream`` (default stdout) is a terminal: pipes and files get every cell whole. One
-    column stays free: a line as wide as the window wraps on some terminals.
+    Only when ``stream`` (default stdout) is a terminal: pipes and files get every cell whole. The
+    room left by the other columns is shared out: a narrow column keeps its width, the wide ones
+    get equal parts of the rest. One column stays free: a line as wide as the window wraps on
+    some terminals.
     """
     stream = stream or sys.stdout
     if not rows or not is_terminal(stream):
         return rows
-    others = [i for i in range(len(headers)) if i != column]
-    widths = [max(len(_cell(v)) for v in [headers[i], *(row[i] for row in rows)]) for i in others]
-    room = max(shutil.get_terminal_size().columns - 1 - sum(widths) - 2 * len(others), 12)
-    return [[(_cell(v) if len(_cell(v)) <= room else _cell(v)[: room - 1] + "…") if i == column else v
+    cut = [columns] if isinstance(columns, int) else list(columns)
+    widths = [max(len(_cell(v)) for v in [headers[i], *(row[i] for row in rows)]) for i in range(len(headers))]
+    room = shutil.get_terminal_size().columns - 1 - sum(w for i, w in enumerate(widths) if i not in cut)
+    room -= 2 * (len(headers) - 1)
+    limits = {}
+    for i in sorted(cut, key=lambda i: widths[i]):  # the narrowest first: what they leave goes to the rest
+        share = max(room // (len(cut) - len(limits)), 12)
+        limits[i] = min(widths[i], share)
+        room -= limits[i]
+    return [[(_cell(v) if len(_cell(v)) <= limits[i] else _cell(v)[: limits[i] - 1] + "…") if i in limits else v
              for i, v in enumerate(row)] for row in rows]
 
 

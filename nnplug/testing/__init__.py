@@ -9,7 +9,7 @@ The pytest plugin (registered through pytest's own ``pytest11`` entry point, as 
 gives every test suite the ``nnplug_app`` fixture, which runs ``python -m nnplug`` with a config
 and returns the run's metrics (``nnplug.testing.pytest_plugin``).
 """
-from nnplug.testing.checks import check_dataset, check_layer, check_loss, check_update_rule
+from nnplug.testing.checks import check_dataset, check_layer, check_loss, check_transform, check_update_rule
 
 
 def _assert(report, what):
@@ -32,10 +32,15 @@ def assert_update_rule_ok(rule, **kwargs):
     _assert(check_update_rule(rule, **kwargs), f"update rule {getattr(rule, 'name', rule)!r}")
 
 
+def assert_transform_ok(transform, **kwargs):
+    """``AssertionError`` listing what ``check_transform`` found wrong with ``transform``."""
+    _assert(check_transform(transform, **kwargs), f"transform {getattr(transform, 'name', transform)!r}")
+
+
 def assert_dataset_ok(dataset, **options):
     """``AssertionError`` listing what ``check_dataset`` found wrong with ``dataset`` loaded with ``options``."""
     _assert(check_dataset(dataset, **options), f"data set {getattr(dataset, 'name', dataset)!r}")
 
 
-__all__ = ["assert_dataset_ok", "assert_layer_ok", "assert_loss_ok", "assert_update_rule_ok", "check_dataset",
-           "check_layer", "check_loss", "check_update_rule"]
+__all__ = ["assert_dataset_ok", "assert_layer_ok", "assert_loss_ok", "assert_transform_ok", "assert_update_rule_ok",
+           "check_dataset", "check_layer", "check_loss", "check_transform", "check_update_rule"]

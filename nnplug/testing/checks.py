@@ -231,3 +231,41 @@ def check_dataset(dataset, registry=None, **options):
         pass
     return report
 
+
+
+def check_transform(transform, registry=None, tmp_dir=None):
+    """Check a transform plugin with its default options, on a minibatch of its ``check_shape``:
+    it returns the batch's shape and dtype (float32 and float64); its randomness all comes from its
+    generator, so the same state gives the same output, also after a checkpoint round trip of
+    ``get_state()`` (which a resumed run relies on). ``tmp_dir`` is where that checkpoint is written."""
+    cls = (registry or default_registry()).get("transforms", transform) if isinstance(transform, str) else transform
+    report = Report()
+    shape = tuple(cls.check_shape)
+    try:
+        instance = _call(report, f"building it for samples of shape {shape}",
+                         lambda: cls(shape, rng=np.random.default_rng(0)))
+        for dtype in (np.float64, np.float32):
+            x = np.random.default_rng(1).standard_normal((BATCH, *shape)).astype(dtype)
+            out = _call(report, f"a {np.dtype(dtype).name} batch", instance, x.copy())
+            if not isinstance(out, np.ndarray) or out.shape != x.shape or out.dtype != x.dtype:
+                got = f"{out.shape} {out.dtype}" if isinstance(out, np.ndarray) else type(out).__name__
+                report.fail(f"a {np.dtype(dtype).name} batch of shape {x.shape} came back as {got}")
+                raise _Stop
+        x = np.random.default_rng(2).standard_normal((BATCH, *shape))
+        state = instance.get_state()
+        first = np.array(_call(report, "a batch", instance, x.copy()))
+        instance.set_state(state)
+        again = _call(report, "the same batch from the same state", instance, x.copy())
+        with tempfile.TemporaryDirectory(dir=tmp_dir) as folder:
+            path = f"{folder}/state.npz"
+            _call(report, "a checkpoint of its state", checkpoint.save, path, {"state": state})
+            restored = checkpoint.load(path)["state"]
+        fresh = cls(shape, rng=np.random.default_rng(99))
+        _call(report, "restoring its state", fresh.set_state, restored)
+        resumed = _call(report, "the same batch after a checkpoint", fresh, x.copy())
+        if not (np.array_equal(first, again) and np.array_equal(first, resumed)):
+            report.fail("the same state gave another batch: draw everything random from self.rng and keep "
+                        "any other state in get_state()")
+    except _Stop:
+        pass
+    return report

@@ -26,6 +26,12 @@ def sweep_children(client, parent_run_id):
                               filter_string=f"tags.`{runs.PARENT_RUN_TAG}` = '{parent_run_id}'", max_results=50000)
 
 
+def best_first(run):
+    """Sort key of a sweep's children, best last: the highest validation accuracy; of equal ones the
+    run that started first (a tie must not be settled by the store's order)."""
+    return run.data.metrics[BEST_METRIC], -run.info.start_time
+
+
 def finish_sweep_run(uri, parent_run_id, completed=True):
     """Give the parent run its best child's params, metrics and name, end it, and return what it found.
 
@@ -41,7 +47,7 @@ def finish_sweep_run(uri, parent_run_id, completed=True):
     tags = [RunTag("nnplug.children", str(len(children))), RunTag("nnplug.children_failed", str(failed))]
     if not completed:
         tags.append(RunTag(runs.FAILURE_TAG, f"the sweep ended with an error; {failed} of {len(children)} runs failed"))
-    best = max(finished, key=lambda c: c.data.metrics[BEST_METRIC], default=None)
+    best = max(finished, key=best_first, default=None)
     metrics, params = [], []
     if best is not None:
         now = runs.now_ms()

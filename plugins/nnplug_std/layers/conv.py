@@ -2,7 +2,8 @@
 
 Both are resizing layers whose width is their number of filters: ``filters`` when set, else the
 width the model gives them. ``pad: same`` pads ``(size - 1) // 2`` on each side, which keeps the
-size at stride 1 for odd filter sizes (3, 5, 7), as CS231n's nets do.
+size at stride 1 for odd filter sizes (3, 5, 7), as CS231n's nets do; ``valid`` pads nothing
+(PyTorch's names); a number pads that many.
 """
 import numpy as np
 
@@ -29,19 +30,21 @@ class Convolution(Layer):
         problems = (in_range(options, "filters", minimum=1) + in_range(options, "size", minimum=1)
                     + in_range(options, "stride", minimum=1))
         pad = options.get("pad")
-        if isinstance(pad, str) and pad != "same" or isinstance(pad, int) and pad < 0:
-            problems.append(f"pad={pad!r}: expected 'same' or a whole number >= 0")
+        if isinstance(pad, str) and pad not in ("same", "valid") or isinstance(pad, int) and pad < 0:
+            problems.append(f"pad={pad!r}: expected 'same', 'valid' or a whole number >= 0")
         return problems
 
     def __init__(self, in_shape, out_dim=None, **kwargs):
-        super().__init__(in_shape, out_dim, **kwargs)
-        problems = self.check_options({key: getattr(self, key) for key in self.options})
+        # checked before the base class works out the output shape from them
+        problems = self.check_options({**self.options, **{k: v for k, v in kwargs.items() if k in self.options}})
         if problems:
             raise ValueError(f"{self.name} {problems[0]}")
+        super().__init__(in_shape, out_dim, **kwargs)
 
     @property
     def padding(self):
-        return (self.size - 1) // 2 if self.pad == "same" else self.pad
+        """Zeros added on each side: 'same' keeps the size at stride 1 (odd sizes), 'valid' adds none."""
+        return {"same": (self.size - 1) // 2, "valid": 0}.get(self.pad, self.pad)
 
     @property
     def conv_param(self):
@@ -68,7 +71,7 @@ class Convolution(Layer):
 
 class Conv(Convolution):
     name = "conv"
-    description = "2-D convolution of (C, H, W) maps: filters of size x size, stride, pad (same: keep H, W)"
+    description = "2-D convolution of (C, H, W) maps: filters of size x size, stride, pad (same, valid or a number)"
     check_shape = (2, 6, 6)
     check_cases = ({"size": 3, "stride": 2, "pad": 0}, {"size": 1})
 

@@ -36,7 +36,8 @@ def finish_sweep_run(uri, parent_run_id, completed=True):
     """Give the parent run its best child's params, metrics and name, end it, and return what it found.
 
     Returns ``(best child run or None, children, number failed)``. The parent ends FAILED when the
-    sweep did not complete or no child finished.
+    sweep did not complete or no child finished. A stopped sweep gets its best child's metrics and
+    tags but not its params: MLflow params cannot change, and the resumed sweep's best may differ.
     """
     from mlflow.entities import Metric, Param, RunTag
 
@@ -53,7 +54,8 @@ def finish_sweep_run(uri, parent_run_id, completed=True):
         now = runs.now_ms()
         metrics = [Metric(key, value, now, 0) for key, value in best.data.metrics.items()
                    if key in (BEST_METRIC, "test_acc")]
-        params = [Param(key, value) for key, value in best.data.params.items()]
+        if completed:
+            params = [Param(key, value) for key, value in best.data.params.items()]
         tags += [RunTag("nnplug.best_child_run_id", best.info.run_id),
                  RunTag("nnplug.best_child_run_name", best.info.run_name or "")]
     try:

@@ -75,7 +75,7 @@ def spread(x):
     """``x`` with its order and signs kept and its magnitudes evenly spaced: no two entries within
     the numeric check's step of each other (max pooling's gradient jumps between them) or of 0."""
     step = 2 / x.size
-    same_sign_below = np.empty_like(magnitude_ranks)
+    same_sign_below = np.empty(x.shape, dtype=np.intp)
     for sign in (x < 0, x >= 0):  # the rank of |x| among the entries of its own sign
         same_sign_below[sign] = np.abs(x[sign]).argsort().argsort()
     return (np.where(x < 0, -1, 1) * (same_sign_below + 1) * step).astype(x.dtype)

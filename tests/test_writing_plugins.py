@@ -43,7 +43,8 @@ def test_every_file_of_the_layout_is_on_the_page():
     layout = next(code for language, _, code in blocks() if language == "text" and code.startswith("nnplug-guide/"))
     named = {line.split()[0] for line in layout.splitlines()[1:] if line.strip() and not line.strip().endswith("/")}
     files = {path.rsplit("/", 1)[-1] for path in written}
-    assert named - {"conf/"} <= files | {"layer/prelu.yaml", "loss/focal.yaml", "optim/lion.yaml"}
+    assert named - {"conf/"} <= files | {"layer/prelu.yaml", "loss/focal.yaml", "optim/lion.yaml",
+                                         "augment/cutout.yaml"}
 
 
 def test_the_template_installs_without_a_setuptools_warning(guide):
@@ -53,10 +54,10 @@ def test_the_template_installs_without_a_setuptools_warning(guide):
 
 
 def test_nnplug_plugins_checks_every_plugin_of_the_guide(guide):
-    done = subprocess.run([sys.executable, "-m", "nnplug", "plugins", "--check", "prelu", "focal", "lion", "points"],
-                          env=guide["env"], capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-m", "nnplug", "plugins", "--check", "prelu", "focal", "lion", "points",
+                           "cutout"], env=guide["env"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "Check: 4 passed, 0 failed" in done.stdout
+    assert "Check: 5 passed, 0 failed" in done.stdout
     assert "init=0.25" in done.stdout and "gamma=2.0" in done.stdout
 
 
@@ -65,7 +66,7 @@ def test_the_guides_own_tests_pass_with_nnplug_testing(guide):
                            str(guide["root"] / "nnplug-guide" / "tests")], env=guide["env"], capture_output=True,
                           text=True, timeout=900, cwd=guide["root"])
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-    assert "4 passed" in done.stdout
+    assert "5 passed" in done.stdout
 
 
 def test_the_notebook_block_runs(guide):

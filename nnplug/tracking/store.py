@@ -16,9 +16,10 @@ ARTIFACTS = "mlartifacts"
 # What the command line sets in its own process unless the user did. MLflow's HTTP client retries
 # an unreachable server for minutes by default; a command must learn in seconds. And nnplug says
 # in one line what the store refused: MLflow's own log of it (a traceback of the error it then
-# raises) would come twice.
+# raises) would come twice. Its progress bars for downloading a model's few small files are noise.
 COMMAND_ENVIRONMENT = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-                       "MLFLOW_HTTP_REQUEST_TIMEOUT": "20", "MLFLOW_LOGGING_LEVEL": "CRITICAL"}
+                       "MLFLOW_HTTP_REQUEST_TIMEOUT": "20", "MLFLOW_LOGGING_LEVEL": "CRITICAL",
+                       "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
 
 
 class TrackingUnavailable(ValueError):

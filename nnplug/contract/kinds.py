@@ -22,6 +22,9 @@ class Layer:
     of an MLP, the number of classes for the last layer (affine's ``units``). Layers written before
     shapes existed keep working: built as ``Layer(in_dim, out_dim)``, their samples are vectors.
 
+    ``rectifier = True`` marks a ReLU-like layer: a unit whose output stays <= 0 passes (almost) no
+    gradient, and the training diagnostics count the units that never fire (``nnplug.core.diagnostics``).
+
     ``rng`` is the layer's own ``numpy.random.Generator`` (the model derives it from its seed);
     ``input_grad`` is False where nobody needs dx (the first layer), so a layer may skip that work.
     """
@@ -29,6 +32,7 @@ class Layer:
     name: str = ""
     description: str = ""
     resizes: bool = False
+    rectifier: bool = False
     options: dict = {}
     option_types: dict = {}
     regularized: tuple = ()

@@ -53,6 +53,7 @@ class ModelConfig:
     dropout: float = bounded(0.0, minimum=0, below=1)
     dtype: DType = DType.float32
     seed: Optional[int] = bounded(0, minimum=0)
+    init_from: Optional[str] = nonempty(None)  # a logged model's URI (nnplug.app.run_model.start_from)
 
 
 @dataclass
@@ -78,6 +79,8 @@ class TrackingConfig:
     uri: Optional[str] = None
     experiment: str = nonempty("nnplug")
     log_every_n_steps: int = bounded(10, minimum=1)
+    register: Optional[str] = nonempty(None)  # a registered model name the run's (a sweep's best) model joins
+    diagnostics: bool = True  # per-layer training diagnostics (nnplug.core.diagnostics)
 
 
 SCHEMAS = {"model": ModelConfig, "solver": SolverConfig, "tracking": TrackingConfig}

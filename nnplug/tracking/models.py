@@ -7,17 +7,19 @@ signature, an input example and the nnplug folder of ``nnplug.core.trained_model
 ``data/``. Everything goes through ``MlflowClient`` with explicit ids, never the fluent run
 stack (``nnplug.tracking``); MLflow is imported inside the functions.
 
-A model URI is anything ``mlflow.artifacts.download_artifacts`` resolves, ``runs:/<id>/model``,
-``models:/<name>/<version>``, ``models:/<name>@<alias>``, ``models:/<model id>``, or a local
-folder (an MLflow Model folder, or the nnplug folder inside it).
+A model URI is ``runs:/<id>/model``, ``models:/<name>/<version>``, ``models:/<name>@<alias>``,
+``models:/<model id>`` (resolved in the store a command names: ``nnplug.tracking.model_uris``), or
+a local folder (an MLflow Model folder, or the nnplug folder inside it).
 """
+import json
 import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from nnplug.core.trained_model import TrainedModel
-from nnplug.tracking.store import describe, sqlite_path, tracking_uri
+from nnplug.tracking import model_uris
+from nnplug.tracking.store import connect, describe, sqlite_path, tracking_uri
 
 ARTIFACT_PATH = "model"  # the name of every run's model
 LOADER_MODULE = "nnplug.tracking.pyfunc_model"
@@ -91,6 +93,7 @@ def metadata(trained):
 def register(client, name, run_id):
     """A new version of registered model ``name`` (created when new) whose source is run ``run_id``'s model."""
     from mlflow.exceptions import MlflowException
+    from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
 
     run = client.get_run(run_id)
     model_id = run.data.tags.get(MODEL_ID_TAG)
@@ -101,7 +104,15 @@ def register(client, name, run_id):
     except MlflowException as exc:
         if exc.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
             raise
-    return client.create_model_version(name, source=f"models:/{model_id}", run_id=run_id, model_id=model_id)
+    # The source is where the model's files are, not models:/<model id>: MLflow's SQL registry store
+    # would look that up through the process-wide tracking URI instead of this client's.
+    logged = client.get_logged_model(model_id)
+    version = client.create_model_version(name, source=logged.artifact_location, run_id=run_id, model_id=model_id)
+    # what mlflow.register_model records, so that the model's page lists its versions
+    listed = json.loads(logged.tags.get(MLFLOW_MODEL_VERSIONS, "[]"))
+    client.set_logged_model_tags(model_id, {MLFLOW_MODEL_VERSIONS: json.dumps(
+        [*listed, {"name": version.name, "version": version.version}])})
+    return version
 
 
 @dataclass(frozen=True)
@@ -149,8 +160,7 @@ def download(uri, store=None, destination=None):
     if os.path.isdir(uri):
         return Path(uri)
     if ":/" not in uri:
-        raise ModelNotFound(f"{uri}: no such folder, and not a model URI (runs:/<run id>/model, "
-                            f"models:/<name>/<version>)")
+        raise ModelNotFound(f"{uri}: no such folder, and not a model URI ({model_uris.FORMS})")
     import mlflow.artifacts
 
     store = store or tracking_uri()
@@ -159,9 +169,11 @@ def download(uri, store=None, destination=None):
         raise ModelNotFound(f"{uri}: there is no MLflow store at {store} (name the store the model was "
                             f"logged to with --tracking-uri or $MLFLOW_TRACKING_URI)")
     try:
-        path = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=destination, tracking_uri=store,
-                                                   registry_uri=store)
-    except Exception as exc:  # noqa: BLE001  MLflow's not-found errors, a server gone, a malformed URI
+        location = model_uris.artifact_location(connect(store), uri)
+        path = mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=destination, tracking_uri=store)
+    except ValueError as exc:
+        raise ModelNotFound(str(exc)) from None
+    except Exception as exc:  # noqa: BLE001  MLflow's not-found errors, a server gone
         raise ModelNotFound(f"{uri}: {describe(exc)} (in {store})") from None
     return Path(path)
 

@@ -23,6 +23,7 @@ _LAZY = {
     "Dataset": "nnplug.contract.kinds",
     "Registry": "nnplug.contract.registry",
     "default_registry": "nnplug.contract.registry",
+    "load_model": "nnplug.tracking.models",  # a logged model's Network, from runs:/, models:/ or a folder
 }
 
 __all__ = ["hookimpl", *_LAZY]

@@ -53,12 +53,12 @@ class Preprocessing:
         return standardise(raw, self.mean, self.std, self.dtype, self.flatten)
 
     def check(self, raw):
-        """ValueError in one line unless ``raw`` is a real-valued array of samples of ``sample_shape``."""
-        if not (np.issubdtype(raw.dtype, np.number) or raw.dtype == np.bool_) or np.iscomplexobj(raw):
-            raise ValueError(f"the samples are {raw.dtype} values: expected numbers ({self.describe()})")
-        if tuple(raw.shape[1:]) != tuple(self.sample_shape) or raw.ndim != len(self.sample_shape) + 1:
-            raise ValueError(f"the samples have shape {_shape(raw.shape[1:])} (array {_shape(raw.shape)}): "
-                             f"expected {self.describe()}")
+        """ValueError unless ``raw`` is a real-valued array of samples of ``sample_shape``; the message reads
+        "samples of shape (40,) (float64), not the (1, 8, 8) uint8 samples the model takes"."""
+        numeric = (np.issubdtype(raw.dtype, np.number) or raw.dtype == np.bool_) and not np.iscomplexobj(raw)
+        if not numeric or raw.ndim != len(self.sample_shape) + 1 or tuple(raw.shape[1:]) != tuple(self.sample_shape):
+            raise ValueError(f"samples of shape {_shape(raw.shape[1:])} ({raw.dtype}), not the {self.describe()} "
+                             f"the model takes")
 
     def describe(self):
         """``(1, 8, 8) uint8 samples``: what a raw input must look like."""

@@ -22,6 +22,12 @@ COMMAND_ENVIRONMENT = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQU
                        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
 
 
+def use_command_environment():
+    """Set ``COMMAND_ENVIRONMENT`` in this process where the user has not set the variables: for commands."""
+    for name, value in COMMAND_ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
+
+
 class TrackingUnavailable(ValueError):
     """The tracking store cannot be used; the message says why in one line and what would work."""
 

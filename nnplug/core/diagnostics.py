@@ -60,6 +60,7 @@ class Diagnostics:
         self.history = []
         self.warned = False
         self._blocks = None
+        self._measured = set()
         self._before = None  # the weights before the step being measured, by parameter name
         self._step = {}  # that step's gradient norms and update ratios, by layer name
 
@@ -68,6 +69,8 @@ class Diagnostics:
     def on_train_start(self, solver):
         self._blocks = blocks(solver.model) if hasattr(solver.model, "layers") else None
         self.history = []
+        per_epoch, total = solver.iterations_per_epoch, solver.num_iterations
+        self._measured = {0, total - 1, *range(per_epoch - 1, total, per_epoch)}  # the steps the Solver checks after
         self._keep_weights(solver, solver.iteration)
 
     def on_gradients(self, solver, iteration, grads):
@@ -113,10 +116,7 @@ class Diagnostics:
 
     def _keep_weights(self, solver, iteration):
         """Copy the weights if the step ``iteration`` is one the Solver checks after."""
-        if self._blocks is None or iteration >= solver.num_iterations:
-            return
-        per_epoch = solver.iterations_per_epoch
-        if iteration == 0 or (iteration + 1) % per_epoch == 0 or iteration + 1 == solver.num_iterations:
+        if self._blocks is not None and iteration in self._measured:
             self._before = {block.param: solver.model.params[block.param].copy() for block in self._blocks.values()}
 
 
@@ -160,9 +160,9 @@ def activations(network, layer_blocks, X):
             if position in rectifiers:
                 fired = (out.reshape(len(out), -1) > 0).any(axis=0)
                 record[rectifiers[position]]["dead_fraction"] = float(1.0 - fired.mean())
-            if position in ends:
-                values = out.astype(np.float64, copy=False)
-                record[ends[position]].update(activation_mean=float(values.mean()), activation_std=float(values.std()))
+            if position in ends:  # accumulated in float64 whatever the network computes in
+                record[ends[position]].update(activation_mean=float(out.mean(dtype=np.float64)),
+                                              activation_std=float(out.std(dtype=np.float64)))
     finally:
         network.set_state(state)
     return record

@@ -103,7 +103,7 @@ def training_diagnostics(history, title=None, rule_of_thumb=1e-3):
 
     ``history`` is ``[(epoch, {layer: {metric: value}}), ...]`` as ``nnplug.core.diagnostics`` keeps it.
     """
-    fig = _figure(12, 7)
+    fig = _figure(11, 6.5)
     axes = fig.subplots(2, 2, sharex=True).ravel()
     layers = list(dict.fromkeys(layer for _, record in history for layer in record))
     for ax, (metric, label, scale) in zip(axes, DIAGNOSTICS_PANELS):

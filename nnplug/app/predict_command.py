@@ -98,7 +98,7 @@ def read_samples(path, key=None):
         chosen = key or next((k for k in DEFAULT_KEYS if k in names), names[0] if len(names) == 1 else None)
         if chosen not in names:
             held = ", ".join(names) or "nothing"
-            wanted = f"--key {key}" if key else f"an array named {' or '.join(DEFAULT_KEYS)}"
+            wanted = f"array {key!r}" if key else f"array named {' or '.join(DEFAULT_KEYS)}"
             raise ValueError(f"{path}: no {wanted} (it holds {held}); name one with --key")
         try:
             return chosen, loaded[chosen]

@@ -27,6 +27,8 @@ def parse(argv):
                    help="repetitions of the 4-job launcher comparisons (0 skips them; about a minute each)")
     p.add_argument("--startup", action="store_true",
                    help="also run bench/startup.py (--help and default-run wall times) and quote its output")
+    p.add_argument("--diagnostics", action="store_true",
+                   help="also run bench/diagnostics.py (what the training diagnostics cost the default run)")
     p.add_argument("--cifar", metavar="DIR",
                    help="a cifar-10-batches-py folder: also run bench/data_memory.py (peak memory of the load)")
     p.add_argument("--json", default=None, help="where to write the JSON (default bench/results/<time>.json)")
@@ -62,6 +64,7 @@ def main(argv=None):
         payload["sweep"] = sweep.measure(args.sweep_reps)
     others = [["startup.py"]] if args.startup else []
     others += [["data_memory.py", args.cifar, "--dtype", "float32"]] if args.cifar else []
+    others += [["diagnostics.py", "--runs", "5"]] if args.diagnostics else []
     payload["other_scripts"] = [_other_script(*command) for command in others]
     payload["machine"]["load_average_at_end"] = os.getloadavg()
     report.write_json(json_path, payload)

@@ -26,6 +26,7 @@ _LAZY = {
     "build_transforms": "nnplug.core.augmentation",
     "Registry": "nnplug.contract.registry",
     "default_registry": "nnplug.contract.registry",
+    "load_model": "nnplug.tracking.models",  # a logged model's Network, from runs:/, models:/ or a folder
 }
 
 __all__ = ["hookimpl", *_LAZY]

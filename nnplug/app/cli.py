@@ -20,13 +20,16 @@ from nnplug.app.output import guarded_stdout
 from nnplug.app import plugin_configs
 
 # Commands that are not training runs: first word -> "module:function(argv)".
-SUBCOMMANDS = {"plugins": "nnplug.app.plugins_command:main"}
+SUBCOMMANDS = {"plugins": "nnplug.app.plugins_command:main", "evaluate": "nnplug.app.evaluate_command:main",
+               "predict": "nnplug.app.predict_command:main"}
 FULL_ERROR = "HYDRA_FULL_ERROR"
 
 USAGE = """\
 usage: nnplug [group=option ...] [key=value ...]     train one experiment
        nnplug -m [group=a,b ...] [key=v1,v2 ...]     a sweep: one job per combination
        nnplug plugins [--json] [--check [NAME ...]]  the installed plugins, their options, their checks
+       nnplug evaluate URI [data=NAME ...] [--log]   a logged model's test accuracy and confusion matrix
+       nnplug predict URI FILE.npz                   a logged model's predictions for raw samples
        nnplug -p no:DIST ...                         leave out a plugin distribution
        (python -m nnplug ... is the same command)
 
@@ -124,10 +127,9 @@ def run_app():
     from nnplug.app import schema, stopping
     from nnplug.app.errors import hydra_one_line
     from nnplug.app.main import main as hydra_main
-    from nnplug.tracking.store import COMMAND_ENVIRONMENT
+    from nnplug.tracking.store import use_command_environment
 
-    for name, value in COMMAND_ENVIRONMENT.items():  # this command's own process: the user's settings win
-        os.environ.setdefault(name, value)
+    use_command_environment()
     schema.register()
     plugin_configs.register()
     full_error = os.environ.get(FULL_ERROR) == "1"  # the user's: Hydra's own reports stay

@@ -14,7 +14,7 @@ import numpy as np
 from omegaconf import OmegaConf
 from threadpoolctl import threadpool_info
 
-from nnplug.app import run_record
+from nnplug.app import run_model, run_record
 from nnplug.app.errors import ConfigError
 from nnplug.app.run_lock import run_folder_locked
 from nnplug.app.validate import validate
@@ -24,6 +24,7 @@ from nnplug.core.augmentation import build_transforms
 from nnplug.core.nested import flatten
 from nnplug.core.network import Network
 from nnplug.core.solver import UNNORMALISED_SCALE, Solver
+from nnplug.core.trained_model import predict_classes
 from nnplug.data import load
 from nnplug.display.plots import run_pictures, save
 from nnplug.display.progress import Progress
@@ -97,7 +98,10 @@ def _train(settings, registry, output_dir, cwd, name, resumed, parent_run_id, co
     # what can fail on the user's input (data, model options, a checkpoint, the store) fails before
     # the run exists, and the store is opened last: a mistake leaves no store behind either
     data = load_data(settings, registry)
-    solver = build_solver(settings, data, registry, listeners=(tracker, progress), checkpoint_dir=checkpoint_dir)
+    watcher = run_model.diagnostics(settings, tracker)
+    listeners = (tracker, progress) if watcher is None else (watcher, tracker, progress)
+    solver = build_solver(settings, data, registry, listeners=listeners, checkpoint_dir=checkpoint_dir)
+    run_model.start_from(solver.model, settings, tracker, registry)
     check_memory(solver)
     if resumed is not None and checkpoint.exists(checkpoint_dir):
         solver.restore(checkpoint_dir)
@@ -109,9 +113,12 @@ def _train(settings, registry, output_dir, cwd, name, resumed, parent_run_id, co
         start = time.perf_counter()
         solver.train()  # ends with the best parameters swapped into the model
         seconds = time.perf_counter() - start
-        test_acc = solver.check_accuracy(data["X_test"], data["y_test"])
+        y_pred = predict_classes(solver.model, data["X_test"])  # in Solver.check_accuracy's batches
+        test_acc = float(np.mean(y_pred == data["y_test"]))
         tracker.log_metrics({"best_val_acc": solver.best_val_acc, "test_acc": test_acc, "train_seconds": seconds})
-        write_artifacts(output_dir, settings, solver, data, tracker)
+        write_artifacts(output_dir, settings, solver, data, tracker, y_pred)
+        run_model.keep(output_dir, tracker, solver, data, registry, watcher, y_pred,
+                       register=settings["tracking"]["register"] if job is None else None)  # a sweep: its best
     return Result(
         name=name,
         best_val_acc=float(solver.best_val_acc),
@@ -194,8 +201,9 @@ def build_solver(settings, data, registry, listeners=(), checkpoint_dir=None):
     )
 
 
-def write_artifacts(output_dir, settings, solver, data, tracker):
-    """The resolved config, the best parameters and the run's pictures: into ``output_dir`` and the run."""
+def write_artifacts(output_dir, settings, solver, data, tracker, y_pred=None):
+    """The resolved config, the best parameters and the run's pictures (``y_pred``: the test predictions
+    they show): into ``output_dir`` and the run."""
     output_dir.mkdir(parents=True, exist_ok=True)
     config_file = output_dir / "config.yaml"
     config_file.write_text(OmegaConf.to_yaml(settings))
@@ -203,7 +211,7 @@ def write_artifacts(output_dir, settings, solver, data, tracker):
     np.savez(params_file, **solver.model.params)  # arrays only: loads with allow_pickle=False
     # each picture is drawn once, into the run folder, and that file is what the run stores
     pictures = [save(figure, output_dir / file_name)
-                for file_name, figure in run_pictures(solver, data, title=run_name(settings)).items()]
+                for file_name, figure in run_pictures(solver, data, y_pred, title=run_name(settings)).items()]
     tracker.log_artifacts([config_file, params_file, *pictures])
 
 

@@ -62,6 +62,7 @@ class ModelConfig:
     dtype: DType = DType.float32
     seed: Optional[int] = bounded(0, minimum=0)
     fuse: bool = True  # layers that offer it run fused (the same model, fewer passes)
+    init_from: Optional[str] = nonempty(None)  # a logged model's URI (nnplug.app.run_model.start_from)
 
 
 @dataclass
@@ -87,6 +88,8 @@ class TrackingConfig:
     uri: Optional[str] = None
     experiment: str = nonempty("nnplug")
     log_every_n_steps: int = bounded(10, minimum=1)
+    register: Optional[str] = nonempty(None)  # a registered model name the run's (a sweep's best) model joins
+    diagnostics: bool = True  # per-layer training diagnostics (nnplug.core.diagnostics)
 
 
 SCHEMAS = {"solver": SolverConfig, "tracking": TrackingConfig}

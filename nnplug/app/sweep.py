@@ -5,8 +5,10 @@ validated (an invalid job stops the sweep before anything exists); the tracking 
 (a new SQLite store is created here, once) and the parent run created. Its id goes into a file in
 the sweep folder, where every job reads it, whichever process or machine runs the job. On
 multirun end the parent gets the best child's params and metrics and a tag naming it, the jobs
-are ranked and their validation curves drawn. Hydra skips multirun end when the sweeper raises
-(the basic sweeper does after a failed job), so an exit handler then closes the parent FAILED.
+are ranked and their validation curves drawn; with ``tracking.register=NAME`` the best child's
+model becomes the next version of NAME (jobs do not register their own) and the parent names it.
+Hydra skips multirun end when the sweeper raises (the basic sweeper does after a failed job), so
+an exit handler then closes the parent FAILED.
 
 A sweep resumed in its folder (``solver.resume=true hydra.sweep.dir=...``) reopens the parent run
 that folder names, and each job resumes its own run (``nnplug.app.experiment``).
@@ -81,6 +83,7 @@ class SweepTracking(Callback):
         self.uri = None
         self.run_id = None
         self.folder = None
+        self.register = None
 
     def on_multirun_start(self, config, **kwargs):
         try:
@@ -100,6 +103,7 @@ class SweepTracking(Callback):
     def _start(self, config):
         hydra_cfg = config.hydra
         self.uri = store.tracking_uri(config.tracking.uri, hydra_cfg.runtime.cwd)
+        self.register = config.tracking.get("register")
         folder = self.folder = sweep_dir(hydra_cfg)
         parent_file = folder / PARENT_RUN_FILE
         if config.solver.resume and parent_file.is_file():
@@ -148,5 +152,8 @@ class SweepTracking(Callback):
         if best is not None:
             value = best.data.metrics[sweep_runs.BEST_METRIC]
             log.info(f"Best: {best.info.run_name} ({sweep_runs.BEST_METRIC} {value:.4f}), run {best.info.run_id}")
+            if completed and self.register:  # a sweep that stopped short registers nothing
+                version = sweep_runs.register_best(self.uri, self.run_id, best, self.register)
+                log.info(f"Registered its model as models:/{self.register}/{version.version}")
         log.info(f"Open the UI: {ui_hint(self.uri)}")
         return children

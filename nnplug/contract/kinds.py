@@ -23,6 +23,9 @@ class Layer:
     ``width_option`` sets the width itself (affine's ``units``, conv's ``filters``). Layers written before
     shapes existed keep working: built as ``Layer(in_dim, out_dim)``, their samples are vectors.
 
+    ``rectifier = True`` marks a ReLU-like layer: a unit whose output stays <= 0 passes (almost) no
+    gradient, and the training diagnostics count the units that never fire (``nnplug.core.diagnostics``).
+
     ``rng`` is the layer's own ``numpy.random.Generator`` (the model derives it from its seed);
     ``input_grad`` is False where nobody needs dx (the first layer), so a layer may skip that work.
     """
@@ -31,6 +34,7 @@ class Layer:
     description: str = ""
     resizes: bool = False
     width_option: str = "units"
+    rectifier: bool = False
     options: dict = {}
     option_types: dict = {}
     regularized: tuple = ()

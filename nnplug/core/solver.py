@@ -10,7 +10,7 @@ from nnplug.core import checkpoint, training_state
 from nnplug.core.checkpoint import CheckpointError
 from nnplug.core.schedules import SCHEDULES, learning_rate
 
-EVENTS = ("on_train_start", "on_iteration", "on_epoch_end", "on_new_best", "on_train_end")
+EVENTS = ("on_train_start", "on_gradients", "on_iteration", "on_epoch_end", "on_new_best", "on_train_end")
 # Inputs spread this much wider than standardised ones (std 1) are the likely cause of a diverging
 # loss: raw pixels of 0-255 have a standard deviation near 80.
 UNNORMALISED_SCALE = 10.0
@@ -150,6 +150,7 @@ class Solver:
                 f"loss became {loss} at iteration {self.iteration + 1} (epoch {self.epoch}) "
                 f"with learning rate {self.learning_rate:g}; {self.likely_cause()}")
         self.loss_history.append(loss)
+        self._emit("on_gradients", self.iteration, grads)  # before the update: diagnostics see both sides
         params, configs, update = self.model.params, self.optim_configs, self.update_rule.fn
         for p, w in params.items():
             params[p], configs[p] = update(w, grads[p], configs[p], out=w)

@@ -3,7 +3,7 @@ fetch published files with checksums; read pickled releases safely.
 
 Imports the plugin contract and numpy (pooch only when something is downloaded).
 """
-from nnplug.data.loading import default_root, load
+from nnplug.data.loading import default_root, load, load_raw
 from nnplug.data.prepare import prepare
 
-__all__ = ["default_root", "load", "prepare"]
+__all__ = ["default_root", "load", "load_raw", "prepare"]

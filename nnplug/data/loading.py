@@ -24,10 +24,20 @@ def load(name, *, root=None, download=False, url=None, val_size=None, normalize=
     settings = dict(val_size=val_size, normalize=normalize, dtype=dtype, limit=limit, flatten=flatten)
     checked_settings(**settings)  # before a download
     dataset = (registry or default_registry()).get("datasets", name)
-    options = _plugin_options(dataset, dict(root=root, download=download, url=url), seed, dataset_options)
     if settings["val_size"] is None:
         settings["val_size"] = dataset.val_size
-    return prepare(dataset.load(**options), **settings)
+    return prepare(_load(dataset, root, download, url, seed, dataset_options), **settings)
+
+
+def load_raw(name, *, root=None, download=False, url=None, seed=None, registry=None, **dataset_options):
+    """The raw splits data-set plugin ``name`` returns, unprepared: what a trained model's own
+    preprocessing takes. The options are ``load``'s, without the preparation settings."""
+    dataset = (registry or default_registry()).get("datasets", name)
+    return _load(dataset, root, download, url, seed, dataset_options)
+
+
+def _load(dataset, root, download, url, seed, dataset_options):
+    return dataset.load(**_plugin_options(dataset, dict(root=root, download=download, url=url), seed, dataset_options))
 
 
 def _plugin_options(dataset, fetch, seed, extra):

@@ -13,6 +13,7 @@ import numbers
 
 import numpy as np
 
+from nnplug.core.preprocessing import Preprocessing, standardise
 
 # "auto", the default of every data set: images (N, C, H, W) standardised per channel, anything
 # else per feature, with the training split's statistics. Raw pixels of 0-255 would otherwise
@@ -24,6 +25,7 @@ DTYPES = ("float32", "float64")
 DEFAULT_VAL_SIZE = 1000
 STATS_BLOCK_BYTES = 16 << 20  # float64 block size for accumulating statistics
 REQUIRED = ("X_train", "y_train", "X_test", "y_test", "class_names")
+RAW_EXAMPLES = 5  # the first test samples kept as the data set gave them: a logged model's input example
 
 
 def prepare(raw, *, val_size=None, normalize="auto", dtype="float32", limit=None, flatten=False):
@@ -44,7 +46,9 @@ def prepare(raw, *, val_size=None, normalize="auto", dtype="float32", limit=None
     flattened, else None), ``input_dim`` (values per sample), ``input_shape`` (one sample's shape
     as the arrays hold it), ``num_classes``, and ``mean`` and ``std``: the statistics
     that were applied, shaped like one raw sample (with a leading axis of 1) for broadcasting, or
-    None (``std`` is None for "mean_image").
+    None (``std`` is None for "mean_image"); ``preprocessing``: all of it as a
+    ``nnplug.core.preprocessing.Preprocessing``, which a trained model applies to new raw samples;
+    ``raw_examples``: the first ``RAW_EXAMPLES`` test samples as the data set gave them.
     """
     return _prepare(raw, *checked_settings(val_size, normalize, dtype, limit, flatten))
 
@@ -57,12 +61,7 @@ def _prepare(raw, val_size, normalize, dtype, limit, flatten):
     mean, std = _statistics(x_train, normalize)
     out = {}
     for part, (x, y) in splits.items():
-        x = np.array(x, dtype=dtype)  # the one allocation of the output; casts straight from uint8
-        if mean is not None:
-            x -= mean.astype(dtype)
-        if std is not None:
-            x /= std.astype(dtype)
-        out[f"X_{part}"] = x.reshape(len(x), -1) if flatten else x
+        out[f"X_{part}"] = standardise(x, mean, std, dtype, flatten)
         out[f"y_{part}"] = _labels(y, f"y_{part}", len(class_names))
     sample_shape = raw["X_train"].shape[1:]
     out.update(
@@ -73,6 +72,9 @@ def _prepare(raw, val_size, normalize, dtype, limit, flatten):
         num_classes=len(class_names),
         mean=mean,
         std=std,
+        preprocessing=Preprocessing(tuple(int(d) for d in sample_shape), np.asarray(raw["X_train"]).dtype.name,
+                                    dtype.name, flatten, mean, std),
+        raw_examples=np.array(raw["X_test"][:RAW_EXAMPLES]),
     )
     return out
 

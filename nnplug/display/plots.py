@@ -92,6 +92,44 @@ def sweep_curves(curves, ylabel="validation accuracy", title="Sweep: validation 
     return fig
 
 
+DIAGNOSTICS_PANELS = (("update_ratio", "update / weight ratio", "log"), ("grad_norm", "gradient norm", "log"),
+                      ("activation_mean", "activation mean (band: +-1 std)", "linear"),
+                      ("dead_fraction", "units that never fire (probe batch)", "linear"))
+
+
+def training_diagnostics(history, title=None, rule_of_thumb=1e-3):
+    """Per parameterised layer, per check: update/weight ratio (with CS231n's ~1e-3 marked), gradient
+    norm, activation mean and standard deviation, and the fraction of ReLU units that never fire.
+
+    ``history`` is ``[(epoch, {layer: {metric: value}}), ...]`` as ``nnplug.core.diagnostics`` keeps it.
+    """
+    fig = _figure(11, 6.5)
+    axes = fig.subplots(2, 2, sharex=True).ravel()
+    layers = list(dict.fromkeys(layer for _, record in history for layer in record))
+    for ax, (metric, label, scale) in zip(axes, DIAGNOSTICS_PANELS):
+        for layer in layers:
+            points = [(epoch, record[layer]) for epoch, record in history if metric in record.get(layer, {})]
+            if not points:
+                continue
+            epochs = np.array([epoch for epoch, _ in points])
+            values = np.array([values[metric] for _, values in points])
+            (line,) = ax.plot(epochs, values, "o-", ms=3, lw=1.2, label=layer)
+            if metric == "activation_mean":
+                spread = np.array([values.get("activation_std", 0.0) for _, values in points])
+                ax.fill_between(epochs, values - spread, values + spread, color=line.get_color(), alpha=0.15)
+        if metric == "update_ratio":
+            ax.axhline(rule_of_thumb, color="gray", ls="--", lw=1, label="~1e-3 (CS231n)")
+        if metric == "dead_fraction":
+            ax.set_ylim(-0.02, 1.02)
+        if scale == "log" and any(line.get_ydata().size and np.nanmax(line.get_ydata()) > 0 for line in ax.lines):
+            ax.set_yscale("log")
+        ax.set(ylabel=label, xlabel="epoch")
+        ax.grid(alpha=0.3)
+    axes[0].legend(loc="best", fontsize=8)
+    fig.suptitle(title or "Training diagnostics per layer")
+    return fig
+
+
 def first_layer_weights(W, image_shape, limit=100, title="First-layer weights"):
     """Each hidden unit's weight column ``W[:, j]`` shown as an image of ``image_shape`` (C, H, W).
 

@@ -7,6 +7,8 @@ What it logs, following PyTorch Lightning's convention for how often:
 - per accuracy check (after the first step and at every epoch end), with the epoch as step:
   ``train_acc``, ``val_acc``, ``learning_rate`` and ``epoch_loss`` (the mean training loss of the
   epoch that just ended: every step counts, whatever the logging interval).
+- per check too, from the training diagnostics (``nnplug.core.diagnostics``, which call
+  ``on_diagnostics``): ``diag/<layer>/<metric>``, e.g. ``diag/W1/update_ratio``.
 Rows are buffered and stored with one ``log_batch`` at each epoch end (the check after the first
 step waits for the first epoch's): a row costs the SQLite store far less than a call does. MLflow is imported inside the methods (``nnplug.tracking``).
 """
@@ -115,6 +117,13 @@ class MlflowTracker:
 
     def on_train_end(self, solver):
         self.flush()
+
+    def on_diagnostics(self, epoch, record):
+        """Buffer a check's diagnostics (``{layer: {metric: value}}``) as ``diag/<layer>/<metric>`` at step ``epoch``."""
+        if epoch > self._last_epoch:
+            now = runs.now_ms()
+            self._rows += [(f"diag/{layer}/{metric}", float(value), now, int(epoch))
+                           for layer, values in record.items() for metric, value in values.items()]
 
     @staticmethod
     def _epoch_rows(solver, epoch, train_acc, val_acc, learning_rate, now):

@@ -16,9 +16,16 @@ ARTIFACTS = "mlartifacts"
 # What the command line sets in its own process unless the user did. MLflow's HTTP client retries
 # an unreachable server for minutes by default; a command must learn in seconds. And nnplug says
 # in one line what the store refused: MLflow's own log of it (a traceback of the error it then
-# raises) would come twice.
+# raises) would come twice. Its progress bars for downloading a model's few small files are noise.
 COMMAND_ENVIRONMENT = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-                       "MLFLOW_HTTP_REQUEST_TIMEOUT": "20", "MLFLOW_LOGGING_LEVEL": "CRITICAL"}
+                       "MLFLOW_HTTP_REQUEST_TIMEOUT": "20", "MLFLOW_LOGGING_LEVEL": "CRITICAL",
+                       "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+
+
+def use_command_environment():
+    """Set ``COMMAND_ENVIRONMENT`` in this process where the user has not set the variables: for commands."""
+    for name, value in COMMAND_ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
 
 
 class TrackingUnavailable(ValueError):

@@ -2,7 +2,7 @@
 
 MLflow is imported inside the functions: importing it takes seconds (``nnplug.tracking``).
 """
-from nnplug.tracking import runs
+from nnplug.tracking import models, runs
 from nnplug.tracking.store import connect, open_experiment
 
 BEST_METRIC = "best_val_acc"
@@ -63,6 +63,20 @@ def finish_sweep_run(uri, parent_run_id, completed=True):
     finally:
         client.set_terminated(parent_run_id, "FINISHED" if completed and best is not None else "FAILED")
     return best, children, failed
+
+
+def register_best(uri, parent_run_id, best, name):
+    """Register the best child's model as the next version of ``name``; the parent run names it in its tags.
+
+    Returns the ``ModelVersion``.
+    """
+    from mlflow.entities import RunTag
+
+    client = connect(uri)
+    version = models.register(client, name, best.info.run_id)
+    client.log_batch(parent_run_id, tags=[RunTag("nnplug.registered_model", name),
+                                          RunTag("nnplug.registered_version", str(version.version))])
+    return version
 
 
 def validation_curves(uri, children):

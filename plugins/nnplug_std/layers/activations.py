@@ -19,6 +19,7 @@ class Elementwise(Layer):
 class ReLU(Elementwise):
     name = "relu"
     description = "Rectified linear unit: max(x, 0)"
+    rectifier = True
     pair = (relu_forward, relu_backward)
 
 
@@ -37,6 +38,7 @@ class Sigmoid(Elementwise):
 class LeakyReLU(Layer):
     name = "leaky_relu"
     description = "Leaky ReLU: x where x > 0, else alpha * x"
+    rectifier = True
     options = {"alpha": 0.01}
 
     def forward(self, x, params, mode):

@@ -1,0 +1,109 @@
+"""The steps of ``nnplug evaluate``: which data set, whether the model fits it, what is written and logged."""
+import datetime
+import json
+import os
+import sys
+
+import numpy as np
+
+from nnplug.app import schema
+from nnplug.app.errors import ConfigError, hydra_one_line
+from nnplug.app.validate import validate
+from nnplug.contract.registry import default_registry
+from nnplug.data import load_raw
+from nnplug.data.prepare import SETTINGS
+from nnplug.display.plots import confusion_counts, confusion_matrix, save
+from nnplug.tracking import evaluation_runs
+
+FILES = ("confusion_matrix.png", "confusion.csv", "predictions.npz", "evaluation.json")
+
+
+def data_settings(overrides):
+    """The ``data`` section composed from nnplug's config tree with ``overrides`` (``data=...``, ``data.KEY=...``).
+
+    Hydra composes and nnplug validates it as for training; ``ConfigError`` in one line for an
+    override that is not about the data, or a value that is not allowed.
+    """
+    from hydra import compose, initialize_config_module
+    from hydra.errors import HydraException
+
+    from nnplug.app import plugin_configs
+
+    others = [o for o in overrides if not o.lstrip("+~").split("=", 1)[0].split(".", 1)[0] == "data"]
+    if others:
+        raise ConfigError([f"{others[0]}: nnplug evaluate takes only the data set's overrides "
+                           f"(data=NAME, data.KEY=VALUE)"])
+    schema.register()
+    plugin_configs.register()
+    try:
+        with initialize_config_module("nnplug.conf", version_base="1.3"):
+            cfg = compose("config", overrides=list(overrides))
+    except HydraException as error:
+        raise ConfigError([hydra_one_line(error)]) from None
+    return validate(cfg, default_registry())["data"]
+
+
+def test_split(data, found):
+    """The raw ``X_test``, ``y_test`` (and ``class_names``) of the data set ``data`` names, after checking
+    that the model ``found`` takes its samples and knows its classes; ValueError in one line otherwise."""
+    options = {key: value for key, value in data.items() if key not in (*SETTINGS, "name")}
+    raw = load_raw(data["name"], **options)
+    X, y = np.asarray(raw["X_test"]), np.asarray(raw["y_test"])
+    trained = found.trained
+    try:
+        trained.preprocessing.check(X)
+    except ValueError as exc:
+        raise ValueError(f"data={data['name']}: its test split has {exc} ({found.uri})") from None
+    classes = len(trained.class_names)
+    if y.size and (y.min() < 0 or y.max() >= classes):
+        raise ValueError(f"data={data['name']}: its test labels go from {y.min()} to {y.max()}; {found.uri} "
+                         f"knows {classes} classes (0 to {classes - 1})")
+    names = [str(c) for c in raw.get("class_names", [])]
+    if names and names != trained.class_names[:len(names)]:
+        print(f"nnplug: warning: data={data['name']} names its classes {', '.join(names[:4])}, ...; "
+              f"{found.uri} was trained on {', '.join(trained.class_names[:4])}, ...", file=sys.stderr)
+    return {"X_test": X, "y_test": y.astype(np.int64)}
+
+
+def default_output(now=None):
+    """``outputs/evaluate/<date>/<time with microseconds>`` under the current folder, as Hydra names run folders."""
+    now = now or datetime.datetime.now()
+    return os.path.join("outputs", "evaluate", now.strftime("%Y-%m-%d"), now.strftime("%H-%M-%S-%f"))
+
+
+def write(output, found, data, y_true, y_pred, accuracy):
+    """The evaluation's files in ``output`` (created; default ``default_output()``); returns the folder."""
+    folder = output or default_output()
+    os.makedirs(folder, exist_ok=True)
+    names = found.trained.class_names
+    save(confusion_matrix(y_true, y_pred, names, title=f"Confusion matrix: {found.uri} on {data['name']}"),
+         os.path.join(folder, FILES[0]))
+    counts = confusion_counts(y_true, y_pred, len(names))
+    with open(os.path.join(folder, FILES[1]), "w") as f:
+        f.write("true \\ predicted," + ",".join(names) + "\n")
+        f.writelines(f"{name}," + ",".join(str(n) for n in row) + "\n" for name, row in zip(names, counts))
+    np.savez(os.path.join(folder, FILES[2]), y_pred=y_pred, y_true=y_true)
+    summary = {"model": found.uri, "run_id": found.run_id, "model_id": found.model_id, "data": data,
+               "test_acc": accuracy, "samples": int(len(y_true))}
+    with open(os.path.join(folder, FILES[3]), "w") as f:
+        json.dump(summary, f, indent=1)
+    return folder
+
+
+def open_store(tracking_uri, experiment):
+    """``(client, experiment id, store URI)`` for ``--log``: opened before anything is written, so a store
+    that cannot be used stops the command with nothing behind."""
+    from nnplug.tracking.store import open_experiment, tracking_uri as resolve
+
+    uri = resolve(tracking_uri)
+    client, experiment_id = open_experiment(uri, experiment)
+    return client, experiment_id, uri
+
+
+def log(client, experiment_id, found, data, accuracy, folder):
+    """The evaluation as an MLflow run of ``experiment_id``, with the written files; returns its id."""
+    from nnplug.core.nested import flatten
+
+    return evaluation_runs.log_evaluation(client, experiment_id, found, params=flatten({"data": data}),
+                                          metrics={"test_acc": accuracy},
+                                          files=[os.path.join(folder, name) for name in FILES])

@@ -1,0 +1,197 @@
+"""A run's trained model in MLflow: logged as an MLflow Model, registered, found again by URI.
+
+Every run logs its best model as MLflow 3 logs models: a LoggedModel named ``model`` whose source
+run is the run (so ``runs:/<run id>/model`` finds it, and the run's page lists it), holding an
+MLflow Model folder with the ``python_function`` flavor (``nnplug.tracking.pyfunc_model``), a
+signature, an input example and the nnplug folder of ``nnplug.core.trained_model`` under
+``data/``. Everything goes through ``MlflowClient`` with explicit ids, never the fluent run
+stack (``nnplug.tracking``); MLflow is imported inside the functions.
+
+A model URI is ``runs:/<id>/model``, ``models:/<name>/<version>``, ``models:/<name>@<alias>``,
+``models:/<model id>`` (resolved in the store a command names: ``nnplug.tracking.model_uris``), or
+a local folder (an MLflow Model folder, or the nnplug folder inside it).
+"""
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from nnplug.core.trained_model import TrainedModel
+from nnplug.tracking import model_uris
+from nnplug.tracking.store import connect, describe, sqlite_path, tracking_uri
+
+ARTIFACT_PATH = "model"  # the name of every run's model
+LOADER_MODULE = "nnplug.tracking.pyfunc_model"
+DATA_DIR = "nnplug"  # what save_model copies to the Model folder's data/
+MODEL_ID_TAG = "nnplug.model_id"
+
+
+class ModelNotFound(ValueError):
+    """A model URI that resolves to nothing usable; the message names the URI and the store."""
+
+
+def run_model_uri(run_id):
+    return f"runs:/{run_id}/{ARTIFACT_PATH}"
+
+
+def log_model(client, experiment_id, run_id, trained, example, step=0):
+    """Log ``trained`` (a ``TrainedModel``) as run ``run_id``'s model; returns the LoggedModel's id.
+
+    Inputs:
+    - example: a few raw samples ``(k, *sample_shape)``: the input example, and the signature's
+      input (their dtype and sample shape);
+    - step: the step the run's model is logged at.
+
+    The signature's output is the predicted class (int64); its params schema has ``output``
+    (default ``classes``; ``probabilities`` gives the softmax). The model's requirements are nnplug
+    and the plugin distributions the architecture uses, at their versions.
+    """
+    import mlflow.pyfunc
+    from mlflow.entities import LoggedModelOutput
+    from mlflow.models import Model, infer_signature
+
+    from nnplug.tracking.pyfunc_model import DEFAULT_OUTPUT
+
+    logged = client.create_logged_model(experiment_id, name=ARTIFACT_PATH, source_run_id=run_id, model_type="nnplug")
+    try:
+        with tempfile.TemporaryDirectory(prefix="nnplug-model-") as scratch:
+            data, folder = Path(scratch) / DATA_DIR, Path(scratch) / ARTIFACT_PATH
+            trained.save(data)
+            signature = infer_signature(example, trained.predict(example), params={"output": DEFAULT_OUTPUT})
+            description = Model(artifact_path=logged.artifact_location, run_id=run_id, model_id=logged.model_id,
+                                model_uuid=logged.model_id)
+            mlflow.pyfunc.save_model(folder, loader_module=LOADER_MODULE, data_path=str(data), mlflow_model=description,
+                                     signature=signature, input_example=example,
+                                     pip_requirements=requirements(trained), metadata=metadata(trained))
+            client.log_model_artifacts(logged.model_id, str(folder))
+    except BaseException:
+        client.finalize_logged_model(logged.model_id, "FAILED")
+        raise
+    client.finalize_logged_model(logged.model_id, "READY")
+    client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, step)])
+    client.set_tag(run_id, MODEL_ID_TAG, logged.model_id)
+    return logged.model_id
+
+
+def requirements(trained):
+    """``dist==version`` of nnplug, numpy and every plugin distribution the model's architecture uses."""
+    from importlib.metadata import version
+
+    found = {"nnplug": trained.nnplug_version, "numpy": version("numpy")}
+    found.update({p["distribution"]: p["version"] for p in trained.plugins if p["distribution"] != "?"})
+    return [f"{dist}=={found[dist]}" for dist in sorted(found)]
+
+
+def metadata(trained):
+    """What the MLmodel file says about the model besides MLflow's own keys."""
+    return {"nnplug_version": trained.nnplug_version, "class_names": trained.class_names,
+            "input": trained.preprocessing.describe(),
+            "plugins": [f"{p['kind']}:{p['name']} ({p['distribution']} {p['version']})" for p in trained.plugins]}
+
+
+def register(client, name, run_id):
+    """A new version of registered model ``name`` (created when new) whose source is run ``run_id``'s model."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
+
+    run = client.get_run(run_id)
+    model_id = run.data.tags.get(MODEL_ID_TAG)
+    if model_id is None:
+        raise ModelNotFound(f"run {run_id} logged no model to register")
+    try:
+        client.create_registered_model(name)
+    except MlflowException as exc:
+        if exc.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
+            raise
+    # The source is where the model's files are, not models:/<model id>: MLflow's SQL registry store
+    # would look that up through the process-wide tracking URI instead of this client's.
+    logged = client.get_logged_model(model_id)
+    version = client.create_model_version(name, source=logged.artifact_location, run_id=run_id, model_id=model_id)
+    # what mlflow.register_model records, so that the model's page lists its versions
+    listed = json.loads(logged.tags.get(MLFLOW_MODEL_VERSIONS, "[]"))
+    client.set_logged_model_tags(model_id, {MLFLOW_MODEL_VERSIONS: json.dumps(
+        [*listed, {"name": version.name, "version": version.version}])})
+    return version
+
+
+@dataclass(frozen=True)
+class FoundModel:
+    """A model read back: the ``TrainedModel``, the URI it was asked for, and the run and LoggedModel
+    that logged it (None for a folder that was never logged)."""
+
+    trained: TrainedModel
+    uri: str
+    run_id: str | None = None
+    model_id: str | None = None
+
+
+def open_model(uri, store=None, registry=None):
+    """The model at ``uri`` as a ``FoundModel``, built from the plugins in ``registry``.
+
+    ``store`` is the tracking (and registry) URI that ``runs:/`` and ``models:/`` URIs are looked
+    up in (default: ``nnplug.tracking.store.tracking_uri()``). Raises ``ModelNotFound`` in one line
+    when nothing is there or it is not an nnplug model, ``MissingPluginError`` naming the
+    distribution to install when a plugin it needs is not installed.
+    """
+    with tempfile.TemporaryDirectory(prefix="nnplug-model-") as scratch:
+        folder = download(uri, store, destination=scratch)
+        data, logged = nnplug_folder(folder, uri)
+        trained = TrainedModel.load(data, registry=registry)
+    return FoundModel(trained, uri, getattr(logged, "run_id", None), getattr(logged, "model_id", None))
+
+
+def load_model(uri, store=None, registry=None):
+    """The ``Network`` of model ``uri``, its best parameters and layer state set: ready for ``loss(X)``
+    on inputs prepared as the run prepared them (``open_model(uri).trained.preprocessing.apply(raw)``).
+
+    Inputs:
+    - uri: ``runs:/<run id>/model``, ``models:/<name>/<version>``, ``models:/<name>@<alias>``, or a
+      local folder;
+    - store: the tracking URI to look URIs up in (default: ``$MLFLOW_TRACKING_URI``, else
+      ``outputs/mlflow.db`` under the current folder);
+    - registry: the plugins to build it from (default: the installed ones).
+    """
+    return open_model(uri, store, registry).trained.network
+
+
+def download(uri, store=None, destination=None):
+    """The local folder of model ``uri``: the folder itself when local, else downloaded into ``destination``."""
+    if os.path.isdir(uri):
+        return Path(uri)
+    if ":/" not in uri:
+        raise ModelNotFound(f"{uri}: no such folder, and not a model URI ({model_uris.FORMS})")
+    import mlflow.artifacts
+
+    store = store or tracking_uri()
+    database = sqlite_path(store)
+    if database is not None and not database.is_file():  # MLflow would create an empty store there
+        raise ModelNotFound(f"{uri}: there is no MLflow store at {store} (name the store the model was "
+                            f"logged to with --tracking-uri or $MLFLOW_TRACKING_URI)")
+    try:
+        location = model_uris.artifact_location(connect(store), uri)
+        path = mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=destination, tracking_uri=store)
+    except ValueError as exc:
+        raise ModelNotFound(str(exc)) from None
+    except Exception as exc:  # noqa: BLE001  MLflow's not-found errors, a server gone
+        raise ModelNotFound(f"{uri}: {describe(exc)} (in {store})") from None
+    return Path(path)
+
+
+def nnplug_folder(folder, uri):
+    """``(nnplug folder, mlflow Model or None)`` of an MLflow Model folder, or of the nnplug folder itself."""
+    from nnplug.core.trained_model import MODEL_FILE
+
+    if (folder / MODEL_FILE).is_file():
+        return folder, None
+    mlmodel = folder / "MLmodel"
+    if not mlmodel.is_file():
+        raise ModelNotFound(f"{uri}: not an MLflow model (no MLmodel file in it)")
+    from mlflow.models import Model
+
+    logged = Model.load(str(mlmodel))
+    flavor = logged.flavors.get("python_function", {})
+    if flavor.get("loader_module") != LOADER_MODULE:
+        raise ModelNotFound(f"{uri}: not an nnplug model (its python_function flavor is loaded by "
+                            f"{flavor.get('loader_module') or 'nothing'}, not {LOADER_MODULE})")
+    return folder / flavor["data"], logged

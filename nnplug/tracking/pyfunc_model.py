@@ -1,0 +1,42 @@
+"""The ``python_function`` flavor of an nnplug model: the ``loader_module`` its MLmodel file names.
+
+``mlflow.pyfunc.load_model(uri)`` (and ``mlflow models serve``) imports this module and calls
+``_load_pyfunc`` with the model's ``data/`` folder, which ``nnplug.core.trained_model`` wrote: no
+pickle, no cloudpickled class; the code is the installed nnplug and its plugins.
+
+``predict(raw_X)`` returns the predicted class of each raw sample (int64); with
+``params={"output": "probabilities"}`` the ``(N, C)`` softmax of the scores instead.
+"""
+import numpy as np
+
+from nnplug.core.trained_model import TrainedModel
+
+OUTPUTS = ("classes", "probabilities")
+DEFAULT_OUTPUT = OUTPUTS[0]
+
+
+def _load_pyfunc(data_path):  # the name MLflow's loader_module contract requires
+    return NnplugPredictor(TrainedModel.load(data_path))
+
+
+class NnplugPredictor:
+    """What ``mlflow.pyfunc`` wraps: ``predict(model_input, params=None)`` on raw samples."""
+
+    def __init__(self, trained):
+        self.trained = trained
+
+    def predict(self, model_input, params=None):
+        """Inputs: model_input, raw samples ``(N, *sample_shape)`` as the data set gives them;
+        params: ``{"output": "classes" | "probabilities"}`` (default classes).
+
+        Returns ``(N,)`` int64 class indices, or ``(N, C)`` float64 probabilities.
+        """
+        output = (params or {}).get("output", DEFAULT_OUTPUT)
+        if output not in OUTPUTS:
+            raise ValueError(f"params output={output!r}: expected one of {', '.join(OUTPUTS)}")
+        raw = np.asarray(model_input)
+        return self.trained.predict(raw) if output == "classes" else self.trained.probabilities(raw)
+
+    def get_raw_model(self):
+        """The ``TrainedModel`` (MLflow's ``PyFuncModel.get_raw_model()`` returns it)."""
+        return self.trained

@@ -119,7 +119,7 @@ def test_a_learning_rate_a_hundred_times_too_high_warns_once_naming_the_layer(da
         train(data, learning_rate=1.0, listeners=[Diagnostics()])
 
     [warning] = [r.getMessage() for r in caplog.records]
-    assert warning.startswith(f"update/weight ratio above {HIGH_RATIO:g} at epoch 1: W3 ")
+    assert warning.startswith(f"update/weight ratio above {HIGH_RATIO:g} at epoch 0: W3 ")
     assert "learning rate is likely too high" in warning
 
 

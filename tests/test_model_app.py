@@ -90,7 +90,7 @@ def test_a_learning_rate_a_hundred_times_too_high_gets_one_warning_naming_the_la
 
     warnings = [line for line in (process.stdout + process.stderr).splitlines() if "update/weight ratio" in line]
     assert len(warnings) == 1, process.stdout + process.stderr
-    assert "[WARNING]" in warnings[0] and "above 0.1 at epoch 1: W3 " in warnings[0]
+    assert "[WARNING]" in warnings[0] and "above 0.1 at epoch 0: W3 " in warnings[0]
 
 
 def test_diagnostics_turn_off(tmp_path):

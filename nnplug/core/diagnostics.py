@@ -49,7 +49,7 @@ class Diagnostics:
     - probe_rows: how many training rows the activations are measured on.
 
     ``history`` holds ``(epoch, record)`` of every check of this ``train()``. One warning line
-    (logged, once a run) names the layers whose update ratio is above ``HIGH_RATIO`` at a check after the first epoch;
+    (logged, once a run) names the layers whose update ratio is above ``HIGH_RATIO`` at a check;
     another at the end of training those whose median ratio over the epochs is below ``LOW_RATIO``.
     Models without ``layers`` (CS231n's classic classes) are left alone.
     """
@@ -96,10 +96,8 @@ class Diagnostics:
             record[name].update(measured)
         self._step = {}
         self.history.append((epoch, record))
-        # the first step is no guide: Adam's moves every weight by about the learning rate, and a
-        # small freshly drawn layer (the last affine of a conv net) looks far off for one step
         too_high = [name for name, values in record.items() if values.get("update_ratio", 0) > HIGH_RATIO]
-        if epoch >= 1 and too_high and not self.warned:
+        if too_high and not self.warned:
             self.warned = True
             log.warning(ratio_warning(too_high, record, "above", HIGH_RATIO, f"at epoch {epoch}"))
         for sink in self.sinks:
@@ -109,7 +107,7 @@ class Diagnostics:
         ratios = {}
         for epoch, record in self.history:
             for name, values in record.items():
-                if epoch >= 1 and "update_ratio" in values:
+                if epoch >= 1 and "update_ratio" in values:  # the first step of momentum or Adam is no guide
                     ratios.setdefault(name, []).append(values["update_ratio"])
         medians = {name: {"update_ratio": float(np.median(values))} for name, values in ratios.items()}
         too_low = [name for name, values in medians.items() if values["update_ratio"] < LOW_RATIO]

@@ -9,4 +9,9 @@ Each module holds one part: ``workloads`` (what is trained), ``contenders`` (nnp
 without tracking, a bare numpy loop, PyTorch), ``roofline`` (the GEMMs of one step, timed alone),
 ``suite`` (runs and interleaves them), ``sweep`` (basic against joblib launcher) and ``report``
 (the table and JSON). The run quoted in the README is kept in bench/RESULTS.md.
+
+Conv nets have their own scripts: ``python bench/conv_models.py`` trains the CIFAR-10 preset's net
+and ``ThreeLayerConvNet`` with nnplug's Solver and with PyTorch (samples/s, roofline fraction, peak
+memory); ``python bench/conv.py`` takes the preset-like net's step apart into its GEMMs. Their runs
+are kept in bench/CONV_RESULTS.md.
 """

@@ -1,0 +1,294 @@
+"""python bench/conv_models.py [--nets cifar10_vgg three_layer] [--batches 64 128] [--threads 1 2]:
+conv nets trained by nnplug's Solver against PyTorch eager on the same net.
+
+The nets:
+- ``cifar10_vgg``: the net of ``conf/experiment/cifar10_vgg.yaml`` as Hydra composes it, built by
+  the registry into a ``Network`` (its conv - batch norm - relu - pool stages run fused);
+- ``three_layer``: CS231n's ``ThreeLayerConvNet`` with its defaults (32 7x7 filters, 100 hidden).
+
+Both sides start from the same weights (nnplug draws them, PyTorch copies them), see the same
+minibatches (the Solver's own draws, replayed) and take SGD-with-momentum steps (lr 1e-2, momentum
+0.9; no L2, no augmentation), in float32. Printed, as markdown:
+
+(a) samples/s of training, for every net, batch and thread count: nnplug is the Solver's whole
+    ``train()`` over ``--steps`` steps minus its accuracy checks (minibatch sampling, the step,
+    the update and listeners all count); PyTorch is the same steps' indexing, forward, backward and
+    update. Interleaved repetitions, median (the machine's speed drifts).
+    The roofline fraction: the time the step's multiply-adds (a direct convolution's: forward, dx
+    and dW of every conv and affine layer) would take at this machine's float32 GEMM rate, over the
+    measured step time. Winograd convolutions do fewer multiplications, so nnplug's can pass 1.
+(b) the peak memory of 3 training steps: the peak RSS growth over the set-up, in a fresh process
+    per side (the same method for both).
+"""
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+ROOM = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [os.path.join(ROOM, "plugins"), ROOM]  # this checkout's code, not an installed copy
+
+import numpy as np  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+LEARNING_RATE, MOMENTUM, SEED = 1e-2, 0.9, 0
+INPUT_SHAPE, NUM_CLASSES = (3, 32, 32), 10
+NETS = ("cifar10_vgg", "three_layer")
+
+
+def build(net):
+    """The nnplug model of ``net``, float32, its weights drawn with seed 0."""
+    if net == "three_layer":
+        from nnplug.core.classic_models import ThreeLayerConvNet
+        np.random.seed(SEED)  # CS231n's classes draw from numpy's global generator
+        return ThreeLayerConvNet(dtype=np.float32)
+    from hydra import compose, initialize_config_module
+
+    from nnplug.app import plugin_configs, schema
+    from nnplug.app.experiment import network_options
+    from nnplug.app.validate import validate
+    from nnplug.contract.registry import default_registry
+    from nnplug.core.network import Network
+
+    schema.register()
+    plugin_configs.register()
+    with initialize_config_module("nnplug.conf", version_base="1.3"):
+        settings = validate(compose("config", overrides=[f"experiment={net}", "model.reg=0"]), default_registry())
+    return Network(input_dim=INPUT_SHAPE, num_classes=NUM_CLASSES, registry=default_registry(),
+                   **network_options(settings["model"]))
+
+
+def torch_twin(net, model):
+    """The same net in PyTorch with ``model``'s weights: ``torch.nn.Sequential``."""
+    import torch
+    nn = torch.nn
+    p = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in model.params.items()}
+    if net == "three_layer":
+        filters, _, size, _ = model.params["W1"].shape
+        conv = nn.Conv2d(3, filters, size, padding=(size - 1) // 2)
+        layers = [(conv, "W1", "b1"), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                  (nn.Linear(*model.params["W2"].shape), "W2", "b2"), nn.ReLU(),
+                  (nn.Linear(*model.params["W3"].shape), "W3", "b3")]
+    else:
+        layers = []
+        for (layer, names), step in zip(model.layers, model.steps):
+            kind = step.spec
+            if kind == "conv":
+                f, c, size, _ = model.params[names["W"]].shape
+                layers.append((nn.Conv2d(c, f, size, padding=size // 2), names["W"], names["b"]))
+            elif kind == "spatial_batchnorm":
+                layers.append((nn.BatchNorm2d(len(model.params[names["gamma"]])), names["gamma"], names["beta"]))
+            elif kind == "relu":
+                layers.append(nn.ReLU())
+            elif kind == "max_pool":
+                layers.append(nn.MaxPool2d(2))
+            elif kind == "affine":
+                layers += [nn.Flatten(), (nn.Linear(*model.params[names["W"]].shape), names["W"], names["b"])]
+            else:
+                raise ValueError(f"bench/conv_models.py has no PyTorch twin for layer {kind!r}")
+    modules = []
+    with torch.no_grad():
+        for entry in layers:
+            if isinstance(entry, tuple):
+                module, weight, bias = entry
+                w = p[weight]
+                module.weight.copy_(w.T if isinstance(module, nn.Linear) else w)  # nnplug's affine W is (D, M)
+                module.bias.copy_(p[bias])
+                entry = module
+            modules.append(entry)
+    return nn.Sequential(*modules)
+
+
+def make_data(batch, steps):
+    """Random CIFAR-shaped float32 images: ``batch * steps`` training rows and 10 validation rows."""
+    rng = np.random.default_rng(1)
+    n = batch * steps
+    X = rng.standard_normal((n + 10, *INPUT_SHAPE), dtype=np.float32)
+    y = rng.integers(0, NUM_CLASSES, n + 10)
+    return {"X_train": X[:n], "y_train": y[:n], "X_val": X[n:], "y_val": y[n:]}
+
+
+class CheckClock:
+    """Wraps a Solver's ``check_accuracy`` and adds up the seconds spent in it."""
+
+    def __init__(self, solver):
+        self.seconds = 0.0
+        self.check = solver.check_accuracy
+        solver.check_accuracy = self
+
+    def __call__(self, *args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return self.check(*args, **kwargs)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+
+def solver_indices(batch, steps):
+    """The minibatch rows a Solver with ``seed=SEED`` draws in one epoch of ``steps`` steps, in order
+    (its train-accuracy checks draw from the same generator only when the split exceeds 1,000 rows)."""
+    rng = np.random.default_rng(SEED)
+    out = []
+    for t in range(steps):
+        out.append(rng.integers(0, batch * steps, batch))
+        if (t == 0 or t == steps - 1) and batch * steps > 1000:
+            rng.choice(batch * steps, 1000)
+    return out
+
+
+def nnplug_run(net, data, batch, steps):
+    """One epoch of ``steps`` Solver steps on a fresh model: (seconds per step, losses)."""
+    from nnplug.core.solver import Solver
+
+    solver = Solver(build(net), data, update_rule="sgd_momentum", batch_size=batch,
+                    optim_config={"learning_rate": LEARNING_RATE, "momentum": MOMENTUM},
+                    num_epochs=1, verbose=False, seed=SEED)
+    clock = CheckClock(solver)
+    start = time.perf_counter()
+    solver.train()
+    return (time.perf_counter() - start - clock.seconds) / steps, list(solver.loss_history)
+
+
+def torch_run(net, data, batch, steps):
+    """The same steps in PyTorch from the same weights: (seconds per step, losses)."""
+    import torch
+    model = torch_twin(net, build(net))
+    opt = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE, momentum=MOMENTUM)
+    X, y = torch.from_numpy(data["X_train"]), torch.from_numpy(data["y_train"])
+    indices = [torch.from_numpy(i) for i in solver_indices(batch, steps)]
+    losses = []
+    start = time.perf_counter()
+    for idx in indices:
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(X[idx]), y[idx])
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    return (time.perf_counter() - start) / steps, losses
+
+
+def step_flops(net, model, batch):
+    """Multiply-adds of one training step of a direct convolution, as flops (2 per multiply-add):
+    forward, dW and dx of every conv and affine layer, the first layer without dx."""
+    if net == "three_layer":
+        f, c, size, _ = model.params["W1"].shape
+        first = 2 * batch * f * 32 * 32 * c * size * size * 2
+        return first + sum(2 * batch * int(np.prod(model.params[w].shape)) * 3 for w in ("W2", "W3"))
+    flops, first = 0, True
+    for (layer, names), step in zip(model.layers, model.steps):
+        if step.spec in ("conv", "affine"):
+            w = model.params[names["W"]]
+            per_output = int(np.prod(w.shape[1:])) if step.spec == "conv" else w.shape[0]
+            flops += 2 * batch * int(np.prod(layer.out_shape)) * per_output * (2 if first else 3)
+            first = False
+    return flops
+
+
+def gemm_rate(size=1024, calls=10):
+    """This machine's float32 GEMM rate (flop/s) under the current thread limit: a square product."""
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((size, size), dtype=np.float32) for _ in range(2))
+    a @ b
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - start)
+    return 2 * size ** 3 / float(np.median(times))
+
+
+def speed(net, batch, threads, reps, steps):
+    """Interleaved medians: {side: seconds per step}, the first losses of each side, GEMM flop/s."""
+    import torch
+    torch.set_num_threads(threads)
+    data = make_data(batch, steps)
+    runs = {"nnplug": nnplug_run, "torch": torch_run}
+    seconds, losses = {side: [] for side in runs}, {}
+    with threadpool_limits(threads):
+        for rep in range(reps + 1):  # the first repetition warms both sides up and is not counted
+            for side in (runs if rep % 2 == 0 else list(runs)[::-1]):
+                per_step, curve = runs[side](net, data, batch, steps)
+                losses[side] = curve[:2]
+                if rep:
+                    seconds[side].append(per_step)
+        rate = gemm_rate()
+    return {side: float(np.median(v)) for side, v in seconds.items()}, losses, rate
+
+
+def memory_child(side, net, batch):
+    """In a fresh process: print the peak RSS growth (MiB) of 3 training steps over the set-up.
+
+    The peak is VmHWM, reset to the current RSS just before training (``/proc/self/clear_refs``).
+    """
+    data = make_data(batch, 3)
+    if side == "torch":
+        import torch
+        torch.set_num_threads(1)
+    run = torch_run if side == "torch" else nnplug_run
+    with threadpool_limits(1):
+        run(net, make_data(batch, 1), batch, 1)  # imports, first-touch buffers: the set-up
+        with open("/proc/self/clear_refs", "w") as clear:
+            clear.write("5")  # VmHWM := VmRSS
+        base = status_kib("VmRSS")
+        run(net, data, batch, 3)
+        print(f"{(status_kib('VmHWM') - base) / 1024:.1f}")
+
+
+def status_kib(field):
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(field + ":"))
+
+
+def memory(net, batch, runs=3):
+    """Median over ``runs`` fresh processes per side, alternating: {side: MiB}."""
+    found = {"nnplug": [], "torch": []}
+    for _ in range(runs):
+        for side in found:
+            child = subprocess.run([sys.executable, os.path.abspath(__file__), "--memory-child", side, net, str(batch)],
+                                   capture_output=True, text=True, check=True)
+            found[side].append(float(child.stdout.split()[-1]))
+    return {side: float(np.median(v)) for side, v in found.items()}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python bench/conv_models.py", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--nets", nargs="+", default=list(NETS), choices=NETS)
+    p.add_argument("--batches", nargs="+", type=int, default=[64, 128])
+    p.add_argument("--threads", nargs="+", type=int, default=[1, 2])
+    p.add_argument("--reps", type=int, default=5)
+    p.add_argument("--steps", type=int, default=4, help="training steps per repetition")
+    p.add_argument("--memory-child", nargs=3, metavar=("SIDE", "NET", "BATCH"), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.memory_child:
+        side, net, batch = args.memory_child
+        memory_child(side, net, int(batch))
+        return
+    print(f"(a) training, samples/s, median of {args.reps} interleaved repetitions of {args.steps} steps, float32\n")
+    print("| net | batch | threads | nnplug | PyTorch | nnplug / PyTorch | roofline fraction, nnplug / PyTorch "
+          "| first two losses, nnplug / PyTorch |")
+    print("|---|---|---|---|---|---|---|---|")
+    for net in args.nets:
+        for batch in args.batches:
+            flops = step_flops(net, build(net), batch)
+            for threads in args.threads:
+                seconds, losses, rate = speed(net, batch, threads, args.reps, args.steps)
+                ours, theirs = batch / seconds["nnplug"], batch / seconds["torch"]
+                roof = {side: flops / rate / s for side, s in seconds.items()}
+                pairs = ", ".join(f"{a:.6f} / {b:.6f}" for a, b in zip(losses["nnplug"], losses["torch"]))
+                print(f"| {net} | {batch} | {threads} | {ours:.0f} | {theirs:.0f} | {ours / theirs:.2f} "
+                      f"| {roof['nnplug']:.2f} / {roof['torch']:.2f} ({flops / 1e9:.2f} GFLOP at "
+                      f"{rate / 1e9:.0f} GFLOP/s) | {pairs} |", flush=True)
+    print("\n(b) peak memory of 3 training steps: peak RSS (VmHWM) growth over the set-up, fresh process per side, "
+          "median of 3, 1 thread\n")
+    print("| net | batch | nnplug MiB | PyTorch MiB | nnplug / PyTorch |\n|---|---|---|---|---|")
+    for net in args.nets:
+        for batch in args.batches:
+            m = memory(net, batch)
+            print(f"| {net} | {batch} | {m['nnplug']:.0f} | {m['torch']:.0f} | {m['nnplug'] / m['torch']:.2f} |",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -17,6 +17,7 @@ from nnplug.core.checkpoint import CheckpointError
 from nnplug.core.network import Network
 from nnplug.contract.registry import default_registry
 from nnplug.core.solver import DivergenceError, Solver, TrainingInterrupted
+from solver_listeners import Stop, StopAt
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 N_TRAIN, N_VAL, BATCH, EPOCHS = 180, 60, 30, 4
@@ -154,19 +155,6 @@ def test_a_signal_without_checkpoints_still_stops_between_steps(tmp_path, signum
     # after the iteration the signal arrived in, nothing saved and no resume offered
     assert proc.stdout.split("\n")[0] == f"training stopped by {signal.Signals(signum).name} {PER_EPOCH + 3}"
     assert list(tmp_path.iterdir()) == [tmp_path / "train.py"]
-
-
-class Stop(Exception):
-    pass
-
-
-class StopAt:
-    def __init__(self, iteration):
-        self.iteration = iteration
-
-    def on_iteration(self, solver, iteration, loss):
-        if iteration == self.iteration:
-            raise Stop
 
 
 @pytest.mark.parametrize("update_rule", default_registry().names("optimizers"))

@@ -10,6 +10,7 @@ from nnplug.core.augmentation import build_transforms
 from nnplug.core.network import Network
 from nnplug.core.solver import Solver
 from nnplug.testing import assert_transform_ok
+from solver_listeners import Stop, StopAt
 
 TRANSFORMS = default_registry().names("transforms")
 
@@ -99,19 +100,6 @@ def test_the_solver_transforms_training_batches_only():
     s = solver([recorder])
     s.train()
     assert recorder.sizes == [15] * s.num_iterations  # every step's batch, none of the accuracy checks
-
-
-class Stop(Exception):
-    pass
-
-
-class StopAt:
-    def __init__(self, iteration):
-        self.iteration = iteration
-
-    def on_iteration(self, solver, iteration, loss):
-        if iteration == self.iteration:
-            raise Stop
 
 
 def test_a_resumed_run_draws_the_same_augmentations(tmp_path):

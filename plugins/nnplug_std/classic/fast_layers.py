@@ -95,6 +95,16 @@ def _pool_geometry(x, pool_param):
     return ph, pw, stride, 1 + (x.shape[2] - ph) // stride, 1 + (x.shape[3] - pw) // stride
 
 
+def _pool_reduce(x, pool_param, reduce):
+    """``reduce`` (np.max or np.mean) over each pooling window of x: by reshape where the windows
+    tile the input, else over strided views."""
+    ph, pw, stride, h_out, w_out = _pool_geometry(x, pool_param)
+    n, c, h, w = x.shape
+    if ph == pw == stride and h % ph == 0 and w % pw == 0:
+        return reduce(x.reshape(n, c, h_out, ph, w_out, pw), axis=(3, 5))
+    return reduce(_pool_windows(x, ph, pw, stride, h_out, w_out), axis=(4, 5))
+
+
 def _pool_windows(x, ph, pw, stride, h_out, w_out):
     """The pooling windows of x as a view of shape (N, C, H', W', ph, pw)."""
     windows = sliding_window_view(x, (ph, pw), axis=(2, 3))
@@ -115,13 +125,7 @@ def max_pool_forward_fast(x, pool_param):
     - out: output of shape (N, C, H', W')
     - cache: (x, pool_param)
     """
-    ph, pw, stride, h_out, w_out = _pool_geometry(x, pool_param)
-    n, c, h, w = x.shape
-    if ph == pw == stride and h % ph == 0 and w % pw == 0:
-        out = x.reshape(n, c, h_out, ph, w_out, pw).max(axis=(3, 5))
-    else:
-        out = _pool_windows(x, ph, pw, stride, h_out, w_out).max(axis=(4, 5))
-    return out, (x, pool_param)
+    return _pool_reduce(x, pool_param, np.max), (x, pool_param)
 
 
 def max_pool_backward_fast(dout, cache):
@@ -159,13 +163,7 @@ def avg_pool_forward_fast(x, pool_param):
     - out: output of shape (N, C, H', W')
     - cache: (x.shape, pool_param)
     """
-    ph, pw, stride, h_out, w_out = _pool_geometry(x, pool_param)
-    n, c, h, w = x.shape
-    if ph == pw == stride and h % ph == 0 and w % pw == 0:
-        out = x.reshape(n, c, h_out, ph, w_out, pw).mean(axis=(3, 5))
-    else:
-        out = _pool_windows(x, ph, pw, stride, h_out, w_out).mean(axis=(4, 5))
-    return out, (x.shape, pool_param)
+    return _pool_reduce(x, pool_param, np.mean), (x.shape, pool_param)
 
 
 def avg_pool_backward_fast(dout, cache):

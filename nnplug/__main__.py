@@ -1,7 +1,5 @@
 """``python -m nnplug``: the same command line as the ``nnplug`` console script."""
-import sys
-
-from nnplug.app.cli import main
+from nnplug.app.cli import console
 
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

@@ -8,7 +8,16 @@ in several lines ending with advice about HYDRA_FULL_ERROR. nnplug turns those i
 instead; ``HYDRA_FULL_ERROR=1`` set by the user still shows Hydra's full traceback.
 
 Hydra, numpy and MLflow are imported inside ``run_app``: ``nnplug --help`` must not pay for them.
+
+``console`` is the process's entry point (the console script and ``python -m nnplug``); it is the
+one place nnplug touches the garbage collector. A run's process holds several hundred thousand
+objects made by importing Hydra, MLflow, SQLAlchemy and matplotlib, and the interpreter's final
+collections at exit walk every one of them again, which the user waits for after the run is done.
+``gc.freeze()`` as the command returns moves them out of the collector's sight, so the process
+ends at once; their memory goes back to the system with the process. ``main`` (what tests and
+other programs call in their own process) leaves the collector alone.
 """
+import gc
 import importlib
 import os
 import sys
@@ -57,6 +66,16 @@ Runs land in outputs/ (Hydra's run folders; MLflow store outputs/mlflow.db, arti
 tracking.uri=... or $MLFLOW_TRACKING_URI logs to a tracking server instead (tracking.uri=null and no
 $MLFLOW_TRACKING_URI: back to the local store).
 Hydra: --hydra-help, --info, --cfg job|hydra|all, hydra.verbose=true (tracebacks), -cd DIR (your configs)."""
+
+
+def console():
+    """The ``nnplug`` command as a process: ``main()``, then exit with its status (see the module's
+    docstring for why the garbage collector is frozen first)."""
+    try:
+        status = main()
+    finally:
+        gc.freeze()
+    sys.exit(status)
 
 
 def main(argv=None):

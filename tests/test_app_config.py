@@ -124,7 +124,7 @@ def test_every_problem_is_reported_at_once_and_survives_the_trip_from_a_sweep_wo
     assert pickle.loads(pickle.dumps(error)).problems == found
 
 
-def test_a_third_party_layer_needs_no_yaml_to_be_used_in_the_block(tmp_path, monkeypatch):
+def test_a_third_party_layer_needs_no_yaml_to_be_used_in_the_block(tmp_path, monkeypatch, fresh_store):
     (tmp_path / "my_layers.py").write_text(textwrap.dedent('''\
         import numpy as np
         from nnplug.contract.hookspecs import hookimpl
@@ -149,7 +149,7 @@ def test_a_third_party_layer_needs_no_yaml_to_be_used_in_the_block(tmp_path, mon
     monkeypatch.syspath_prepend(str(tmp_path))
     registry = Registry(modules=["my_layers"])
     cfg = composed("layer.block=[affine,my_swish]", "solver.num_epochs=2", "solver.verbose=false",
-                   f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}")
+                   "tracking.diagnostics=false", f"tracking.uri={fresh_store}")
 
     result = experiment.run(cfg, output_dir=tmp_path / "run", cwd=tmp_path, registry=registry)
 

@@ -85,6 +85,11 @@ def spread(x):
 @settings(max_examples=40, deadline=None)
 @given(**cases)
 def test_gradients_pass_the_numeric_check(name, batch, in_dim, out_dim, seed, split_features, spatial):
+    if len(default_registry().get("layers", name).check_shape) > 1:
+        # The check runs the layer four times per input entry and a map has many per sample
+        # (groupnorm's are 32 channels): one or two samples, which batch statistics still mix,
+        # of 2 or 3 positions along each axis, which a 3x3 filter, its padding and a 2x2 pool cover.
+        batch, spatial = 1 + batch % 2, tuple(2 + n % 2 for n in spatial)
     layer, params, x, rng = build(name, batch, in_dim, out_dim, np.float64, seed, 1.0, split_features, spatial)
     x = spread(x)
     state = layer.get_state()

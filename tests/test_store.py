@@ -17,14 +17,6 @@ from nnplug.tracking.sqlite_store import StoreError, check_store, ensure_store
 PER_EPOCH = 1297 // 50  # digits' training rows / the default batch size
 
 
-@pytest.fixture(scope="module")
-def store_file(tmp_path_factory):
-    """One real, freshly migrated store; tests copy it."""
-    db = tmp_path_factory.mktemp("template") / "mlflow.db"
-    ensure_store(db, db.parent / "mlartifacts")
-    return db
-
-
 def leftovers(folder):
     return sorted(name for name in os.listdir(folder) if name not in ("mlflow.db", "mlflow.db.lock", "mlartifacts"))
 

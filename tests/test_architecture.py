@@ -1,6 +1,7 @@
 """The house's rules, checked on the source: rooms import only the rooms before them, no import
 cycles, no module changes the process that imports it, and nothing points outside the repository."""
 import ast
+import gc
 import pkgutil
 import subprocess
 import sys
@@ -98,6 +99,16 @@ def test_importing_any_module_leaves_the_process_as_it_was():
         done = subprocess.run([sys.executable, "-c", script, module], capture_output=True, text=True, timeout=120)
         outcomes[module] = done.returncode
     assert outcomes == {module: 3 for module in MODULES}
+
+
+def test_the_command_run_in_a_process_of_its_own_leaves_its_collector_alone(capsys):
+    """Only ``cli.console`` (the process's entry point) freezes the garbage collector, as it exits."""
+    from nnplug.app.cli import main
+
+    frozen = gc.get_freeze_count()
+    assert main(["--help"]) == 0
+    assert "usage: nnplug" in capsys.readouterr().out
+    assert gc.isenabled() and gc.get_freeze_count() == frozen
 
 
 def test_no_module_is_much_over_three_hundred_lines():

@@ -44,7 +44,8 @@ def mlflow_server(command, folder, timeout=120):
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     command = [sys.executable, "-m", *command, "--host", "127.0.0.1", "--port", str(port)]
     with open(log, "wb") as out:
-        server = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT,
+        # in its own folder: what a server writes relative to its cwd must not land in the checkout
+        server = subprocess.Popen(command, env=env, cwd=folder, stdout=out, stderr=subprocess.STDOUT,
                                   start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -28,3 +28,22 @@ def fresh_store(tmp_path, store_file):
     db = tmp_path / "mlflow.db"
     shutil.copyfile(store_file, db)
     return f"sqlite:///{db}"
+
+
+# What a run or an MLflow client writes relative to its working folder; the suite runs from the
+# checkout, and every test must write into its own temporary folder instead.
+CHECKOUT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STRAY = ("mlruns", "mlartifacts", "outputs", "multirun", "mlflow.db")
+_there_before = pytest.StashKey[set]()
+
+
+def pytest_sessionstart(session):
+    session.config.stash[_there_before] = {name for name in STRAY if os.path.exists(os.path.join(CHECKOUT, name))}
+
+
+def pytest_sessionfinish(session, exitstatus):
+    new = [name for name in STRAY if os.path.exists(os.path.join(CHECKOUT, name))
+           and name not in session.config.stash.get(_there_before, set())]
+    if new:
+        print(f"\nthe tests left {', '.join(new)} in the checkout {CHECKOUT}", flush=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

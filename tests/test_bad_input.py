@@ -3,6 +3,7 @@ wrong, a non-zero exit, and nothing half-written (no run folder, no MLflow run, 
 import gzip
 import http.server
 import os
+import shutil
 import subprocess
 import textwrap
 import threading
@@ -31,13 +32,15 @@ def assert_nothing_left(cwd):
 
 
 @pytest.fixture
-def store(tmp_path):
-    """A store of its own, outside the folder the command runs in, so that ``outputs/`` shows what the run left."""
-    from mlflow import MlflowClient
+def store(tmp_path, store_file):
+    """A store of its own with the ``nnplug`` experiment, outside the folder the command runs in, so
+    that ``outputs/`` shows what the run left (the experiment keeps its artifacts beside the store)."""
+    from nnplug.tracking.store import open_experiment
 
-    uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
     (tmp_path / "store").mkdir()
-    MlflowClient(uri).create_experiment("nnplug")
+    shutil.copyfile(store_file, tmp_path / "store" / "mlflow.db")
+    uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
+    open_experiment(uri, "nnplug")
     return uri
 
 

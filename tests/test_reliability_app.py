@@ -124,11 +124,12 @@ def test_a_bad_config_exits_with_one_line_before_anything_is_written(tmp_path, o
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    """One MLflow store for the data rows, created and migrated once (4 s a store)."""
-    from mlflow import MlflowClient
+    """One MLflow store for the data rows, created and migrated once, with the ``nnplug`` experiment
+    (its artifacts beside the store)."""
+    from nnplug.tracking.store import open_experiment
 
     uri = f"sqlite:///{tmp_path_factory.mktemp('store') / 'mlflow.db'}"
-    MlflowClient(uri).create_experiment("nnplug")
+    open_experiment(uri, "nnplug")
     return uri
 
 

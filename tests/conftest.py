@@ -13,7 +13,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 @pytest.fixture(scope="session")
 def store_file(tmp_path_factory):
     """One real MLflow SQLite store, created and migrated by nnplug once per test session;
-    tests copy it (``fresh_store``) because migrating a new store takes seconds."""
+    tests copy it (``new_store``, ``fresh_store``) because migrating a new store takes seconds."""
     from nnplug.tracking.sqlite_store import ensure_store
 
     db = tmp_path_factory.mktemp("template") / "mlflow.db"
@@ -21,13 +21,22 @@ def store_file(tmp_path_factory):
     return db
 
 
+@pytest.fixture(scope="session")
+def new_store(store_file):
+    """``new_store(folder)``: the URI of a new, empty store in ``folder`` (``folder/mlflow.db``, a
+    copy of ``store_file``); the experiments nnplug creates in it keep their artifacts beside it."""
+    def make(folder):
+        os.makedirs(folder, exist_ok=True)
+        shutil.copyfile(store_file, os.path.join(folder, "mlflow.db"))
+        return f"sqlite:///{os.path.join(folder, 'mlflow.db')}"
+
+    return make
+
+
 @pytest.fixture
-def fresh_store(tmp_path, store_file):
-    """The URI of a new, empty store of this test's own (``tmp_path/mlflow.db``); the experiments
-    nnplug creates in it keep their artifacts beside it, in ``tmp_path/mlartifacts``."""
-    db = tmp_path / "mlflow.db"
-    shutil.copyfile(store_file, db)
-    return f"sqlite:///{db}"
+def fresh_store(tmp_path, new_store):
+    """A new, empty store of this test's own: ``tmp_path/mlflow.db``."""
+    return new_store(tmp_path)
 
 
 # What a run or an MLflow client writes relative to its working folder; the suite runs from the

@@ -3,7 +3,6 @@ wrong, a non-zero exit, and nothing half-written (no run folder, no MLflow run, 
 import gzip
 import http.server
 import os
-import shutil
 import subprocess
 import textwrap
 import threading
@@ -32,14 +31,12 @@ def assert_nothing_left(cwd):
 
 
 @pytest.fixture
-def store(tmp_path, store_file):
+def store(tmp_path, new_store):
     """A store of its own with the ``nnplug`` experiment, outside the folder the command runs in, so
     that ``outputs/`` shows what the run left (the experiment keeps its artifacts beside the store)."""
     from nnplug.tracking.store import open_experiment
 
-    (tmp_path / "store").mkdir()
-    shutil.copyfile(store_file, tmp_path / "store" / "mlflow.db")
-    uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
+    uri = new_store(tmp_path / "store")
     open_experiment(uri, "nnplug")
     return uri
 

@@ -1,6 +1,5 @@
 """A trained model as an MLflow Model in a real SQLite store: logged, loaded by mlflow.pyfunc, registered,
 found again by every URI form, and refused in one line when it cannot be found."""
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,10 +15,8 @@ from nnplug.tracking.models import ModelNotFound
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory, store_file):
-    db = tmp_path_factory.mktemp("store") / "mlflow.db"
-    shutil.copyfile(store_file, db)
-    return f"sqlite:///{db}"
+def store(tmp_path_factory, new_store):
+    return new_store(tmp_path_factory.mktemp("store"))
 
 
 @pytest.fixture(scope="module")

@@ -123,12 +123,11 @@ def test_a_bad_config_exits_with_one_line_before_anything_is_written(tmp_path, o
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    """One MLflow store for the data rows, created and migrated once, with the ``nnplug`` experiment
-    (its artifacts beside the store)."""
+def store(tmp_path_factory, new_store):
+    """One MLflow store for the data rows, with the ``nnplug`` experiment (its artifacts beside the store)."""
     from nnplug.tracking.store import open_experiment
 
-    uri = f"sqlite:///{tmp_path_factory.mktemp('store') / 'mlflow.db'}"
+    uri = new_store(tmp_path_factory.mktemp("store"))
     open_experiment(uri, "nnplug")
     return uri
 

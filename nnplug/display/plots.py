@@ -5,17 +5,22 @@ as a PNG, and ``MlflowClient.log_figure`` logs one. Figures are made with matplo
 no pyplot, so no global figure state, no display needed, and a notebook's own backend is left
 alone (a notebook shows a returned figure as it is). matplotlib is imported inside the functions
 because importing it costs the command line a noticeable part of a second.
+
+Every picture has a fixed layout: margins in inches, sized for what it shows (the longest class
+name, say). A layout engine would measure every label of every picture again at each save, and
+that cost more than drawing the run's pictures does.
 """
 from pathlib import Path
 
 import numpy as np
 
 DPI = 100
+TEXT_INCH = 0.075  # the width of one character of a 10-point label, about
 
 
 def training_curves(loss_history, train_acc_history, val_acc_history, title=None):
     """Loss per iteration (with its moving average) beside train and validation accuracy per check."""
-    fig = _figure(11, 4)
+    fig = _figure(11, 4, top=0.7 if title else 0.4, wspace=0.25)
     ax_loss, ax_acc = fig.subplots(1, 2)
     loss = np.asarray(loss_history, dtype=float)
     ax_loss.plot(np.arange(1, loss.size + 1), loss, color="tab:blue", alpha=0.3, lw=0.8, label="loss")
@@ -49,10 +54,13 @@ def confusion_matrix(y_true, y_pred, class_names, title="Confusion matrix (test)
     """Rows are true classes, columns predictions; each cell shows its count."""
     counts = confusion_counts(y_true, y_pred, len(class_names))
     size = 2.5 + 0.45 * len(class_names)
-    fig = _figure(size + 1, size)
+    # room for the longest name at 45 degrees below the matrix and level beside it
+    longest = TEXT_INCH * max((len(str(name)) for name in class_names), default=1)
+    fig = _figure(size + 1 + longest, size + 0.7 * longest, left=0.6 + longest, bottom=0.6 + 0.7 * longest,
+                  right=1.1)
     ax = fig.subplots()
     image = ax.imshow(counts, cmap="Blues")
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, use_gridspec=False)
     ticks = np.arange(len(class_names))
     ax.set_xticks(ticks, class_names, rotation=45, ha="right")
     ax.set_yticks(ticks, class_names)
@@ -81,7 +89,8 @@ def misclassified_grid(images, y_true, y_pred, class_names, image_shape=None, li
 
 def sweep_curves(curves, ylabel="validation accuracy", title="Sweep: validation accuracy per job"):
     """One line per job; ``curves`` maps a job's name to its values per epoch. Best final value first."""
-    fig = _figure(10, 5)
+    # the legend stands to the right of the axes: a line sample, then the name in 8-point text
+    fig = _figure(10, 5, right=0.8 + TEXT_INCH * 0.9 * max((len(name) for name in curves), default=1))
     ax = fig.subplots()
     ranked = sorted(curves.items(), key=lambda kv: -(kv[1][-1] if len(kv[1]) else -np.inf))
     for name, values in ranked:
@@ -103,7 +112,7 @@ def training_diagnostics(history, title=None, rule_of_thumb=1e-3):
 
     ``history`` is ``[(epoch, {layer: {metric: value}}), ...]`` as ``nnplug.core.diagnostics`` keeps it.
     """
-    fig = _figure(11, 6.5)
+    fig = _figure(11, 6.5, left=0.9, top=0.7, wspace=0.25, hspace=0.15)
     axes = fig.subplots(2, 2, sharex=True).ravel()
     layers = list(dict.fromkeys(layer for _, record in history for layer in record))
     for ax, (metric, label, scale) in zip(axes, DIAGNOSTICS_PANELS):
@@ -123,7 +132,7 @@ def training_diagnostics(history, title=None, rule_of_thumb=1e-3):
             ax.set_ylim(-0.02, 1.02)
         if scale == "log" and any(line.get_ydata().size and np.nanmax(line.get_ydata()) > 0 for line in ax.lines):
             ax.set_yscale("log")
-        ax.set(ylabel=label, xlabel="epoch")
+        ax.set(ylabel=label, xlabel="epoch" if ax in axes[2:] else "")
         ax.grid(alpha=0.3)
     axes[0].legend(loc="best", fontsize=8)
     fig.suptitle(title or "Training diagnostics per layer")
@@ -177,7 +186,8 @@ def _mosaic(tiles, title, labels=None, cols=10, tile_inches=0.9):
         top = (k // cols) * cell_h + pad + label_room
         left = (k % cols) * cell_w + pad
         canvas[top:top + height, left:left + width] = tile.reshape(height, width, channels)
-    fig = _figure(tile_inches * cols + 0.3, tile_inches * rows * cell_h / cell_w + 0.5)
+    width_inches, height_inches = tile_inches * cols + 0.3, tile_inches * rows * cell_h / cell_w + 0.5
+    fig = _figure(width_inches, height_inches, left=0.15, right=0.15, bottom=0.1, top=0.4)
     ax = fig.subplots()
     ax.imshow(canvas[..., 0] if channels == 1 else canvas, cmap="gray", vmin=0, vmax=1,
               interpolation="nearest")
@@ -243,10 +253,15 @@ def _displayable(x, image_shape=None):
     return (x - low) / (high - low) if high > low else np.zeros_like(x)
 
 
-def _figure(width, height):
+def _figure(width, height, left=0.8, right=0.2, bottom=0.6, top=0.4, wspace=0.2, hspace=0.2):
+    """A ``Figure`` of ``width`` x ``height`` inches whose axes keep the given margins, in inches
+    (``wspace``, ``hspace``: the gaps between axes, as fractions of an axes' size, as matplotlib has them)."""
     from matplotlib.figure import Figure
 
-    return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    fig = Figure(figsize=(width, height), dpi=DPI)
+    fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height,
+                        wspace=wspace, hspace=hspace)
+    return fig
 
 
 def save(fig, path):

@@ -2,9 +2,9 @@
 
 Every run logs its best model as MLflow 3 logs models: a LoggedModel named ``model`` whose source
 run is the run (so ``runs:/<run id>/model`` finds it, and the run's page lists it), holding an
-MLflow Model folder with the ``python_function`` flavor (``nnplug.tracking.pyfunc_model``), a
-signature, an input example and the nnplug folder of ``nnplug.core.trained_model`` under
-``data/``. Everything goes through ``MlflowClient`` with explicit ids, never the fluent run
+MLflow Model folder (``nnplug.tracking.model_folder``) with the ``python_function`` flavor
+(``nnplug.tracking.pyfunc_model``), a signature, an input example and the nnplug folder of
+``nnplug.core.trained_model`` under ``data/``. Everything goes through ``MlflowClient`` with explicit ids, never the fluent run
 stack (``nnplug.tracking``); MLflow is imported inside the functions.
 
 A model URI is ``runs:/<id>/model``, ``models:/<name>/<version>``, ``models:/<name>@<alias>``,
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nnplug.core.trained_model import TrainedModel
-from nnplug.tracking import model_uris
+from nnplug.tracking import model_folder, model_uris
 from nnplug.tracking.store import connect, describe, sqlite_path, tracking_uri
 
 ARTIFACT_PATH = "model"  # the name of every run's model
@@ -47,7 +47,6 @@ def log_model(client, experiment_id, run_id, trained, example, step=0):
     (default ``classes``; ``probabilities`` gives the softmax). The model's requirements are nnplug
     and the plugin distributions the architecture uses, at their versions.
     """
-    import mlflow.pyfunc
     from mlflow.entities import LoggedModelOutput
     from mlflow.models import Model, infer_signature
 
@@ -56,14 +55,12 @@ def log_model(client, experiment_id, run_id, trained, example, step=0):
     logged = client.create_logged_model(experiment_id, name=ARTIFACT_PATH, source_run_id=run_id, model_type="nnplug")
     try:
         with tempfile.TemporaryDirectory(prefix="nnplug-model-") as scratch:
-            data, folder = Path(scratch) / DATA_DIR, Path(scratch) / ARTIFACT_PATH
-            trained.save(data)
+            folder = Path(scratch) / ARTIFACT_PATH
             signature = infer_signature(example, trained.predict(example), params={"output": DEFAULT_OUTPUT})
             description = Model(artifact_path=logged.artifact_location, run_id=run_id, model_id=logged.model_id,
-                                model_uuid=logged.model_id)
-            mlflow.pyfunc.save_model(folder, loader_module=LOADER_MODULE, data_path=str(data), mlflow_model=description,
-                                     signature=signature, input_example=example,
-                                     pip_requirements=requirements(trained), metadata=metadata(trained))
+                                model_uuid=logged.model_id, signature=signature, metadata=metadata(trained))
+            model_folder.write(folder, description, LOADER_MODULE, (DATA_DIR, trained.save), requirements(trained),
+                               example)
             client.log_model_artifacts(logged.model_id, str(folder))
     except BaseException:
         client.finalize_logged_model(logged.model_id, "FAILED")

@@ -2,6 +2,7 @@
 
 MLflow is imported inside the functions: importing it takes seconds (``nnplug.tracking``).
 """
+import getpass
 import time
 
 PARENT_RUN_TAG = "mlflow.parentRunId"  # what mlflow.start_run(parent_run_id=...) sets
@@ -17,19 +18,32 @@ def clip(text, limit):
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def context_tags():
+    """The tags the MLflow UI shows for who ran a run and from where (user, source, source type).
+
+    Set here rather than by MLflow's context probes, which look for notebooks (importing IPython
+    where it is installed), Databricks and a git checkout around the program's main file: none
+    of that describes an nnplug run, whose code is nnplug and the plugins it records by version.
+    """
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container's user)
+        user = "unknown"
+    return {"mlflow.user": user, "mlflow.source.name": "nnplug", "mlflow.source.type": "LOCAL"}
+
+
 def create_run(client, experiment_id, run_name, params=None, tags=None, parent_run_id=None):
-    """A new run with MLflow's context tags (user, source, git commit) under ``tags``; its id.
+    """A new run with the context tags (``context_tags``) under ``tags``; its id.
 
     Param values are stored as strings clipped to MLflow's limit (the full config is an artifact).
     """
     from mlflow.entities import Param
-    from mlflow.tracking.context.registry import resolve_tags
     from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 
-    tags = dict(tags or {})
+    tags = {**context_tags(), **(tags or {})}
     if parent_run_id:
         tags[PARENT_RUN_TAG] = parent_run_id
-    run_id = client.create_run(experiment_id, tags=resolve_tags(tags), run_name=run_name).info.run_id
+    run_id = client.create_run(experiment_id, tags=tags, run_name=run_name).info.run_id
     if params:
         client.log_batch(run_id, params=[Param(key, clip(str(value), MAX_PARAM_VAL_LENGTH))
                                           for key, value in params.items()])

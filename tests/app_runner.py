@@ -1,15 +1,33 @@
-"""Run the nnplug app as users do, in a subprocess, and read back what it logged to MLflow."""
+"""Run the nnplug command as users do and read back what it logged to MLflow.
+
+``run_nnplug`` runs the command in the test's own process as a new process would
+(``nnplug.testing.command``): most tests are about what the command does, and a new interpreter
+importing Hydra, MLflow and matplotlib costs seconds each time. ``run_process`` and
+``start_nnplug`` start a real process, for the tests where the process is the point: signals,
+kill -9, the console script, output to a pipe or a full device, an interpreter that cannot import
+a package or is given BLAS threads, launchers with worker processes, processes started together.
+"""
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+from nnplug.testing.command import run_command
+
 # Small, fast runs: digits and a couple of epochs are enough to check what is logged.
 QUICK = ["solver.num_epochs=2", "solver.verbose=false"]
+# The caller's tracking server or Hydra error mode must not leak into a test.
+UNSET = {"MLFLOW_TRACKING_URI": None, "HYDRA_FULL_ERROR": None}
 
 
-def run_nnplug(cwd, *overrides, env=None, timeout=300, python=sys.executable):
-    """``python -m nnplug OVERRIDES`` in ``cwd``; the completed process, output as text."""
+def run_nnplug(cwd, *overrides, env=None):
+    """``nnplug OVERRIDES`` run in this process from the folder ``cwd`` (``nnplug.testing.command``):
+    a ``CompletedProcess`` with its exit status and output. ``env`` sets variables (None unsets one)."""
+    return run_command(overrides, cwd, env={**UNSET, **(env or {})})
+
+
+def run_process(cwd, *overrides, env=None, timeout=300, python=sys.executable):
+    """``python -m nnplug OVERRIDES`` as a new process in ``cwd``; the completed process, output as text."""
     return subprocess.run([python, "-m", "nnplug", *overrides], cwd=cwd, env=_environment(env),
                           capture_output=True, text=True, timeout=timeout)
 
@@ -24,9 +42,7 @@ def start_nnplug(cwd, *overrides, own_group=False):
 
 
 def _environment(env=None):
-    # The caller's tracking server or Hydra error mode must not leak into a test.
-    environment = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "HYDRA_FULL_ERROR")}
-    environment.update({"OPENBLAS_NUM_THREADS": "1", **(env or {})})
+    environment = {**os.environ, "OPENBLAS_NUM_THREADS": "1", **UNSET, **(env or {})}
     return {name: value for name, value in environment.items() if value is not None}  # None: unset
 
 

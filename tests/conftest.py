@@ -39,6 +39,15 @@ def fresh_store(tmp_path, new_store):
     return new_store(tmp_path)
 
 
+@pytest.fixture
+def workdir(tmp_path, new_store):
+    """A folder to run the command in whose default store (``outputs/mlflow.db``) exists already, as
+    after a user's first run: the command's runs there skip creating the store. Tests of what the
+    first run leaves behind start from a bare ``tmp_path`` instead."""
+    new_store(tmp_path / "outputs")
+    return tmp_path
+
+
 # What a run or an MLflow client writes relative to its working folder; the suite runs from the
 # checkout, and every test must write into its own temporary folder instead.
 CHECKOUT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -1,4 +1,5 @@
-"""The app as users run it: ``python -m nnplug [overrides]`` in a fresh folder, read back from MLflow."""
+"""The app as users run it: ``nnplug [overrides]`` in a folder of its own, read back from MLflow (in this
+process; in a new one where the process is the point)."""
 import os
 import subprocess
 import sys
@@ -7,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from app_runner import QUICK, check, default_store, run_nnplug, runs
+from app_runner import QUICK, check, default_store, run_nnplug, run_process, runs
 
-pytestmark = pytest.mark.slow  # subprocesses, servers or a browser
+pytestmark = pytest.mark.slow  # every case runs the command
 
 ITERATIONS_PER_EPOCH = 1297 // 50  # digits' training split / the default batch size
 
@@ -18,7 +19,7 @@ def metric_steps(client, run_id, key):
     return {m.step: m.value for m in client.get_metric_history(run_id, key)}
 
 
-def test_a_run_is_logged_to_the_default_store_with_params_metrics_and_artifacts(tmp_path):
+def test_a_run_is_logged_to_the_default_store_with_params_metrics_and_artifacts(tmp_path):  # the first run: a new store
     process = check(run_nnplug(tmp_path, "layer=bn", "optim=sgd_momentum", *QUICK))
 
     client, found = runs(default_store(tmp_path))
@@ -74,14 +75,14 @@ def test_a_run_is_logged_to_the_default_store_with_params_metrics_and_artifacts(
     assert f"mlflow ui --backend-store-uri {default_store(tmp_path)}" in process.stdout
 
 
-def test_the_default_experiment_trains_digits_well_and_says_where_it_logged(tmp_path):
-    process = check(run_nnplug(tmp_path))
+def test_the_default_experiment_trains_digits_well_and_says_where_it_logged(workdir):
+    process = check(run_nnplug(workdir))
 
-    _, (run,) = runs(default_store(tmp_path))
+    _, (run,) = runs(default_store(workdir))
     assert run.data.metrics["best_val_acc"] >= 0.95
     assert run.data.metrics["test_acc"] >= 0.93
     assert f"MLflow run {run.info.run_id}" in process.stdout
-    assert f"Open the UI: mlflow ui --backend-store-uri {default_store(tmp_path)}" in process.stdout
+    assert f"Open the UI: mlflow ui --backend-store-uri {default_store(workdir)}" in process.stdout
 
 
 @pytest.mark.parametrize("override, expected", [
@@ -103,15 +104,15 @@ def test_a_bad_override_stops_before_training_with_one_line(tmp_path, override, 
     assert not (tmp_path / "outputs").exists()  # no run folder, no store
 
 
-def test_a_diverging_run_ends_failed_in_mlflow_with_the_reason(tmp_path):
-    process = run_nnplug(tmp_path, "optim.learning_rate=1e6", *QUICK)
+def test_a_diverging_run_ends_failed_in_mlflow_with_the_reason(workdir):
+    process = run_nnplug(workdir, "optim.learning_rate=1e6", *QUICK)
 
     assert process.returncode == 1
     errors = [line for line in process.stderr.splitlines() if line.startswith("nnplug: error:")]
     assert len(errors) == 1 and "learning rate 1e+06" in errors[0], process.stderr
     assert "Traceback" not in process.stderr
     assert "RuntimeWarning" not in process.stderr  # numpy's overflow on the way to NaN is not news
-    _, (run,) = runs(default_store(tmp_path))
+    _, (run,) = runs(default_store(workdir))
     assert run.info.status == "FAILED"
     assert run.data.tags["nnplug.failure"].startswith("DivergenceError: loss became")
 
@@ -132,53 +133,53 @@ def test_the_console_script_is_the_same_app(tmp_path):
     assert script.is_file(), "the nnplug console script is not installed (pip install -e .)"
     as_script = check(subprocess.run([str(script), "--cfg", "job", "layer=ln"], cwd=tmp_path,
                                      capture_output=True, text=True))
-    as_module = check(run_nnplug(tmp_path, "--cfg", "job", "layer=ln"))
+    as_module = check(run_process(tmp_path, "--cfg", "job", "layer=ln"))
 
     assert as_script.stdout == as_module.stdout
     assert yaml.safe_load(as_script.stdout)["layer"]["block"] == ["affine", "layernorm", "relu"]
 
 
 @pytest.mark.parametrize("threads", ["1", "2"])
-def test_a_run_uses_the_blas_threads_the_environment_sets_and_records_them(tmp_path, threads):
-    check(run_nnplug(tmp_path, *QUICK, env={"OPENBLAS_NUM_THREADS": threads}))
+def test_a_run_uses_the_blas_threads_the_environment_sets_and_records_them(workdir, threads):
+    check(run_process(workdir, *QUICK, env={"OPENBLAS_NUM_THREADS": threads}))
 
-    _, (run,) = runs(default_store(tmp_path))
+    _, (run,) = runs(default_store(workdir))
     assert run.data.tags["nnplug.blas_threads"] == threads
 
 
-def test_without_a_setting_a_run_uses_every_core(tmp_path):
+def test_without_a_setting_a_run_uses_every_core(workdir):
     unset = {name: None for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
-    check(run_nnplug(tmp_path, *QUICK, env=unset))
+    check(run_process(workdir, *QUICK, env=unset))
 
-    _, (run,) = runs(default_store(tmp_path))
+    _, (run,) = runs(default_store(workdir))
     assert run.data.tags["nnplug.blas_threads"] == str(len(os.sched_getaffinity(0)))
 
 
-def test_the_default_run_starts_near_log_10_and_logs_its_first_loss(tmp_path):
-    check(run_nnplug(tmp_path, *QUICK))
+def test_the_default_run_starts_near_log_10_and_logs_its_first_loss(workdir):
+    check(run_nnplug(workdir, *QUICK))
 
-    client, (run,) = runs(default_store(tmp_path))
+    client, (run,) = runs(default_store(workdir))
     first = metric_steps(client, run.info.run_id, "loss")[0]  # one minibatch's: noisy, and it started at 10.4
     assert abs(first - np.log(10)) < 0.5, first
 
 
-def test_the_defaults_train_fashion_mnist_to_87_percent(tmp_path):
+def test_the_defaults_train_fashion_mnist_to_87_percent(workdir):
     from system import require_debian_package
 
     require_debian_package(Path("/usr/share/datasets/fashion-mnist").is_dir(), "dataset-fashion-mnist")
-    check(run_nnplug(tmp_path, "data=fashion_mnist", "solver.verbose=false", timeout=900))
+    check(run_nnplug(workdir, "data=fashion_mnist", "solver.verbose=false"))
 
-    _, (run,) = runs(default_store(tmp_path))
+    _, (run,) = runs(default_store(workdir))
     assert run.data.metrics["test_acc"] >= 0.87  # on all 10,000 test images, defaults only
 
 
-def test_unnormalised_inputs_are_named_as_the_likely_cause_of_a_diverging_loss(tmp_path):
+def test_unnormalised_inputs_are_named_as_the_likely_cause_of_a_diverging_loss(workdir):
     rng = np.random.default_rng(0)
     # values up to 2.5 million, left as they are: the first steps overflow to NaN
     pixels = {"X_train": rng.integers(0, 256, (300, 1, 8, 8)) * 1e4, "y_train": rng.integers(0, 10, 300),
               "X_test": rng.integers(0, 256, (50, 1, 8, 8)) * 1e4, "y_test": rng.integers(0, 10, 50)}
-    np.savez(tmp_path / "pixels.npz", **pixels)
-    process = run_nnplug(tmp_path, "data=npz", f"data.path={tmp_path / 'pixels.npz'}", "data.normalize=none",
+    np.savez(workdir / "pixels.npz", **pixels)
+    process = run_nnplug(workdir, "data=npz", f"data.path={workdir / 'pixels.npz'}", "data.normalize=none",
                          "optim.learning_rate=1", *QUICK)
 
     assert process.returncode == 1

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
-from app_runner import QUICK, check, default_store, run_nnplug, runs, start_nnplug
+from app_runner import QUICK, check, default_store, run_nnplug, run_process, runs, start_nnplug
 
 pytestmark = pytest.mark.slow  # subprocesses, servers or a browser
 
@@ -34,12 +34,12 @@ def assert_parent_names_the_best_child(parent, children, completed=True):
     assert parent.data.params == (best.data.params if completed else {})  # the best hyperparameters, at a glance
 
 
-def test_a_parallel_2x2_sweep_logs_one_parent_and_four_children(tmp_path):
+def test_a_parallel_2x2_sweep_logs_one_parent_and_four_children(workdir):
     unset = {name: None for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
-    check(run_nnplug(tmp_path, "-m", "optim=sgd,adam", "layer=affine,bn", "hydra/launcher=joblib",
-                     "hydra.launcher.n_jobs=2", *QUICK, env=unset))
+    check(run_process(workdir, "-m", "optim=sgd,adam", "layer=affine,bn", "hydra/launcher=joblib",
+                      "hydra.launcher.n_jobs=2", *QUICK, env=unset))
 
-    _, found = runs(default_store(tmp_path))
+    _, found = runs(default_store(workdir))
     parent, children = split(found)
     assert len(children) == 4
     assert all(c.info.status == "FINISHED" for c in children)
@@ -52,7 +52,7 @@ def test_a_parallel_2x2_sweep_logs_one_parent_and_four_children(tmp_path):
     # the parent gets the picture of the jobs' validation curves
     from mlflow import MlflowClient
 
-    client = MlflowClient(tracking_uri=default_store(tmp_path))
+    client = MlflowClient(tracking_uri=default_store(workdir))
     assert [a.path for a in client.list_artifacts(parent.info.run_id)] == ["sweep_val_acc.png"]
     # joblib gives each of its n_jobs workers cores / n_jobs BLAS threads
     assert {c.data.tags.get("nnplug.blas_threads") for c in children} == {str(max(1, len(os.sched_getaffinity(0)) // 2))}
@@ -62,28 +62,28 @@ def test_a_parallel_2x2_sweep_logs_one_parent_and_four_children(tmp_path):
     assert {Path(c.data.tags["nnplug.output_dir"]) for c in children} == {sweep_dir / str(i) for i in range(4)}
 
 
-def test_a_failed_job_ends_its_run_failed_and_the_other_jobs_still_run(tmp_path):
+def test_a_failed_job_ends_its_run_failed_and_the_other_jobs_still_run(workdir):
     # the basic launcher: jobs one after the other in this process, the failing one first
-    process = run_nnplug(tmp_path, "-m", "optim.learning_rate=1e6,1e-2", *QUICK)
+    process = run_nnplug(workdir, "-m", "optim.learning_rate=1e6,1e-2", *QUICK)
 
     assert process.returncode == 1  # the sweep reports its failed job
     assert "nnplug: error: job 0 (optim.learning_rate=1000000.0,solver.num_epochs=2,solver.verbose=False) failed: loss became" in process.stderr
-    _, found = runs(default_store(tmp_path))
+    _, found = runs(default_store(workdir))
     parent, children = split(found)
     by_rate = {c.data.params["optim.learning_rate"]: c for c in children}
     assert by_rate["1000000.0"].info.status == "FAILED"
     assert "DivergenceError" in by_rate["1000000.0"].data.tags["nnplug.failure"]
     assert by_rate["0.01"].info.status == "FINISHED"
-    # the sweeper raised, so Hydra skipped multirun end: the exit handler closed the parent
+    # the sweeper raised, so Hydra skipped multirun end: the command closed the parent
     assert parent.info.status == "FAILED"
     assert parent.data.tags["nnplug.children_failed"] == "1"
     assert_parent_names_the_best_child(parent, children, completed=False)
 
 
-def test_the_optuna_search_maximises_validation_accuracy_over_its_search_space(tmp_path):
-    check(run_nnplug(tmp_path, "hparams_search=optuna", "hydra.sweeper.n_trials=2", *QUICK))
+def test_the_optuna_search_maximises_validation_accuracy_over_its_search_space(workdir):
+    check(run_nnplug(workdir, "hparams_search=optuna", "hydra.sweeper.n_trials=2", *QUICK))
 
-    _, found = runs(default_store(tmp_path), experiment="nnplug_optuna")
+    _, found = runs(default_store(workdir), experiment="nnplug_optuna")
     parent, children = split(found)
     assert len(children) == 2 and all(c.info.status == "FINISHED" for c in children)
     rates = {float(c.data.params["optim.learning_rate"]) for c in children}
@@ -118,7 +118,7 @@ def test_a_sweep_stopped_by_sigterm_resumes_with_the_command_it_printed(tmp_path
     assert line == f"nnplug: training stopped by SIGTERM; resume with: {command}"
     client, found = runs(default_store(tmp_path))
     parent, children = split(found)
-    assert parent.info.status == "FAILED"  # the sweep stopped: its exit handler closed the parent
+    assert parent.info.status == "FAILED"  # the sweep stopped: the command closed the parent
     by_job = {Path(c.data.tags["nnplug.output_dir"]).name: c for c in children}
     assert by_job["0"].info.status == "FINISHED" and by_job["1"].info.status == "KILLED"
     done = {key: client.get_metric_history(by_job["0"].info.run_id, key) for key in ("loss", "test_acc")}
@@ -192,7 +192,7 @@ def test_a_parallel_sweep_stopped_by_a_signal_stops_every_job_and_leaves_no_proc
         assert job.data.tags["nnplug.failure"].startswith(f"TrainingInterrupted: training stopped by {signum.name}")
 
     if signum == signal.SIGTERM:
-        check(run_nnplug(tmp_path, *shlex.split(command)[3:]))
+        check(run_process(tmp_path, *shlex.split(command)[3:]))
         _, found = runs(default_store(tmp_path))
         resumed_parent, resumed_children = split(found)
         assert resumed_parent.info.run_id == parent.info.run_id and resumed_parent.info.status == "FINISHED"

@@ -7,7 +7,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from app_runner import QUICK, check, default_store, run_nnplug, runs
+from app_runner import QUICK, check, default_store, run_process, runs
 
 pytestmark = pytest.mark.slow  # subprocesses, servers or a browser
 
@@ -37,7 +37,7 @@ def test_the_wheel_ships_the_config_tree_and_the_app_runs_from_it_in_another_fol
         cwd=elsewhere, env={**os.environ, **env}, capture_output=True, text=True))
     assert all(Path(line).is_relative_to(site) for line in where.stdout.split()), where.stdout
 
-    check(run_nnplug(elsewhere, "layer=bn", "optim=adam", *QUICK, env=env))
+    check(run_process(elsewhere, "layer=bn", "optim=adam", *QUICK, env=env))
     _, (run,) = runs(default_store(elsewhere))
     assert run.info.status == "FINISHED"
     assert run.data.params["optim.name"] == "adam"

@@ -9,12 +9,12 @@ import threading
 import time
 
 import pytest
-from app_runner import QUICK, run_nnplug, runs, start_nnplug
+from app_runner import QUICK, run_nnplug, run_process, runs, start_nnplug
 from data_fixtures import mnist_files, write_cifar_folder, write_files
 from servers import free_port
 from system import require
 
-pytestmark = pytest.mark.slow  # every case runs the command
+pytestmark = pytest.mark.slow  # every case runs the command (in this process where the process is not the point)
 
 
 def assert_one_line(process, expected):
@@ -110,7 +110,8 @@ def test_damaged_data_is_one_line_and_creates_no_run(cwd, store, make, expected)
     overrides = make(cwd)
     env = {"PYTHONPATH": str(cwd / "shadow"), "XDG_CACHE_HOME": str(cwd / "cache")} if (cwd / "shadow").exists() else None
 
-    process = run_nnplug(cwd, *QUICK, *overrides, f"tracking.uri={store}", env=env)
+    run = run_nnplug if env is None else run_process  # an interpreter without the package: a new one
+    process = run(cwd, *QUICK, *overrides, f"tracking.uri={store}", env=env)
 
     line = assert_one_line(process, expected)
     assert "allow_pickle" not in line  # never advice to load a file unsafely

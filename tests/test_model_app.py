@@ -1,4 +1,4 @@
-"""Each run's model and diagnostics, as users get them: ``python -m nnplug`` in a fresh folder, then
+"""Each run's model and diagnostics, as users get them: ``nnplug`` in a folder of its own, then
 ``mlflow.pyfunc``, ``nnplug evaluate`` and ``nnplug predict`` on what it logged (a real SQLite store)."""
 import subprocess
 import sys
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from app_runner import QUICK, check, default_store, run_nnplug, runs
+from app_runner import QUICK, check, default_store, run_nnplug, run_process, runs
 from model_files import assert_no_pickle
 
 from nnplug.data import load_raw
@@ -30,9 +30,10 @@ def run_test_predictions(client, run, folder):
 
 
 @pytest.fixture(scope="module")
-def default_run(tmp_path_factory):
-    """``python -m nnplug`` as it comes: its folder, client and run."""
+def default_run(tmp_path_factory, new_store):
+    """``nnplug`` as it comes: its folder, client and run."""
     folder = tmp_path_factory.mktemp("default")
+    new_store(folder / "outputs")
     process = check(run_nnplug(folder, "solver.verbose=false"))
     return (folder, *only_run(folder), process)
 
@@ -56,9 +57,9 @@ def test_mlflow_pyfunc_reproduces_the_default_runs_test_predictions_from_raw_inp
     assert_pyfunc_reproduces_the_test_predictions(folder, client, run, monkeypatch)
 
 
-def test_mlflow_pyfunc_reproduces_a_batch_norm_runs_test_predictions_from_raw_inputs(tmp_path, monkeypatch):
-    check(run_nnplug(tmp_path, "layer=bn", "solver.verbose=false"))
-    assert_pyfunc_reproduces_the_test_predictions(tmp_path, *only_run(tmp_path), monkeypatch)
+def test_mlflow_pyfunc_reproduces_a_batch_norm_runs_test_predictions_from_raw_inputs(workdir, monkeypatch):
+    check(run_nnplug(workdir, "layer=bn", "solver.verbose=false"))
+    assert_pyfunc_reproduces_the_test_predictions(workdir, *only_run(workdir), monkeypatch)
 
 
 def test_the_runs_model_artifact_holds_no_pickle(default_run, tmp_path):
@@ -85,25 +86,25 @@ def test_a_run_logs_diagnostics_per_layer_and_epoch_and_their_picture(default_ru
     assert "update/weight ratio" not in process.stdout + process.stderr  # the defaults are sound
 
 
-def test_a_learning_rate_a_hundred_times_too_high_gets_one_warning_naming_the_layer(tmp_path):
-    process = check(run_nnplug(tmp_path, "optim.learning_rate=1.0", *QUICK))  # the default's 0.01 x 100
+def test_a_learning_rate_a_hundred_times_too_high_gets_one_warning_naming_the_layer(workdir):
+    process = check(run_nnplug(workdir, "optim.learning_rate=1.0", *QUICK))  # the default's 0.01 x 100
 
     warnings = [line for line in (process.stdout + process.stderr).splitlines() if "update/weight ratio" in line]
     assert len(warnings) == 1, process.stdout + process.stderr
     assert "[WARNING]" in warnings[0] and "above 0.1 at epoch 0: W3 " in warnings[0]
 
 
-def test_diagnostics_turn_off(tmp_path):
-    check(run_nnplug(tmp_path, "tracking.diagnostics=false", *QUICK))
-    client, run = only_run(tmp_path)
+def test_diagnostics_turn_off(workdir):
+    check(run_nnplug(workdir, "tracking.diagnostics=false", *QUICK))
+    client, run = only_run(workdir)
 
     assert not any(key.startswith("diag/") for key in run.data.metrics)
     assert "diagnostics.png" not in {a.path for a in client.list_artifacts(run.info.run_id)}
 
 
-def test_a_sweep_registers_its_best_childs_model_and_evaluate_reproduces_its_test_accuracy(tmp_path):
-    check(run_nnplug(tmp_path, "-m", "optim=sgd,adam", "tracking.register=digits-best", *QUICK))
-    client, found = runs(default_store(tmp_path))
+def test_a_sweep_registers_its_best_childs_model_and_evaluate_reproduces_its_test_accuracy(workdir):
+    check(run_nnplug(workdir, "-m", "optim=sgd,adam", "tracking.register=digits-best", *QUICK))
+    client, found = runs(default_store(workdir))
     parent = next(r for r in found if r.data.tags.get("nnplug.sweep") == "parent")
     children = [r for r in found if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     best = max(children, key=lambda r: r.data.metrics["best_val_acc"])
@@ -115,14 +116,14 @@ def test_a_sweep_registers_its_best_childs_model_and_evaluate_reproduces_its_tes
         "digits-best", "1")
     assert not any("nnplug.registered_model" in child.data.tags for child in children)  # only the sweep registers
 
-    evaluated = check(run_nnplug(tmp_path, "evaluate", "models:/digits-best/1", "data=digits", "--log"))
+    evaluated = check(run_nnplug(workdir, "evaluate", "models:/digits-best/1", "data=digits", "--log"))
     assert f"test accuracy {best.data.metrics['test_acc']:.4f} " in evaluated.stdout
-    _, after = runs(default_store(tmp_path))
+    _, after = runs(default_store(workdir))
     [evaluation] = [r for r in after if "nnplug.evaluation" in r.data.tags]
     assert evaluation.data.metrics["test_acc"] == best.data.metrics["test_acc"]
     assert evaluation.data.tags["nnplug.evaluated_run_id"] == best.info.run_id
     outputs = Path(evaluated.stdout.split("Outputs: ")[1].strip())
-    assert {p.name for p in (tmp_path / outputs).iterdir()} == {"confusion_matrix.png", "confusion.csv",
+    assert {p.name for p in (workdir / outputs).iterdir()} == {"confusion_matrix.png", "confusion.csv",
                                                                 "predictions.npz", "evaluation.json"}
 
 
@@ -142,15 +143,15 @@ def test_predict_writes_the_models_classes_for_the_raw_samples_of_a_file(default
     assert f"250 predictions by runs:/{run.info.run_id}/model written to {output}" in done.stdout
 
 
-def test_a_model_whose_plugin_distribution_is_not_installed_names_it(tmp_path):
-    plugins = tmp_path / "site"
+def test_a_model_whose_plugin_distribution_is_not_installed_names_it(workdir):
+    plugins = workdir / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
                     "--target", str(plugins), str(DISTS / "nnplug_testplugin")], check=True, capture_output=True)
-    check(run_nnplug(tmp_path, "layer.block=[affine,relu,cube]", "model.hidden_dims=[32]", *QUICK,
-                     env={"PYTHONPATH": str(plugins)}))
-    _, run = only_run(tmp_path)
+    check(run_process(workdir, "layer.block=[affine,relu,cube]", "model.hidden_dims=[32]", *QUICK,
+                      env={"PYTHONPATH": str(plugins)}))
+    _, run = only_run(workdir)
 
-    done = run_nnplug(tmp_path, "evaluate", f"runs:/{run.info.run_id}/model")  # the plugin's folder not on the path
+    done = run_nnplug(workdir, "evaluate", f"runs:/{run.info.run_id}/model")  # the plugin's folder not on the path
 
     assert done.returncode == 1 and done.stderr.strip() == (
         "nnplug: error: the model needs the layer 'cube', which is not installed; it came from the distribution "

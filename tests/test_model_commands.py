@@ -11,9 +11,10 @@ pytestmark = pytest.mark.slow  # every case runs the command
 
 
 @pytest.fixture(scope="module")
-def logged(tmp_path_factory):
+def logged(tmp_path_factory, new_store):
     """A folder whose store holds one quick default run; (folder, its model's URI)."""
     folder = tmp_path_factory.mktemp("logged")
+    new_store(folder / "outputs")
     check(run_nnplug(folder, *QUICK))
     _, (run,) = runs(default_store(folder))
     return folder, f"runs:/{run.info.run_id}/model"

@@ -32,16 +32,16 @@ def serving_path(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", f"{shims}{os.pathsep}{os.environ['PATH']}")
 
 
-def test_mlflow_models_serve_answers_invocations_with_the_runs_predictions(tmp_path, monkeypatch, serving_path):
-    check(run_nnplug(tmp_path, *QUICK))
-    client, (run,) = runs(default_store(tmp_path))
-    with np.load(client.download_artifacts(run.info.run_id, "test_predictions.npz", str(tmp_path))) as saved:
+def test_mlflow_models_serve_answers_invocations_with_the_runs_predictions(workdir, monkeypatch, serving_path):
+    check(run_nnplug(workdir, *QUICK))
+    client, (run,) = runs(default_store(workdir))
+    with np.load(client.download_artifacts(run.info.run_id, "test_predictions.npz", str(workdir))) as saved:
         y_pred = saved["y_pred"]
     raw = load_raw("digits")["X_test"]
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", default_store(tmp_path))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", default_store(workdir))
 
     with mlflow_server(["mlflow", "models", "serve", "-m", f"runs:/{run.info.run_id}/model",
-                        "--env-manager", "local"], tmp_path) as url:
+                        "--env-manager", "local"], workdir) as url:
         classes = post(f"{url}/invocations", {"inputs": raw.tolist()})
         probabilities = post(f"{url}/invocations", {"inputs": raw[:3].tolist(), "params": {"output": "probabilities"}})
 

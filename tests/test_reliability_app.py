@@ -144,13 +144,13 @@ def test_a_bad_data_file_exits_with_one_line_and_leaves_no_run_and_no_folder(tmp
     assert not (tmp_path / "outputs").exists()  # nor is any run folder left
 
 
-def test_a_diverging_job_fails_its_run_and_the_other_two_finish(tmp_path):
-    process = run_nnplug(tmp_path, "-m", "optim.learning_rate=1e-3,1e6,3e-3", *QUICK)
+def test_a_diverging_job_fails_its_run_and_the_other_two_finish(workdir):
+    process = run_nnplug(workdir, "-m", "optim.learning_rate=1e-3,1e6,3e-3", *QUICK)
 
     assert process.returncode != 0  # the sweep reports that a job failed ...
     errors = [line for line in process.stderr.splitlines() if line.startswith("nnplug: error:")]
     assert len(errors) == 1 and "learning rate 1e+06" in errors[0], process.stderr
-    _, found = runs(default_store(tmp_path))
+    _, found = runs(default_store(workdir))
     children = {run.data.params["optim.learning_rate"]: run for run in found
                 if "mlflow.parentRunId" in run.data.tags}
     assert set(children) == {"0.001", "1000000.0", "0.003"}
@@ -160,7 +160,7 @@ def test_a_diverging_job_fails_its_run_and_the_other_two_finish(tmp_path):
     for run in children.values():  # ... after the other two trained to the end
         assert run.info.status == "FINISHED" and run.data.metrics["best_val_acc"] > 0.5
     assert all(run.info.status != "RUNNING" for run in found)
-    job_folders = {p.parent for p in Path(tmp_path, "outputs", "multirun").rglob(".hydra")}
+    job_folders = {p.parent for p in Path(workdir, "outputs", "multirun").rglob(".hydra")}
     with_params = [f for f in job_folders if (f / "best_params.npz").exists()]
     assert len(job_folders) == 3 and len(with_params) == 2
 

@@ -135,7 +135,7 @@ def test_a_creator_killed_during_the_migration_leaves_no_store_and_the_next_run_
             "ensure_store(Path(sys.argv[1]), Path(sys.argv[1]).parent / 'mlartifacts')")
     creator = subprocess.Popen([sys.executable, "-c", code, str(db)], stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
-    while not (tmp_path / "mlflow.db.tmp").exists() and time.monotonic() < deadline:
+    while not list(tmp_path.glob("mlflow.db.*.tmp")) and time.monotonic() < deadline:
         time.sleep(0.01)
     time.sleep(0.3)  # inside the migration
     creator.send_signal(signal.SIGKILL)

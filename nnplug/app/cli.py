@@ -146,6 +146,7 @@ def run_app():
     from nnplug.app import schema, stopping
     from nnplug.app.errors import hydra_one_line
     from nnplug.app.main import main as hydra_main
+    from nnplug.app.sweep import end_unfinished
     from nnplug.tracking.store import use_command_environment
 
     use_command_environment()
@@ -178,6 +179,7 @@ def run_app():
               f"write, or point hydra.run.dir (hydra.sweep.dir) elsewhere", file=sys.stderr)
         return 1
     finally:
+        end_unfinished()  # a sweep Hydra stopped short of its end
         if not full_error:
             del os.environ[FULL_ERROR]
     stop = stopping.stopped()  # a sweeper that tolerates failed jobs (Optuna) returns normally

@@ -7,13 +7,12 @@ the sweep folder, where every job reads it, whichever process or machine runs th
 multirun end the parent gets the best child's params and metrics and a tag naming it, the jobs
 are ranked and their validation curves drawn; with ``tracking.register=NAME`` the best child's
 model becomes the next version of NAME (jobs do not register their own) and the parent names it.
-Hydra skips multirun end when the sweeper raises (the basic sweeper does after a failed job), so
-an exit handler then closes the parent FAILED.
+Hydra skips multirun end when the sweeper raises (the basic sweeper does after a failed job): the
+command then ends the parent FAILED itself (``end_unfinished``) as it returns.
 
 A sweep resumed in its folder (``solver.resume=true hydra.sweep.dir=...``) reopens the parent run
 that folder names, and each job resumes its own run (``nnplug.app.experiment``).
 """
-import atexit
 import itertools
 import logging
 from pathlib import Path
@@ -35,6 +34,7 @@ from nnplug.tracking.store import ui_hint
 log = logging.getLogger(__name__)
 
 PARENT_RUN_FILE = "mlflow_parent_run_id"
+_unfinished = []  # the sweeps of this process whose parent run Hydra has not ended (on_multirun_end)
 
 
 def sweep_dir(hydra_cfg):
@@ -97,7 +97,7 @@ class SweepTracking(Callback):
             # Hydra turns an exception raised here into a warning and runs the jobs anyway, with
             # no parent run; a sweep that cannot be tracked must not start.
             raise SystemExit(1) from None
-        atexit.register(self._finish, completed=False)
+        _unfinished.append(self)
         stopping.watch_sweep(self.folder, resumable=bool(config.solver.checkpoint))
 
     def _start(self, config):
@@ -133,7 +133,7 @@ class SweepTracking(Callback):
         log.info(f"MLflow parent run {self.run_id} at {self.uri}")
 
     def on_multirun_end(self, config, **kwargs):
-        atexit.unregister(self._finish)
+        _unfinished.remove(self)
         children = self._finish(completed=True)
         if children:
             self._rank_jobs(children)
@@ -157,3 +157,10 @@ class SweepTracking(Callback):
                 log.info(f"Registered its model as models:/{self.register}/{version.version}")
         log.info(f"Open the UI: {ui_hint(self.uri)}")
         return children
+
+
+def end_unfinished():
+    """End the parent run of every sweep of this process that stopped short (a failed job, a signal):
+    the parent gets the best child so far and the sweep's stop, as ``on_multirun_end`` would."""
+    while _unfinished:
+        _unfinished.pop()._finish(completed=False)

@@ -5,8 +5,11 @@ every test suite of a project where nnplug is installed gets the ``nnplug_app`` 
         run = nnplug_app.run("layer.block=[affine,my_layer]", "solver.num_epochs=2")
         assert run.status == "FINISHED" and run.metrics["best_val_acc"] > 0.9
 
-Each run is ``python -m nnplug OVERRIDES`` in a fresh folder, as a user starts it, with its own
-local MLflow store; the result is read back from that store.
+Each run is ``nnplug OVERRIDES`` in the test's folder, with its own local MLflow store, run in the
+test's own process as a new process would run it (``nnplug.testing.command``: a new interpreter
+would spend seconds importing MLflow); the result is read back from that store.
+``nnplug_app.run(..., env={"PYTHONPATH": ...})`` and other variables an interpreter reads only as
+it starts run it as a new process instead.
 """
 import os
 import subprocess
@@ -42,11 +45,19 @@ class App:
         return f"sqlite:///{self.folder / 'outputs' / 'mlflow.db'}"
 
     def run(self, *overrides, check=True, timeout=600, env=None):
-        """``python -m nnplug OVERRIDES``; with ``check`` an exit status other than 0 fails the test."""
-        environment = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "HYDRA_FULL_ERROR")}
-        environment.update({"OPENBLAS_NUM_THREADS": "1", **(env or {})})
-        done = subprocess.run([sys.executable, "-m", "nnplug", "solver.verbose=false", *overrides], cwd=self.folder,
-                              env=environment, capture_output=True, text=True, timeout=timeout)
+        """``nnplug OVERRIDES``; with ``check`` an exit status other than 0 fails the test. ``timeout``
+        (seconds) bounds a run in a new process."""
+        from nnplug.testing.command import AT_START, run_command
+
+        unset = {"MLFLOW_TRACKING_URI": None, "HYDRA_FULL_ERROR": None}  # the caller's server, Hydra's error mode
+        args = ["solver.verbose=false", *overrides]
+        if set(env or ()) & set(AT_START) or any(a.startswith("hydra/launcher=") for a in overrides):
+            environment = {**os.environ, "OPENBLAS_NUM_THREADS": "1", **unset, **(env or {})}
+            done = subprocess.run([sys.executable, "-m", "nnplug", *args], cwd=self.folder, capture_output=True,
+                                  env={k: v for k, v in environment.items() if v is not None}, text=True,
+                                  timeout=timeout)
+        else:
+            done = run_command(args, self.folder, env={**unset, **(env or {})})
         if check and done.returncode != 0:
             pytest.fail(f"nnplug exited with {done.returncode}:\n{done.stderr[-3000:]}")
         run = AppRun(done.returncode, done.stdout, done.stderr)

@@ -4,8 +4,11 @@ MLflow migrates a new SQLite store in place with alembic. SQLite DDL is not tran
 through pysqlite, so several processes migrating one new file at once, or one that hits a full
 disk, leave a store that no later run can open (leftover ``_alembic_tmp_*`` tables). Here the
 first process to need the store takes an inter-process lock (``<db>.lock`` beside it), creates
-and migrates the store in ``<db>.tmp`` and renames it into place once it is complete; the others
-wait on the lock and find the finished store.
+and migrates the store in a temporary file beside it (``<db>.<pid>-<n>.tmp``) and renames it into
+place once it is complete; the others wait on the lock and find the finished store. Each attempt
+has a file name of its own because MLflow keeps one database engine per URI for the life of the
+process: an attempt that failed (a full disk) would hand its half-made file's connection to the
+next attempt of the same process.
 
 When the store exists, ``ensure_store`` reads its table names with the stdlib ``sqlite3`` and
 imports nothing of MLflow. The lock file stays on purpose: deleting it while another process
@@ -14,6 +17,7 @@ file never blocks a later run.
 """
 import contextlib
 import fcntl
+import itertools
 import logging
 import os
 import sqlite3
@@ -24,6 +28,7 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 # Tables every MLflow tracking schema has: they tell an MLflow store from another SQLite file.
 CORE_TABLES = {"experiments", "runs", "metrics", "params", "tags"}
 SIDE_FILES = ("", "-journal", "-wal", "-shm")
+_attempts = itertools.count()  # numbers this process's temporary stores apart
 
 
 class StoreError(ValueError):
@@ -110,8 +115,9 @@ def ensure_store(db_path, artifact_root):
 def _create(p, artifact_root):
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
-    tmp = p.with_name(p.name + ".tmp")
-    _remove(tmp)  # the lock is ours: a temporary file is from a creator that died
+    for stale in p.parent.glob(p.name + ".*.tmp"):  # the lock is ours: these are from creators that died
+        _remove(stale)
+    tmp = p.with_name(f"{p.name}.{os.getpid()}-{next(_attempts)}.tmp")
     chatty = logging.getLogger("mlflow.store.db.utils")  # "Creating initial MLflow database tables..."
     level = chatty.level
     chatty.setLevel(logging.WARNING)

@@ -20,8 +20,9 @@ ALLOWED = {
     "data": {"contract", "core"},
     "tracking": {"core"},
     "display": {"core"},
-    "testing": {"contract", "core", "data"},
-    "app": {"contract", "core", "data", "tracking", "display", "testing"},
+    "checks": {"contract", "core", "data"},
+    "app": {"contract", "core", "data", "checks", "tracking", "display"},
+    "testing": {"contract", "core", "data", "checks", "app"},
 }
 
 

@@ -17,7 +17,7 @@ import warnings
 from nnplug.contract.conformance import KINDS, LABELS
 from nnplug.contract.registry import PluginError, Registry
 from nnplug.display.tables import fit_to_terminal, format_table
-from nnplug.testing.checks import TOLERANCE, check_dataset, check_layer, check_loss, check_transform, check_update_rule
+from nnplug.checks.plugins import TOLERANCE, check_dataset, check_layer, check_loss, check_transform, check_update_rule
 
 CHECKED_BY_DEFAULT = ("layers", "losses", "optimizers", "transforms")  # a data set may need files to load
 EXIT_CHECK_FAILED = 1

@@ -9,7 +9,7 @@ The pytest plugin (registered through pytest's own ``pytest11`` entry point, as 
 gives every test suite the ``nnplug_app`` fixture, which runs ``python -m nnplug`` with a config
 and returns the run's metrics (``nnplug.testing.pytest_plugin``).
 """
-from nnplug.testing.checks import check_dataset, check_layer, check_loss, check_transform, check_update_rule
+from nnplug.checks.plugins import check_dataset, check_layer, check_loss, check_transform, check_update_rule
 
 
 def _assert(report, what):

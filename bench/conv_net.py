@@ -6,7 +6,7 @@ from the same weights (``init_params``) and train with SGD with momentum 0.9 on 
 """
 import numpy as np
 
-from nnplug_std.classic.hwnc_layers import (
+from nnplug_std.kernels.hwnc_layers import (
     bn_relu_backward_hwnc, bn_relu_forward_hwnc, conv_bn_relu_backward_hwnc, conv_bn_relu_forward_hwnc,
     hwnc_to_nchw, image_conv_backward, image_conv_forward, max_pool_backward_hwnc, max_pool_forward_hwnc,
     nchw_to_hwnc)

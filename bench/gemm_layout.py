@@ -10,7 +10,7 @@ For x (n, D) C-ordered (a minibatch), W (D, M) and dout (n, M), one BLAS thread,
 
 ``step`` is the time of all three for each layout; ``F/C`` the speed-up of F over C (> 1: F wins).
 
-The rule it supports (``nnplug_std.classic.products.weight_order``): float64 affine weights whose fan-in is
+The rule it supports (``nnplug_std.kernels.products.weight_order``): float64 affine weights whose fan-in is
 at least 512 and at least twice the fan-out are F-ordered; all others, and all float32 ones, C.
 
 Findings on this machine (OpenBLAS 0.3.31, SkylakeX kernels, numpy 2.4.6, 1 thread), 2026-11-27,

@@ -17,7 +17,7 @@ from bench.workloads import INPUT_SHAPE, NUM_CLASSES
 def step_gemms(workload):
     """``(name, m, k, n, order)`` for every GEMM of one step; ``name`` says which product it is,
     ``order`` is the layout of that layer's W."""
-    from nnplug_std.classic.products import weight_order
+    from nnplug_std.kernels.products import weight_order
 
     dims = [int(np.prod(INPUT_SHAPE)), *workload.hidden, NUM_CLASSES]
     B = workload.batch

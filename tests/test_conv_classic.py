@@ -270,7 +270,7 @@ def test_sandwich_gradients_against_numeric():
 def test_scratch_buffers_are_shared_by_shape_and_kept_apart_by_purpose_dtype_and_thread():
     import threading
 
-    from nnplug_std.classic.workspace import clear, scratch, zero_border
+    from nnplug_std.kernels.workspace import clear, scratch, zero_border
     clear()
     big = scratch("test", (4, 5), np.float32)
     small = scratch("test", (2, 3), np.float32)

@@ -174,7 +174,7 @@ def _layout(a):
     (np.float32, (3072, 100), "C"), (np.float32, (100, 100), "C"),  # float32: x @ W is slower in F
 ])
 def test_affine_weight_layout_rule(dtype, shape, layout):
-    from nnplug_std.classic.products import weight_order
+    from nnplug_std.kernels.products import weight_order
 
     assert weight_order(*shape, dtype) == layout
     params = default_registry().get("layers", "affine")(*shape, dtype=dtype).init_params(np.random.default_rng(0))

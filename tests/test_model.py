@@ -123,7 +123,7 @@ def test_unseeded_networks_follow_numpys_global_seed_as_in_cs231n():
 
 @pytest.mark.parametrize("use_batchnorm", [False, True])
 def test_a_net_with_an_f_ordered_first_weight_matches_its_c_ordered_twin_and_the_numeric_gradient(use_batchnorm):
-    # fan-in 512 in float64: W1 is F-ordered (nnplug_std.classic.products.weight_order)
+    # fan-in 512 in float64: W1 is F-ordered (nnplug_std.kernels.products.weight_order)
     N, D, H, C = 5, 512, 4, 3
     rng = np.random.default_rng(7)
     X, y = rng.standard_normal((N, D)), rng.integers(0, C, N)

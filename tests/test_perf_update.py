@@ -35,7 +35,7 @@ def test_blocked_update_equals_the_whole_array_update(name, in_place, dtype, mon
 @pytest.mark.parametrize("name", RULES)
 @pytest.mark.parametrize("in_place", [False, True])
 def test_an_f_ordered_parameter_is_updated_in_f_order_to_the_same_values(name, in_place):
-    # float64 affine weights are F-ordered (nnplug_std.classic.products.weight_order), their gradients too
+    # float64 affine weights are F-ordered (nnplug_std.kernels.products.weight_order), their gradients too
     rule = default_registry().get("optimizers", name)
     rng = np.random.default_rng(1)
     w0 = rng.standard_normal((3 * optim.BLOCK // 100 + 7, 100))

@@ -116,7 +116,7 @@ def test_check_accuracy_in_batches_and_samples():
     assert 0 <= solver.check_accuracy(data["X_train"], data["y_train"], num_samples=10) <= 1
 
 
-# --- memory layout: float64 weights with a large fan-in are F-ordered (nnplug_std.classic.products.weight_order)
+# --- memory layout: float64 weights with a large fan-in are F-ordered (nnplug_std.kernels.products.weight_order)
 
 STATE_KEYS = ("velocity", "cache", "m", "v")
 

@@ -13,14 +13,14 @@ from nnplug_std.classic.normalization import (  # noqa: F401
     batchnorm_backward, batchnorm_backward_alt, batchnorm_forward, layernorm_backward, layernorm_forward)
 from nnplug_std.classic.losses import softmax_loss, svm_loss  # noqa: F401
 from nnplug_std.classic.optim import adagrad, adam, adamw, nesterov, rmsprop, sgd, sgd_momentum  # noqa: F401
-from nnplug_std.fused import affine_bn_relu_backward, affine_bn_relu_forward  # noqa: F401
+from nnplug_std.kernels.affine_bn_relu import affine_bn_relu_backward, affine_bn_relu_forward  # noqa: F401
 from nnplug_std.classic.conv_layers import (  # noqa: F401
     conv_backward_naive, conv_forward_naive, max_pool_backward_naive, max_pool_forward_naive)
-from nnplug_std.classic.fast_layers import (  # noqa: F401
+from nnplug_std.kernels.im2col import (  # noqa: F401
     avg_pool_backward_fast, avg_pool_forward_fast, conv_backward_fast, conv_forward_fast, max_pool_backward_fast,
     max_pool_forward_fast)
-from nnplug_std.classic.conv1d import conv1d_backward, conv1d_forward  # noqa: F401
-from nnplug_std.classic.hwnc_layers import (  # noqa: F401
+from nnplug_std.kernels.conv1d import conv1d_backward, conv1d_forward  # noqa: F401
+from nnplug_std.kernels.hwnc_layers import (  # noqa: F401
     bn_relu_backward_hwnc, bn_relu_forward_hwnc, conv_bn_relu_backward_hwnc, conv_bn_relu_forward_hwnc,
     hwnc_to_nchw, image_conv_backward, image_conv_forward, max_pool_backward_hwnc, max_pool_forward_hwnc,
     nchw_to_hwnc)
@@ -29,4 +29,4 @@ from nnplug_std.classic.layer_utils import (  # noqa: F401
     conv_relu_pool_forward)
 from nnplug_std.classic.spatial_normalization import (  # noqa: F401
     spatial_batchnorm_backward, spatial_batchnorm_forward, spatial_groupnorm_backward, spatial_groupnorm_forward)
-from nnplug_std.classic.winograd import conv_backward_winograd, conv_forward_winograd  # noqa: F401
+from nnplug_std.kernels.winograd import conv_backward_winograd, conv_forward_winograd  # noqa: F401

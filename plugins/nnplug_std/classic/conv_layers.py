@@ -1,5 +1,5 @@
 """CS231n's convolution and max-pooling layers, written for clarity: the reference that the fast
-versions in ``nnplug_std.classic.fast_layers`` and ``nnplug_std.classic.winograd`` are checked against.
+versions in ``nnplug_std.kernels.im2col`` and ``nnplug_std.kernels.winograd`` are checked against.
 
 Arrays are channels-first, ``(N, C, H, W)``. Every function keeps its input's float dtype and
 changes none of its arguments. The spatial normalizations are in
@@ -7,17 +7,7 @@ changes none of its arguments. The spatial normalizations are in
 """
 import numpy as np
 
-
-def conv_output_size(size, kernel, pad, stride):
-    """Output length of a convolution along one axis: ``1 + (size + 2 pad - kernel) // stride``.
-
-    Positions past the last full window are left out, as the floor says. Raises ValueError when
-    not even one window fits.
-    """
-    span = size + 2 * pad - kernel
-    if span < 0 or stride < 1:
-        raise ValueError(f"a kernel of {kernel} with pad {pad} and stride {stride} does not fit a size of {size}")
-    return 1 + span // stride
+from nnplug_std.kernels.shapes import conv_output_size
 
 
 def conv_forward_naive(x, w, b, conv_param):

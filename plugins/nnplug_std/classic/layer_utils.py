@@ -1,5 +1,5 @@
 """CS231n's ``layer_utils``: common sandwiches of layers as one forward/backward pair."""
-from nnplug_std.classic.fast_layers import (
+from nnplug_std.kernels.im2col import (
     conv_backward_fast, conv_forward_fast, max_pool_backward_fast, max_pool_forward_fast)
 from nnplug_std.classic.layers import affine_backward, affine_forward, relu_backward, relu_forward
 from nnplug_std.classic.spatial_normalization import spatial_batchnorm_backward, spatial_batchnorm_forward

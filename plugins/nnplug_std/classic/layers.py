@@ -5,7 +5,7 @@ arguments. The normalization layers are in ``nnplug_std.classic.normalization``.
 """
 import numpy as np
 
-from nnplug_std.classic.products import column_sums, weight_grad
+from nnplug_std.kernels.products import column_sums, weight_grad
 
 
 # --- affine -------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ import functools
 
 import numpy as np
 
-from nnplug_std.classic.products import ones
+from nnplug_std.kernels.products import ones
 
 
 def softmax_loss(x, y):

@@ -16,7 +16,7 @@ and returns new ones. The Solver passes ``out=w``: the parameter and the rule's 
 cache, m, v) are then updated in place, so a training step allocates no new parameter arrays.
 
 Every array a rule creates or copies (the result, the state) takes ``w``'s memory layout, C or F
-(float64 affine weights may be F-ordered: ``nnplug_std.classic.products.weight_order``): an elementwise update
+(float64 affine weights may be F-ordered: ``nnplug_std.kernels.products.weight_order``): an elementwise update
 of arrays in different layouts is a strided transpose, much slower than a straight pass.
 """
 import numpy as np

@@ -8,7 +8,7 @@ the backward pass needs) and the output. The formulas are those of
 """
 import numpy as np
 
-from nnplug_std.classic.normalization import bn_setup, normalize, normalize_backward
+from nnplug_std.kernels.batch_stats import bn_setup, normalize, normalize_backward
 
 _SPATIAL = (0, 2, 3)
 

@@ -1,5 +1,5 @@
 """The standard layer plugins: thin classes that hold a layer's options and state and call the
-classic functions of ``nnplug_std.classic`` (or a fused fast path of ``nnplug_std.fused``)."""
+classic functions of ``nnplug_std.classic`` (or a fused fast path of ``nnplug_std.kernels.affine_bn_relu``)."""
 from nnplug.contract.hookspecs import hookimpl
 from nnplug_std.layers.activations import LeakyReLU, ReLU, Sigmoid, Tanh
 from nnplug_std.layers.conv import Conv, Conv1D

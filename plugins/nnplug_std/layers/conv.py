@@ -9,9 +9,13 @@ import numpy as np
 
 from nnplug.contract.kinds import Layer
 from nnplug.contract.options import in_range
-from nnplug_std.classic.conv1d import conv1d_backward, conv1d_forward
-from nnplug_std.classic.conv_layers import conv_output_size
-from nnplug_std.classic.fast_layers import conv_backward_fast, conv_forward_fast
+from nnplug_std.kernels.conv1d import conv1d_backward, conv1d_forward
+from nnplug_std.kernels.shapes import conv_output_size
+from nnplug_std.kernels.im2col import conv_backward_fast, conv_forward_fast
+from nnplug_std.layers.activations import ReLU
+from nnplug_std.layers.conv_chain import ConvChain
+from nnplug_std.layers.normalization import SpatialBatchNorm
+from nnplug_std.layers.pooling import MaxPool
 from nnplug_std.layers.weights import draw_weights
 
 
@@ -76,8 +80,6 @@ class Conv(Convolution):
     check_cases = ({"size": 3, "stride": 2, "pad": 0}, {"size": 1})
 
     def fuse(self, following):
-        from nnplug_std.layers.conv_chain import offer  # the fast path's modules load when a net can use them
-
         return offer(self, following)
 
     def forward(self, x, params, mode):
@@ -108,3 +110,28 @@ class Conv1D(Convolution):
         cache, shape = cache
         dx, dw, db = conv1d_backward(dout, cache, self.input_grad)
         return (None if dx is None else dx.reshape(shape)), {"W": dw, "b": db}
+
+
+def offer(conv, following):
+    """``(ConvChain, count)`` for the groups that start at ``conv``, or None when not even one fits."""
+    layers, groups, i = [conv, *following], [], 0
+    while i + 2 < len(layers) and type(layers[i]) is Conv and \
+            [type(layer) for layer in layers[i + 1:i + 3]] == [SpatialBatchNorm, ReLU]:
+        first = not groups and not layers[i].input_grad
+        if not (first or winograd_fits(layers[i])):
+            break
+        pool = layers[i + 3] if i + 3 < len(layers) and type(layers[i + 3]) is MaxPool and \
+            pools_pairs(layers[i + 3]) else None
+        groups.append((layers[i], layers[i + 1], pool))
+        i += 4 if pool is not None else 3
+    return (ConvChain(groups), i) if groups else None
+
+
+def winograd_fits(conv):
+    return conv.size == 3 and conv.stride == 1 and 0 <= conv.padding <= 2
+
+
+def pools_pairs(pool):
+    """2x2 windows, stride 2, on even sizes: what the HWNC max pool takes."""
+    h, w = pool.in_shape[1:]
+    return len(pool.in_shape) == 3 and pool.size == 2 and pool.stride in (None, 2) and h % 2 == 0 and w % 2 == 0

@@ -1,8 +1,8 @@
 """The fast path of a convolutional net: runs of conv - spatial batch norm - relu [- 2x2 max pool]
-computed as one step on channels-inner HWNC maps (``nnplug_std.classic.hwnc_layers``).
+computed as one step on channels-inner HWNC maps (``nnplug_std.kernels.hwnc_layers``).
 
-A conv layer offers it through ``Layer.fuse``: from that conv on, every group of exactly these
-layer types joins the chain; the first layer that does not fit ends it. Inside, the maps stay in
+A conv layer offers it through ``Layer.fuse`` (``nnplug_std.layers.conv``): from that conv on,
+every group of exactly these layer types joins the chain; the first layer that does not fit ends it. Inside, the maps stay in
 HWNC, the 3x3 stride-1 convolutions run by Winograd F(4x4, 3x3) and batch norm takes its
 statistics as the convolution writes its output; only the chain's input and output are
 transposed. The net's first convolution (no input gradient needed) may have any size and stride:
@@ -12,40 +12,10 @@ The layers keep their parameters and state (the running statistics stay in each 
 layer's ``bn_param``): the chain is the same model as its layers, to rounding.
 """
 from nnplug.contract.kinds import check_mode
-from nnplug_std.classic.hwnc_layers import (bn_relu_backward_hwnc, bn_relu_forward_hwnc, conv_bn_relu_backward_hwnc,
+from nnplug_std.kernels.hwnc_layers import (bn_relu_backward_hwnc, bn_relu_forward_hwnc, conv_bn_relu_backward_hwnc,
                                             conv_bn_relu_forward_hwnc, hwnc_to_nchw, image_conv_backward,
                                             image_conv_forward, max_pool_backward_hwnc, max_pool_forward_hwnc,
                                             nchw_to_hwnc)
-
-
-def offer(conv, following):
-    """``(ConvChain, count)`` for the groups that start at ``conv``, or None when not even one fits."""
-    from nnplug_std.layers.activations import ReLU
-    from nnplug_std.layers.conv import Conv
-    from nnplug_std.layers.normalization import SpatialBatchNorm
-    from nnplug_std.layers.pooling import MaxPool
-
-    layers, groups, i = [conv, *following], [], 0
-    while i + 2 < len(layers) and type(layers[i]) is Conv and \
-            [type(layer) for layer in layers[i + 1:i + 3]] == [SpatialBatchNorm, ReLU]:
-        first = not groups and not layers[i].input_grad
-        if not (first or winograd_fits(layers[i])):
-            break
-        pool = layers[i + 3] if i + 3 < len(layers) and type(layers[i + 3]) is MaxPool and \
-            pools_pairs(layers[i + 3]) else None
-        groups.append((layers[i], layers[i + 1], pool))
-        i += 4 if pool is not None else 3
-    return (ConvChain(groups), i) if groups else None
-
-
-def winograd_fits(conv):
-    return conv.size == 3 and conv.stride == 1 and 0 <= conv.padding <= 2
-
-
-def pools_pairs(pool):
-    """2x2 windows, stride 2, on even sizes: what the HWNC max pool takes."""
-    h, w = pool.in_shape[1:]
-    return len(pool.in_shape) == 3 and pool.size == 2 and pool.stride in (None, 2) and h % 2 == 0 and w % 2 == 0
 
 
 class ConvChain:

@@ -4,8 +4,8 @@ import numpy as np
 from nnplug.contract.kinds import Layer, check_mode
 from nnplug.contract.options import in_range
 from nnplug_std.classic.layers import affine_backward, affine_forward
-from nnplug_std.classic.products import weight_order
-from nnplug_std.fused import affine_bn_relu_backward, affine_bn_relu_forward
+from nnplug_std.kernels.products import weight_order
+from nnplug_std.kernels.affine_bn_relu import affine_bn_relu_backward, affine_bn_relu_forward
 from nnplug_std.layers.activations import ReLU
 from nnplug_std.layers.normalization import BatchNorm
 from nnplug_std.layers.weights import draw_weights

@@ -6,7 +6,7 @@ import numpy as np
 
 from nnplug.contract.kinds import Layer
 from nnplug.contract.options import in_range
-from nnplug_std.classic.fast_layers import (avg_pool_backward_fast, avg_pool_forward_fast, max_pool_backward_fast,
+from nnplug_std.kernels.im2col import (avg_pool_backward_fast, avg_pool_forward_fast, max_pool_backward_fast,
                                             max_pool_forward_fast)
 
 

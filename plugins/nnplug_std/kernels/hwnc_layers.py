@@ -1,7 +1,7 @@
 """The layers of a convolutional net on channels-inner HWNC arrays ``(H, W, N, C)``, fused where it pays.
 
 A net that keeps its feature maps in HWNC from the first convolution to the last pool runs its
-3x3 convolutions through ``nnplug_std.classic.winograd`` with no transposing copy between layers;
+3x3 convolutions through ``nnplug_std.kernels.winograd`` with no transposing copy between layers;
 only the images (NCHW, going in) and the last feature map (to NCHW, for the affine layer's
 classic flattening order) are transposed. In HWNC a feature map is a C-ordered matrix
 ``(H*W*N, C)``, so batch norm's per-channel statistics are column reductions and its scale and
@@ -9,7 +9,7 @@ shift broadcast along rows.
 
 - ``image_conv_forward/backward``: the input layer, NCHW images to HWNC maps, by im2col (for few
   input channels a Winograd product would be a GEMM with an inner dimension of 3); no dx.
-- ``bn_relu_forward_hwnc/backward_hwnc`` (from ``nnplug_std.classic.hwnc_norm``): spatial batch
+- ``bn_relu_forward_hwnc/backward_hwnc`` (from ``nnplug_std.kernels.hwnc_norm``): spatial batch
   norm and ReLU together.
 - ``conv_bn_relu_forward_hwnc/backward_hwnc``: Winograd 3x3 conv, spatial batch norm and ReLU;
   batch norm's statistics are taken as the convolution writes its output. Batch norm removes the
@@ -19,9 +19,9 @@ shift broadcast along rows.
 """
 import numpy as np
 
-from nnplug_std.classic.conv_layers import conv_output_size
-from nnplug_std.classic.hwnc_norm import ChannelMoments, bn_relu_backward_hwnc, bn_relu_forward_hwnc, column_sums
-from nnplug_std.classic.winograd import check_winograd_params, conv3x3_backward_hwnc, conv3x3_hwnc, filter_transform, \
+from nnplug_std.kernels.shapes import conv_output_size
+from nnplug_std.kernels.hwnc_norm import ChannelMoments, bn_relu_backward_hwnc, bn_relu_forward_hwnc, column_sums
+from nnplug_std.kernels.winograd import check_winograd_params, conv3x3_backward_hwnc, conv3x3_hwnc, filter_transform, \
     tiles
 
 

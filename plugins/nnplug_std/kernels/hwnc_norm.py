@@ -15,7 +15,7 @@ its scale and shift broadcast along the rows. Two things make numpy do this quic
 """
 import numpy as np
 
-from nnplug_std.classic.normalization import bn_setup
+from nnplug_std.kernels.batch_stats import bn_setup
 
 _BLOCK = 1 << 18  # values per block: a block of each operand stays in the L2 and L3 caches
 

@@ -5,8 +5,8 @@ offer them through ``Layer.fuse``.
 """
 import numpy as np
 
-from nnplug_std.classic.normalization import bn_setup, bn_train_backward, bn_train_stats
-from nnplug_std.classic.products import weight_grad
+from nnplug_std.kernels.batch_stats import bn_setup, bn_train_backward, bn_train_stats
+from nnplug_std.kernels.products import weight_grad
 
 
 def affine_bn_relu_forward(x, w, b, gamma, beta, bn_param):

@@ -1,13 +1,13 @@
 """Convolution of sequences ``(N, C, L)``, vectorised: im2col through a strided view and one GEMM.
 
-The 1-D counterpart of ``nnplug_std.classic.fast_layers``' convolution, for signals such as
+The 1-D counterpart of ``nnplug_std.kernels.im2col``' convolution, for signals such as
 MNIST-1D. Samples and output positions form the rows of one (N*L', C*K) column matrix, so a
 convolution is a single product however short the sequences are.
 """
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from nnplug_std.classic.conv_layers import conv_output_size
+from nnplug_std.kernels.shapes import conv_output_size
 
 
 def _columns(x, k, stride, pad):

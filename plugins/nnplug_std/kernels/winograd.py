@@ -11,7 +11,7 @@ side is a contiguous run of ``N*C`` (or ``W*N*C``) values, and where tiles overl
 in the batch dimension of ``np.matmul``, never inside one matrix; the transforms of rows and of
 columns are two such calls each way. Channels-first arrays would need a transposing copy in
 and out of every layer (``conv_forward_winograd`` pays it, for classic callers); a net that runs
-in HWNC throughout pays it once (``nnplug_std.classic.hwnc_layers``).
+in HWNC throughout pays it once (``nnplug_std.kernels.hwnc_layers``).
 
 Accuracy: the transforms' constants (up to 8, down to 1/24) cost about three bits. In float32
 the largest error is a few 1e-6 of the output's largest value, about 6 times im2col's in float32
@@ -21,7 +21,7 @@ the largest error is a few 1e-6 of the output's largest value, about 6 times im2
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from nnplug_std.classic.workspace import scratch, zero_border
+from nnplug_std.kernels.workspace import scratch, zero_border
 
 _BT = np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
                 [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], dtype=float)
@@ -227,7 +227,7 @@ def conv_forward_winograd(x, w, b, conv_param):
 
     The same result as ``conv_forward_fast`` to within Winograd's rounding (see the module's
     docstring). It transposes x to HWNC and the output back, which costs about as much as the
-    convolution's transforms: nets should stay in HWNC (``nnplug_std.classic.hwnc_layers``).
+    convolution's transforms: nets should stay in HWNC (``nnplug_std.kernels.hwnc_layers``).
 
     Inputs:
     - x: input of shape (N, C, H, W)

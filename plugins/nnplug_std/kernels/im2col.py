@@ -5,17 +5,17 @@ float64), with no Python loop over pixels or samples. A convolution is im2col th
 ``sliding_window_view`` of the padded input and one batched GEMM per product: for every sample
 the ``(F, C*HH*WW) @ (C*HH*WW, H'*W')`` product writes that sample's ``(F, H', W')`` block, so the
 output is channels-first as it comes out of BLAS, with no transposing copy. The padded input and
-the column matrix are scratch arrays reused from call to call (``nnplug_std.classic.workspace``);
+the column matrix are scratch arrays reused from call to call (``nnplug_std.kernels.workspace``);
 the backward pass rebuilds the columns from the input it is given instead of keeping them.
 
-For 3x3 stride-1 convolutions of a trained net, ``nnplug_std.classic.winograd`` needs fewer
+For 3x3 stride-1 convolutions of a trained net, ``nnplug_std.kernels.winograd`` needs fewer
 multiplications.
 """
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from nnplug_std.classic.conv_layers import conv_output_size
-from nnplug_std.classic.workspace import scratch, zero_border
+from nnplug_std.kernels.shapes import conv_output_size
+from nnplug_std.kernels.workspace import scratch, zero_border
 
 
 def _columns(x, hh, ww, stride, pad, dtype):

@@ -44,7 +44,7 @@ def test_widths_and_repeats_unroll_into_stages():
 def test_the_fused_chain_is_the_same_model_as_its_layers():
     X, y = rng(1).standard_normal((6, 3, 8, 8)), rng(2).integers(0, 5, 6)
     fused, plain = vgg(fuse=True), vgg(fuse=False)
-    assert [type(runner) for runner, _, _ in fused._runs] == [ConvChain, type(fused.layers[-1][0])]
+    assert [type(run.runner) for run in fused.root.runs] == [ConvChain, type(fused.layers[-1][0])]
     loss_f, grads_f = fused.loss(X, y)
     loss_p, grads_p = plain.loss(X, y)
     assert loss_f == pytest.approx(loss_p, rel=1e-12)
@@ -82,8 +82,8 @@ def test_the_chain_in_float32_agrees_with_float64():
 def test_a_chain_stops_where_its_pattern_does():
     net = vgg(fuse=True, layers=[{"conv": {"filters": 3}}, "spatial_batchnorm", "relu",
                                  {"conv": {"filters": 4, "size": 5}}, "spatial_batchnorm", "relu", "affine"])
-    assert [type(r).__name__ for r, _, _ in net._runs] == ["ConvChain", "Conv", "SpatialBatchNorm", "ReLU", "Affine"]
-    assert len(net._runs[0][2]) == 3
+    assert [type(run.runner).__name__ for run in net.root.runs] == ["ConvChain", "Conv", "SpatialBatchNorm", "ReLU", "Affine"]
+    assert len(net.root.runs[0].nodes) == 3
 
 
 def test_three_layer_conv_net_has_cs231n_shapes_and_starts_near_log_10():

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from nnplug.checks.harness import make_layer
 from nnplug.core.gradcheck import eval_numerical_gradient_array, rel_error
 from nnplug.testing import assert_layer_ok, assert_loss_ok
 from nnplug.contract.registry import default_registry
@@ -29,8 +30,7 @@ def test_every_registered_loss_passes_the_gradient_check(name):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_layers_keep_the_dtype(name, dtype):
     cls = default_registry().get("layers", name)
-    layer = cls(cls.check_shape, 4, dtype=dtype, rng=np.random.default_rng(0))
-    params = layer.init_params(np.random.default_rng(0))
+    layer, params = make_layer(cls, cls.check_shape, dtype, width=4)
     x = np.random.default_rng(1).standard_normal((5, *cls.check_shape)).astype(dtype)
     out, cache = layer.forward(x, params, "train")
     dx, grads = layer.backward(np.ones_like(out), cache)

@@ -79,7 +79,7 @@ def nets(**kwargs):
 @pytest.mark.parametrize("dropout", [0.0, 0.3])
 def test_fused_network_equals_the_unfused_one(reg, dropout):
     fused, plain = nets(reg=reg, dropout=dropout)
-    assert len(fused._runs) < len(fused.layers) == len(plain._runs)
+    assert len(fused.root.runs) < len(fused.layers) == len(plain.root.runs)
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((10, 12)), rng.integers(0, 4, 10)
     for _ in range(2):  # the second pass sees the running statistics of the first
@@ -112,9 +112,10 @@ def test_only_the_exact_standard_layers_fuse():
         name = "my_batchnorm"
 
     net = Network([5], input_dim=4, num_classes=3, block=["affine", "batchnorm", "relu"], seed=0)
-    assert len(net._runs) == 2  # the fused block, then the output affine layer
-    net.layers[1] = (MyBatchNorm(5, dtype=np.float64), net.layers[1][1])
-    assert [runner for runner, _, _ in net._plan_runs()] == [layer for layer, _ in net.layers]
+    assert len(net.root.runs) == 2  # the fused block, then the output affine layer
+    net.root.nodes[1].layer = MyBatchNorm(5, dtype=np.float64)
+    net.root.plan(fuse=True)
+    assert [run.runner for run in net.root.runs] == [node.layer for node in net.root.nodes]
 
 
 def test_float32_batchnorm_net_never_upcasts():

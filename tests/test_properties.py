@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nnplug.checks.harness import make_layer
 from nnplug.core.gradcheck import eval_numerical_gradient_array
 from nnplug.contract.registry import default_registry
 
@@ -25,8 +26,7 @@ def build(name, batch, in_dim, out_dim, dtype, seed, scale, split_features, spat
     rng = np.random.default_rng(seed)
     check_shape = tuple(cls.check_shape)
     shape = (in_dim,) if len(check_shape) == 1 else (check_shape[0], *spatial[:len(check_shape) - 1])
-    layer = cls(shape, out_dim, dtype=dtype, rng=np.random.default_rng(seed + 1))
-    params = layer.init_params(rng, "gaussian", 0.5)
+    layer, params = make_layer(cls, shape, dtype, seed=seed, width=out_dim)  # a composite: with its children
     x = scale * rng.standard_normal((batch, *shape))
     x = np.where(np.abs(x) < 1e-3, np.copysign(1e-3, x), x).astype(dtype)
     if split_features and cls.resizes and len(shape) == 1 and in_dim % 2 == 0:

@@ -225,45 +225,68 @@ def network_options(model):
     return {key: value for key, value in model.items() if key in NETWORK_FIELDS}
 
 
-NETWORK_FIELDS = ("layers", "hidden_dims", "dropout", "init", "weight_scale", "reg", "dtype", "seed", "fuse")
+NETWORK_FIELDS = ("layers", "blocks", "hidden_dims", "dropout", "init", "weight_scale", "reg", "dtype", "seed", "fuse")
 
 
-def describe_model(settings):
+def describe_model(settings, registry=None):
     """The network as the run summary shows it: ``[affine, relu] x (100, 100) - affine - softmax``
-    for the MLP, ``conv - relu - max_pool - affine - relu - affine - softmax`` for a layer list."""
+    for the MLP, ``conv - relu - max_pool - affine - relu - affine - softmax`` for a layer list (a
+    layer repeated in a row once, with a count: ``residual x9``)."""
     model, loss = settings["model"], settings["loss"]["name"]
     if model.get("layers") is None:
         block = ", ".join(settings["layer"]["block"])
         hidden = ", ".join(str(h) for h in model["hidden_dims"])
         return f"[{block}] x ({hidden}) - affine - {loss}"
-    return " - ".join([*(step.label for step in layer_plan.expand(model["layers"])), loss])
+    return " - ".join([*_runs_of(step.label for step in model_steps(model, registry)), loss])
+
+
+def _runs_of(labels):
+    """``["conv", "residual x9", "affine"]``: each label once per run of it in a row, with the count."""
+    runs = []
+    for label in labels:
+        if runs and runs[-1][0] == label:
+            runs[-1][1] += 1
+        else:
+            runs.append([label, 1])
+    return [label if count == 1 else f"{label} x{count}" for label, count in runs]
+
+
+def model_steps(model, registry=None):
+    """The top-level ``Step`` of a model section's layer list (blocks and repeats unrolled)."""
+    return layer_plan.expand(model["layers"], blocks=model.get("blocks"),
+                             plugin=layer_plan.lookup(registry or default_registry()))
 
 
 def run_name(settings):
     """Names the chosen plugins: ``digits:affine-batchnorm-relu:adam`` for the MLP (its block),
-    ``cifar10:vgg:sgd_momentum`` for another architecture (its name)."""
+    ``cifar10:vgg:sgd_momentum`` for another architecture (its name), ``digits:conv-relu-affine:sgd``
+    for a layer list given to the MLP's config (``model.layers=[...]``)."""
     return f"{settings['data']['name']}:{architecture_name(settings)}:{settings['optim']['name']}"
 
 
 def architecture_name(settings):
     model = settings["model"]
-    return "-".join(settings["layer"]["block"]) if model.get("layers") is None else model["name"]
+    if model.get("layers") is None:
+        return "-".join(settings["layer"]["block"])
+    if model["name"] == "mlp":  # the MLP's own config, given a layer list: name it after its layers
+        return "-".join(dict.fromkeys(step.label for step in model_steps(model)))
+    return model["name"]
 
 
-def layers_used(settings):
-    """The layer plugins the network is made of, each once, in order."""
+def layers_used(settings, registry=None):
+    """The layer plugins the network is made of (inside composite layers too), each once, in order."""
     model = settings["model"]
     if model.get("layers") is None:
         names = list(settings["layer"]["block"]) + (["dropout"] if model["dropout"] > 0 else []) + ["affine"]
     else:
-        names = [step.label for step in layer_plan.expand(model["layers"])]
+        names = [step.label for step in layer_plan.walk(model_steps(model, registry))]
     return list(dict.fromkeys(names))
 
 
 def plugin_tags(registry, settings):
     """The chosen plugins and the distribution and version that provide each."""
     used = [("datasets", settings["data"]["name"]), ("losses", settings["loss"]["name"]),
-            ("optimizers", settings["optim"]["name"]), *(("layers", name) for name in layers_used(settings))]
+            ("optimizers", settings["optim"]["name"]), *(("layers", name) for name in layers_used(settings, registry))]
     tags = {
         "nnplug.data": settings["data"]["name"],
         "nnplug.model": settings["model"]["name"],

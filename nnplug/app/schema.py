@@ -17,7 +17,7 @@ options name it first in their defaults list (``defaults: [schema, _self_]``).
 """
 from dataclasses import dataclass, field, fields
 from enum import Enum
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 
@@ -54,6 +54,7 @@ def nonempty(default):
 class ModelConfig:
     name: str = nonempty("mlp")  # names the architecture in run names and tags
     layers: Optional[List[Any]] = None  # a layer list (nnplug.core.layer_plan); null: the MLP below
+    blocks: Optional[Dict[str, Any]] = None  # layer lists used by name in `layers` (nnplug.core.layer_plan)
     hidden_dims: List[int] = bounded([100, 100], minimum=1)  # the MLP: layer.block once per width
     dropout: float = bounded(0.0, minimum=0, below=1)  # the MLP: dropout ending each block
     init: Init = Init.he
@@ -81,6 +82,7 @@ class SolverConfig:
     seed: Optional[int] = bounded(None, minimum=0)
     checkpoint: bool = True
     resume: bool = False
+    param_groups: Optional[List[Any]] = None  # learning-rate multipliers, decay, freezing (nnplug.core.param_groups)
 
 
 @dataclass
@@ -154,6 +156,9 @@ def field_problems(section, schema, prefix):
         elif value is None:
             if "Optional" not in text:
                 problems.append(f"{prefix}.{f.name}: expected a value, not null")
+        elif "Dict" in text:
+            if not isinstance(value, dict):
+                problems.append(f"{prefix}.{f.name}={value!r}: expected a mapping")
         elif "List" in text:
             whole = "int" in text
             if not isinstance(value, list) or "Any" not in text and not all(_fits(v, whole) for v in value):

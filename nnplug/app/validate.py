@@ -16,7 +16,7 @@ from nnplug.app.errors import ConfigError
 from nnplug.contract.options import is_number, is_whole, type_problems
 from nnplug.contract.conformance import LABELS, did_you_mean
 from nnplug.contract.registry import PluginError
-from nnplug.core import layer_plan
+from nnplug.core import layer_plan, param_groups
 from nnplug.data.prepare import SETTINGS, settings_problems
 
 SECTIONS = ("data", "layer", "loss", "optim", "model", "augment", "solver", "tracking")
@@ -41,6 +41,7 @@ def validate(cfg, registry):
         problems += _unknown(settings[section], schema.keys(section_schema), section)
         problems += schema.range_problems(settings[section], section_schema, section)
     problems += _check_model(registry, settings["model"])
+    problems += param_groups.problems(settings["solver"].get("param_groups"))
     problems += _check_augment(registry, settings["augment"])
     problems += _check_data(registry, settings["data"])
     problems += _check_loss(registry, settings["loss"])
@@ -113,17 +114,38 @@ def _check_layer(registry, layer):
 
 
 def _check_model(registry, model):
-    """The model's fields have their types; each entry of ``model.layers`` names an installed layer
-    with options it has. Other keys are the architecture's knobs, used by interpolation."""
+    """The model's fields have their types; every layer of ``model.layers`` (inside repeats, widths,
+    blocks and composite layers too) is an installed layer with options it has. Other keys are the
+    architecture's knobs, used by interpolation."""
     problems = schema.field_problems(model, schema.ModelConfig, "model")
-    layers = model.get("layers")
+    layers, blocks = model.get("layers"), model.get("blocks") or {}
     if problems or layers is None:
         return problems
+    shadowing = sorted(name for name in blocks if name in registry.names("layers"))
+    if shadowing:
+        return [f"model.blocks.{shadowing[0]}: a block may not take the name of the layer plugin {shadowing[0]!r}"]
     try:
-        layer_plan.expand(layers)
+        steps = layer_plan.expand(layers, blocks=blocks, plugin=layer_plan.lookup(registry), where="model.layers")
     except ValueError as exc:
-        return [f"model.layers: {exc}"]
-    return _check_entries(registry, "layers", _layer_entries(layers, "model.layers"))
+        return [str(exc)]
+    return _check_steps(registry, layer_plan.walk(steps))
+
+
+def _check_steps(registry, steps):
+    """Each expanded step names an installed layer with options it has (layer lists aside: their
+    steps are checked themselves)."""
+    problems = []
+    for step in steps:
+        try:
+            cls = registry.get("layers", step.spec)
+        except PluginError as exc:
+            problems.append(f"{step.where}={step.spec!r}: {exc}")
+            continue
+        lists = getattr(cls, "layer_lists", None) or {}
+        options = {key: value for key, value in step.options.items() if key not in lists}
+        problems += option_problems(cls, options, cls.options, f"{step.where}.{step.spec}", f"layer {step.spec!r}",
+                                    check=cls.check_options)
+    return problems
 
 
 def _check_augment(registry, augment):
@@ -153,15 +175,6 @@ def _check_entries(registry, kind, entries):
         problems += option_problems(cls, step.options, cls.options, f"{where}.{step.spec}",
                                     f"{LABELS[kind]} {step.spec!r}", check=cls.check_options)
     return problems
-
-
-def _layer_entries(entries, path):
-    """``(config key, entry)`` of every layer in a layer list, inside repeat and widths entries too."""
-    for i, entry in enumerate(entries):
-        if isinstance(entry, dict) and "layers" in entry and set(entry) & set(layer_plan.META):
-            yield from _layer_entries(entry["layers"], f"{path}[{i}].layers")
-        else:
-            yield f"{path}[{i}]", entry
 
 
 def _check_loss(registry, section):

@@ -12,7 +12,8 @@ import numpy as np
 
 from nnplug.contract.registry import default_registry
 from nnplug.core import checkpoint
-from nnplug.core.gradcheck import eval_numerical_gradient, eval_numerical_gradient_array, rel_error
+from nnplug.checks.harness import make_layer
+from nnplug.core.gradcheck import eval_numerical_gradient, eval_numerical_gradient_array, gradient_error, magnitudes
 from nnplug.data.prepare import prepare
 
 TOLERANCE = 1e-7  # relative error of an analytic gradient against centred differences (CS231n's yardstick)
@@ -50,7 +51,7 @@ def check_layer(layer, tol=TOLERANCE, registry=None):
     for options in [{}, *getattr(cls, "check_cases", [])]:
         where = f" with {options}" if options else ""
         try:
-            _check_layer_case(cls, dict(options), where, tol, report)
+            _check_layer_case(cls, dict(options), where, tol, report, registry)
         except _Stop:
             pass
     return report
@@ -60,14 +61,9 @@ class _Stop(Exception):
     """A problem that leaves nothing further to check in this case."""
 
 
-def _make(cls, shape, dtype, options, seed):
+def _make(cls, shape, dtype, options, seed, registry=None):
     width = WIDTH if getattr(cls, "resizes", False) else None
-    rng = np.random.default_rng(seed)
-    layer = cls(shape, width, dtype=dtype, rng=rng, **options) if width is not None else \
-        cls(shape, dtype=dtype, rng=rng, **options)
-    params = {k: np.asarray(v, dtype=dtype) for k, v in layer.init_params(np.random.default_rng(seed + 1),
-                                                                          "gaussian", 0.5).items()}
-    return layer, params
+    return make_layer(cls, shape, dtype, options, seed, width, registry)
 
 
 def _call(report, what, function, *args):
@@ -78,10 +74,10 @@ def _call(report, what, function, *args):
         raise _Stop from None
 
 
-def _check_layer_case(cls, options, where, tol, report):
+def _check_layer_case(cls, options, where, tol, report, registry=None):
     shape = tuple(getattr(cls, "check_shape", None) or DEFAULT_SHAPE)
     layer, params = _call(report, f"building it for samples of {shape}{where}", _make, cls, shape,
-                          np.float64, options, 0)
+                          np.float64, options, 0, registry)
     x = np.random.default_rng(2).standard_normal((BATCH, *shape))
     given = f"x of shape {x.shape}{where}"
     state = layer.get_state()
@@ -117,18 +113,26 @@ def _check_layer_case(cls, options, where, tol, report):
             report.fail(f"backward{where}: the gradient of {name} has shape {grads[name].shape}, {name} {value.shape}")
     if not report.passed:
         raise _Stop
-    errors = {"x": rel_error(dx, eval_numerical_gradient_array(lambda _: forward()[0], x, dout))}
-    for name, value in params.items():
-        errors[name] = rel_error(grads[name], eval_numerical_gradient_array(lambda _: forward()[0], value, dout))
-    for name, value in errors.items():
-        report.error(value)
-        if not value < tol:
-            report.fail(f"the gradient of {name}{where} is off: relative error {value:.1e} (tolerance {tol:.0e})")
-    _check_float32(cls, shape, options, where, report)
+    compare_gradients(report, {"x": (dx, x), **{name: (grads[name], value) for name, value in params.items()}},
+                      lambda: forward()[0], dout, where, tol)
+    _check_float32(cls, shape, options, where, report, registry)
 
 
-def _check_float32(cls, shape, options, where, report):
-    layer, params = _call(report, f"building it in float32{where}", _make, cls, shape, np.float32, options, 0)
+def compare_gradients(report, pairs, output, dout, where, tol):
+    """Each ``name: (analytic gradient, the array it is of)`` against centred differences of
+    ``sum(output() * dout)``; a failure names the array and shows the magnitudes."""
+    for name, (analytic, value) in pairs.items():
+        numeric = eval_numerical_gradient_array(lambda _: output(), value, dout)
+        error = gradient_error(analytic, numeric)
+        report.error(error)
+        if not error < tol:
+            report.fail(f"the gradient of {name}{where} is off: relative error {error:.1e} (tolerance {tol:.0e}; "
+                        f"{magnitudes(analytic, numeric)})")
+
+
+def _check_float32(cls, shape, options, where, report, registry=None):
+    layer, params = _call(report, f"building it in float32{where}", _make, cls, shape, np.float32, options, 0,
+                          registry)
     x = np.random.default_rng(2).standard_normal((BATCH, *shape)).astype(np.float32)
     for mode in ("test", "train"):  # the train pass last: backward takes its cache
         out, cache = _call(report, f"forward ({mode}) on float32 x{where}", layer.forward, x, params, mode)
@@ -157,11 +161,12 @@ def check_loss(loss, tol=TOLERANCE, registry=None, num_classes=5, batch=8):
             report.fail(f"returned {type(value).__name__} and {getattr(dx, 'shape', None)}{where}, expected a float "
                         f"and dscores of shape {x.shape}")
             continue
-        error = rel_error(dx, eval_numerical_gradient(lambda s: fn(s, y, **{**fn.options, **options})[0], x,
-                                                      verbose=False))
+        numeric = eval_numerical_gradient(lambda s: fn(s, y, **{**fn.options, **options})[0], x, verbose=False)
+        error = gradient_error(dx, numeric)
         report.error(error)
         if not error < tol:
-            report.fail(f"the gradient{where} is off: relative error {error:.1e} (tolerance {tol:.0e})")
+            report.fail(f"the gradient{where} is off: relative error {error:.1e} (tolerance {tol:.0e}; "
+                        f"{magnitudes(dx, numeric)})")
     return report
 
 

@@ -28,6 +28,17 @@ class Layer:
 
     ``rng`` is the layer's own ``numpy.random.Generator`` (the model derives it from its seed);
     ``input_grad`` is False where nobody needs dx (the first layer), so a layer may skip that work.
+
+    Parameters and what the framework does with them:
+    - the network names them: a layer's local names (``W``, ``b``, ``gamma``) with the index of
+      the weight layer they belong to (``W1, b1, gamma1, W2, ...``), prefixed by the path of the
+      composite layers they sit in (``residual4.body.W1``; see ``Composite``);
+    - ``param_kinds`` says what each local name is (weight, bias, scale, shift), so that a config's
+      parameter groups can select them by kind (no decay on biases and norms, frozen scales);
+    - ``frozen`` names local parameters that never train (a whitening filter computed from data):
+      they are checkpointed and logged with the model but the Solver leaves them as they are;
+    - ``sample_inputs = k`` asks for ``k`` seeded training inputs as they arrive at this layer when
+      the network is built: ``init_params`` then gets them as ``sample=`` (an array ``(k, *in_shape)``).
     """
 
     name: str = ""
@@ -38,6 +49,10 @@ class Layer:
     options: dict = {}
     option_types: dict = {}
     regularized: tuple = ()
+    param_kinds: dict = {"W": "weight", "b": "bias", "gamma": "scale", "beta": "shift"}
+    frozen: tuple = ()
+    sample_inputs: int = 0
+    layer_lists: dict = {}  # a Composite's options that hold layers (see Composite)
     check_shape: tuple = (6,)  # the sample shape ``nnplug plugins --check`` builds it for
     check_cases: tuple = ()  # option values it checks besides the defaults, e.g. ({"approximate": False},)
 
@@ -113,6 +128,37 @@ class Layer:
     def set_state(self, state):
         """Restore what ``get_state`` returned."""
         self.rng.bit_generator.state = state["rng"]
+
+
+class Composite(Layer):
+    """A layer made of child layers: a residual block, parallel branches, a named group of layers.
+
+    Options named in ``layer_lists`` hold layers, written as a model's ``layers`` is (names, names
+    with options, ``repeat`` and ``widths`` entries, blocks): ``{"layers": 1}`` for an option that
+    holds one layer list, ``{"branches": 2}`` for one that holds a list of layer lists. The
+    framework expands them (an enclosing ``widths`` entry's width reaches the resizing layers
+    inside) before the composite is made.
+
+    The composite builds its children in ``output_shape``, through ``self.child(layers, in_shape,
+    name)``, which the framework provides: it builds ``layers`` (a layer list, or one the composite
+    writes itself, like a projection shortcut) through the network's own registry, names their
+    parameters under the composite's path and ``name`` (``residual4.body.W1``), and returns a
+    branch with ``in_shape``, ``out_shape``, ``forward(x, mode) -> (out, cache)`` and
+    ``backward(dout, cache) -> dx``; the branch fetches its layers' parameters and stores their
+    gradients itself, fused where its layers offer it. The composite's own ``forward`` and
+    ``backward`` only combine its branches: a residual block returns ``x + body(x)`` and passes
+    ``dout + body.backward(dout)`` down. Its own parameters, if any, are declared and handled as
+    any layer's.
+
+    A composite with a ``label`` option gives its children that path instead of
+    ``<name><position>`` (``stem.W1`` rather than ``sequence1.W1``).
+    """
+
+    def __init__(self, in_shape, out_dim=None, *, child=None, **options):
+        if child is None:
+            raise TypeError(f"composite layer {self.name!r} is built by a network, which gives it child=")
+        self.child = child
+        super().__init__(in_shape, out_dim, **options)
 
 
 class Transform:

@@ -1,6 +1,7 @@
 """Training diagnostics per parameterised layer, per epoch: what CS231n teaches to watch while a net trains.
 
-For every layer with parameters (named by its first parameter: ``W1``, ``gamma1``, ``W2``, ...):
+For every layer with parameters (named by its first parameter: ``W1``, ``gamma1``, ``W2``, ...;
+inside a composite layer each child is measured, ``residual4.W1``):
 
 - ``update_ratio``: ||W after the step - W before|| / ||W before|| of that parameter. CS231n's rule
   of thumb is about 1e-3: much higher and the learning rate is likely too high, much lower and it
@@ -51,7 +52,7 @@ class Diagnostics:
     ``history`` holds ``(epoch, record)`` of every check of this ``train()``. One warning line
     (logged, once a run) names the layers whose update ratio is above ``HIGH_RATIO`` at a check;
     another at the end of training those whose median ratio over the epochs is below ``LOW_RATIO``.
-    Models without ``layers`` (CS231n's classic classes) are left alone.
+    Models that are no ``Network`` (no tree of layers, ``root``) are left alone.
     """
 
     def __init__(self, sinks=(), probe_rows=PROBE_ROWS):
@@ -67,7 +68,7 @@ class Diagnostics:
     # Solver events
 
     def on_train_start(self, solver):
-        self._blocks = blocks(solver.model) if hasattr(solver.model, "layers") else None
+        self._blocks = blocks(solver.model) if hasattr(solver.model, "root") else None
         self.history = []
         per_epoch, total = solver.iterations_per_epoch, solver.num_iterations
         self._measured = {0, total - 1, *range(per_epoch - 1, total, per_epoch)}  # the steps the Solver checks after
@@ -121,25 +122,36 @@ class Diagnostics:
 
 
 class Block:
-    """A parameterised layer and the parameter-free layers after it (positions in ``Network.layers``)."""
+    """A parameterised layer and the parameter-free layers after it in its branch (nodes of ``Network.nodes``)."""
 
-    def __init__(self, param, positions, rectifier):
+    def __init__(self, param, nodes, rectifier):
         self.param = param  # the global name of the layer's first parameter
-        self.positions = positions
-        self.rectifier = rectifier  # the position of its ReLU-like layer, or None
+        self.nodes = nodes
+        self.rectifier = rectifier  # its ReLU-like node, or None
 
 
 def blocks(network):
-    """``{layer name: Block}`` in order, one per layer with parameters; layers before the first have none."""
+    """``{layer name: Block}`` in order, one per layer with parameters, walking the network's tree: a
+    block ends with its branch or at a composite layer (whose children form blocks of their own);
+    layers before the first parameterised one of a branch have none."""
     found = {}
-    current = None
-    for position, (layer, names) in enumerate(network.layers):
-        if names:
-            current = found[next(iter(names.values()))] = Block(next(iter(names.values())), [position], None)
-        elif current is not None:
-            current.positions.append(position)
-            if getattr(layer, "rectifier", False) and current.rectifier is None:
-                current.rectifier = position
+
+    def visit(branch):
+        current = None
+        for node in branch.nodes:
+            if node.branches:  # a composite: its children are measured, not it
+                current = None
+                for child in node.branches:
+                    visit(child)
+            elif node.names:
+                first = next(iter(node.names.values()))
+                current = found[first] = Block(first, [node], None)
+            elif current is not None:
+                current.nodes.append(node)
+                if getattr(node.layer, "rectifier", False) and current.rectifier is None:
+                    current.rectifier = node
+
+    visit(network.root)
     return found
 
 
@@ -150,19 +162,20 @@ def activations(network, layer_blocks, X):
     layer's state is restored afterwards, whatever a plugin does in test mode.
     """
     state = copy.deepcopy(network.get_state())
-    ends = {block.positions[-1]: name for name, block in layer_blocks.items()}
-    rectifiers = {block.rectifier: name for name, block in layer_blocks.items() if block.rectifier is not None}
+    ends = {id(block.nodes[-1]): name for name, block in layer_blocks.items()}
+    rectifiers = {id(block.rectifier): name for name, block in layer_blocks.items() if block.rectifier is not None}
     record = {name: {} for name in layer_blocks}
-    out = X if X.dtype == network.dtype else X.astype(network.dtype)
+
+    def observe(node, out):
+        if id(node) in rectifiers:
+            fired = (out.reshape(len(out), -1) > 0).any(axis=0)
+            record[rectifiers[id(node)]]["dead_fraction"] = float(1.0 - fired.mean())
+        if id(node) in ends:  # accumulated in float64 whatever the network computes in
+            record[ends[id(node)]].update(activation_mean=float(out.mean(dtype=np.float64)),
+                                          activation_std=float(out.std(dtype=np.float64)))
+
     try:
-        for position, (layer, names) in enumerate(network.layers):
-            out, _ = layer.forward(out, {local: network.params[g] for local, g in names.items()}, "test")
-            if position in rectifiers:
-                fired = (out.reshape(len(out), -1) > 0).any(axis=0)
-                record[rectifiers[position]]["dead_fraction"] = float(1.0 - fired.mean())
-            if position in ends:  # accumulated in float64 whatever the network computes in
-                record[ends[position]].update(activation_mean=float(out.mean(dtype=np.float64)),
-                                              activation_std=float(out.std(dtype=np.float64)))
+        network.root.forward(X if X.dtype == network.dtype else X.astype(network.dtype), "test", observe=observe)
     finally:
         network.set_state(state)
     return record

@@ -6,37 +6,15 @@ import threading
 import numpy as np
 
 from nnplug.contract.registry import UnknownPluginError, default_registry
-from nnplug.core import checkpoint, training_state
+from nnplug.core import checkpoint, param_groups, training_state
 from nnplug.core.checkpoint import CheckpointError
 from nnplug.core.schedules import SCHEDULES, learning_rate
+from nnplug.core.stops import DivergenceError, TrainingInterrupted
 
 EVENTS = ("on_train_start", "on_gradients", "on_iteration", "on_epoch_end", "on_new_best", "on_train_end")
 # Inputs spread this much wider than standardised ones (std 1) are the likely cause of a diverging
 # loss: raw pixels of 0-255 have a standard deviation near 80.
 UNNORMALISED_SCALE = 10.0
-
-
-class DivergenceError(RuntimeError):
-    """The loss stopped being a finite number."""
-
-
-class TrainingInterrupted(KeyboardInterrupt):
-    """SIGINT or SIGTERM stopped training; the state at that iteration is in ``checkpoint``.
-
-    A KeyboardInterrupt, so that ``except Exception`` does not swallow it and trackers treat the
-    run as killed rather than failed. ``exit_code`` is the shell's 128 + signal number.
-    """
-
-    def __init__(self, signum, checkpoint_path=None):
-        name = signal.Signals(signum).name
-        saved = f"; resume from {checkpoint_path}" if checkpoint_path else ""
-        super().__init__(f"training stopped by {name}{saved}")
-        self.signum = signum
-        self.checkpoint = checkpoint_path
-        self.exit_code = 128 + signum
-
-    def __reduce__(self):  # a parallel sweep job sends it back to the Hydra process pickled
-        return type(self), (self.signum, self.checkpoint)
 
 
 class Solver:
@@ -46,7 +24,10 @@ class Solver:
     'step', 'cosine') with lr_step_size, lr_gamma, lr_min; batch_size, num_epochs, print_every,
     verbose, num_train_samples, num_val_samples, seed, listeners, checkpoint_dir; transforms:
     Transform plugins applied in order to every training minibatch (data augmentation, see
-    ``nnplug.core.augmentation``), never to the accuracy checks.
+    ``nnplug.core.augmentation``), never to the accuracy checks; param_groups: rules giving
+    parameters learning-rate multipliers, weight decay on or off, or freezing them
+    (``nnplug.core.param_groups``): every update rule gets them the same way, through each
+    parameter's own config, and frozen parameters get no update and no optimizer state.
 
     Listeners are objects with any of the methods named in ``EVENTS``; the Solver knows nothing else
     about them.
@@ -83,6 +64,7 @@ class Solver:
         listeners = list(kwargs.pop("listeners", ()))
         self.checkpoint_dir = kwargs.pop("checkpoint_dir", None)
         self.transforms = list(kwargs.pop("transforms", ()))
+        self.param_groups = kwargs.pop("param_groups", None)
         if kwargs:
             raise ValueError("Unrecognized arguments %s" % ", ".join('"%s"' % k for k in kwargs))
         try:
@@ -93,6 +75,14 @@ class Solver:
             raise ValueError(f"Invalid lr_schedule {self.lr_schedule!r}: expected one of {', '.join(SCHEDULES)}")
         if int(self.batch_size) < 1:
             raise ValueError(f"Invalid batch_size {self.batch_size!r}: expected an integer >= 1")
+
+        try:
+            self.param_settings = param_groups.resolve(self.param_groups, self.model)
+        except ValueError as exc:
+            raise ValueError(f"Invalid param_groups: {exc}") from None
+        decayed = param_groups.decayed(self.param_settings, getattr(self.model, "regularized", None))
+        if decayed is not None:  # the model's L2 term follows the groups' decay
+            self.model.regularized = decayed
 
         self._signal = None  # set by the handler, acted on between iterations
         self._listeners = {event: [] for event in EVENTS}
@@ -123,12 +113,22 @@ class Solver:
         self.rng = np.random.default_rng(self.seed)
         base = {**self.update_rule.defaults, **self.optim_config}
         self.base_learning_rate = base.get("learning_rate")
-        self.optim_configs = {p: dict(base) for p in self.model.params}
+        self.optim_configs = {p: param_groups.optimizer_config(base, setting)
+                              for p, setting in self.param_settings.items() if setting.trainable}
 
     @property
     def learning_rate(self):
-        """The learning rate now in force (the same for every parameter)."""
-        return next(iter(self.optim_configs.values()), {}).get("learning_rate")
+        """The learning rate now in force, before any group's multiplier."""
+        for p, config in self.optim_configs.items():
+            mult = self.param_settings[p].lr_mult
+            if mult > 0 and config.get("learning_rate") is not None:
+                return config["learning_rate"] / mult
+        return self.base_learning_rate
+
+    def _set_learning_rate(self, lr):
+        """Every trainable parameter's learning rate: ``lr`` times its group's multiplier."""
+        for p, config in self.optim_configs.items():
+            config["learning_rate"] = lr * self.param_settings[p].lr_mult
 
     @property
     def iterations_per_epoch(self):
@@ -152,8 +152,9 @@ class Solver:
         self.loss_history.append(loss)
         self._emit("on_gradients", self.iteration, grads)  # before the update: diagnostics see both sides
         params, configs, update = self.model.params, self.optim_configs, self.update_rule.fn
-        for p, w in params.items():
-            params[p], configs[p] = update(w, grads[p], configs[p], out=w)
+        for p, config in configs.items():  # frozen parameters have none
+            w = params[p]
+            params[p], configs[p] = update(w, grads[p], config, out=w)
         return loss
 
     def input_scale(self):
@@ -177,8 +178,7 @@ class Solver:
         lr = learning_rate(self.lr_schedule, self.base_learning_rate, self.epoch,
                            step_size=self.lr_step_size, gamma=self.lr_gamma,
                            num_epochs=self.num_epochs, min_lr=self.lr_min)
-        for config in self.optim_configs.values():
-            config["learning_rate"] = lr
+        self._set_learning_rate(lr)
 
     def check_accuracy(self, X, y, num_samples=None, batch_size=100):
         """Accuracy on ``num_samples`` random rows of X (all of them by default), predicted in batches."""

@@ -76,7 +76,7 @@ class TrainedModel:
         """Record the distribution of every plugin ``network`` is built of, as ``registry`` provides them."""
         registry = registry or default_registry()
         architecture = network.architecture()
-        used = [("layers", entry["layer"]) for entry in architecture["layers"]] + [("losses", architecture["loss"])]
+        used = [("layers", node.step.spec) for node in network.nodes] + [("losses", architecture["loss"])]
         plugins = []
         for kind, name in dict.fromkeys(used):
             info = registry.info(kind, name)

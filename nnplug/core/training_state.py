@@ -12,7 +12,7 @@ import numpy as np
 from nnplug.core.nested import MISSING, differences
 
 SOLVER_OPTIONS = ("update_rule_name", "optim_config", "lr_decay", "lr_schedule", "lr_step_size", "lr_gamma",
-                  "lr_min", "batch_size", "num_epochs", "num_train_samples", "num_val_samples", "seed")
+                  "lr_min", "batch_size", "num_epochs", "num_train_samples", "num_val_samples", "seed", "param_groups")
 COUNTERS = ("epoch", "iteration")
 
 
@@ -75,10 +75,12 @@ def _value(value):
 
 def _apply(solver, state):
     params = solver.model.params
-    for group in ("params", "best_params", "optim_configs"):
-        extra = set(state[group]) - set(params)
-        if extra or (group != "best_params" and set(state[group]) != set(params)):
-            raise ValueError(f"its {group} do not name the same parameters as the model")
+    expected = {"params": set(params), "best_params": set(params), "optim_configs": set(solver.optim_configs)}
+    for group, names in expected.items():
+        extra = set(state[group]) - names
+        if extra or (group != "best_params" and set(state[group]) != names):
+            raise ValueError(f"its {group} do not name the same parameters as the model"
+                             + (" trains" if group == "optim_configs" else ""))
     for group in ("params", "best_params"):
         for name, value in state[group].items():
             w = params[name]

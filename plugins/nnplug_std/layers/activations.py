@@ -46,3 +46,18 @@ class LeakyReLU(Layer):
 
     def backward(self, dout, cache):
         return leaky_relu_backward(dout, cache), {}
+
+
+class Scale(Layer):
+    """``factor * x``: a fixed gain, e.g. on a net's scores (ResNet-9's 0.125, airbench94's 1/9)."""
+
+    name = "scale"
+    description = "Multiplies by a fixed factor: factor * x"
+    options = {"factor": 1.0}
+    check_cases = ({"factor": -0.125},)
+
+    def forward(self, x, params, mode):
+        return x * x.dtype.type(self.factor), None
+
+    def backward(self, dout, cache):
+        return dout * dout.dtype.type(self.factor), {}

@@ -78,6 +78,28 @@ class GlobalAvgPool(Layer):
         return np.ascontiguousarray(dx), {}
 
 
+class GlobalMaxPool(Layer):
+    name = "global_max_pool"
+    description = "The largest value of each channel over all its positions: (C, ...) -> (C,)"
+    check_shape = (3, 4, 4)
+
+    def output_shape(self, in_shape):
+        if len(in_shape) < 2:
+            raise ValueError(f"global_max_pool takes (C, ...) maps, not samples of shape {in_shape}")
+        return in_shape[:1]
+
+    def forward(self, x, params, mode):
+        flat = x.reshape(len(x), x.shape[1], -1)
+        where = flat.argmax(axis=2)  # the first maximum of each channel takes its gradient, as max_pool's
+        return np.take_along_axis(flat, where[..., None], axis=2)[..., 0], (where, x.shape)
+
+    def backward(self, dout, cache):
+        where, shape = cache
+        dx = np.zeros((shape[0], shape[1], int(np.prod(shape[2:]))), dtype=dout.dtype)
+        np.put_along_axis(dx, where[..., None], dout[..., None], axis=2)
+        return dx.reshape(shape), {}
+
+
 class Flatten(Layer):
     name = "flatten"
     description = "Each sample as one vector: (C, H, W) -> (C*H*W,), in C order"

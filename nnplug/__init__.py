@@ -19,6 +19,8 @@ _LAZY = {
     "ThreeLayerConvNet": "nnplug.core.classic_models",
     "Solver": "nnplug.core.solver",
     "Layer": "nnplug.contract.kinds",
+    "Composite": "nnplug.contract.kinds",
+    "draw_weights": "nnplug.contract.weights",  # weights as the standard layers draw them: he, xavier, gaussian
     "Loss": "nnplug.contract.kinds",
     "UpdateRule": "nnplug.contract.kinds",
     "Dataset": "nnplug.contract.kinds",

@@ -44,7 +44,7 @@ def test_every_file_of_the_layout_is_on_the_page():
     named = {line.split()[0] for line in layout.splitlines()[1:] if line.strip() and not line.strip().endswith("/")}
     files = {path.rsplit("/", 1)[-1] for path in written}
     assert named - {"conf/"} <= files | {"layer/prelu.yaml", "loss/focal.yaml", "optim/lion.yaml",
-                                         "augment/cutout.yaml"}
+                                         "augment/cutout.yaml", "model/dense.yaml"}
 
 
 def test_the_template_installs_without_a_setuptools_warning(guide):
@@ -55,9 +55,9 @@ def test_the_template_installs_without_a_setuptools_warning(guide):
 
 def test_nnplug_plugins_checks_every_plugin_of_the_guide(guide):
     done = subprocess.run([sys.executable, "-m", "nnplug", "plugins", "--check", "prelu", "focal", "lion", "points",
-                           "cutout"], env=guide["env"], capture_output=True, text=True, timeout=300)
+                           "cutout", "dense_link"], env=guide["env"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "Check: 5 passed, 0 failed" in done.stdout
+    assert "Check: 6 passed, 0 failed" in done.stdout
     assert "init=0.25" in done.stdout and "gamma=2.0" in done.stdout
 
 
@@ -66,7 +66,7 @@ def test_the_guides_own_tests_pass_with_nnplug_testing(guide):
                            str(guide["root"] / "nnplug-guide" / "tests")], env=guide["env"], capture_output=True,
                           text=True, timeout=900, cwd=guide["root"])
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-    assert "5 passed" in done.stdout
+    assert "6 passed" in done.stdout
 
 
 def test_the_notebook_block_runs(guide):

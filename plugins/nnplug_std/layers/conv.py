@@ -16,7 +16,7 @@ from nnplug_std.layers.activations import ReLU
 from nnplug_std.layers.conv_chain import ConvChain
 from nnplug_std.layers.normalization import SpatialBatchNorm
 from nnplug_std.layers.pooling import MaxPool
-from nnplug_std.layers.weights import draw_weights
+from nnplug.contract.weights import draw_weights
 
 
 class Convolution(Layer):

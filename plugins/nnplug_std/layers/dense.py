@@ -8,7 +8,7 @@ from nnplug_std.kernels.products import weight_order
 from nnplug_std.kernels.affine_bn_relu import affine_bn_relu_backward, affine_bn_relu_forward
 from nnplug_std.layers.activations import ReLU
 from nnplug_std.layers.normalization import BatchNorm
-from nnplug_std.layers.weights import draw_weights
+from nnplug.contract.weights import draw_weights
 
 
 class Affine(Layer):

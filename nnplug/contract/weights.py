@@ -1,4 +1,5 @@
-"""How layers draw their weights: one rule for every layer with a weight array."""
+"""How layers draw their weights: one rule for every layer with a weight array, the standard ones
+and a plugin's alike (``nnplug.draw_weights``)."""
 import numpy as np
 
 INITS = ("gaussian", "he", "xavier", "small")

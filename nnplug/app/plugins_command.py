@@ -4,10 +4,12 @@ each plugin keeps the contract.
     nnplug plugins                    # a table of every layer, loss, update rule and data set
     nnplug plugins --json             # the same for scripts
     nnplug plugins --check            # also check every layer, loss, update rule and transform; exit 1 if any fails
-    nnplug plugins --check swish lamb # check only these (data sets are checked when named)
+    nnplug plugins --check swish lamb # check and list only these (data sets are checked when named)
 
 Plugins that failed to load, and names two plugins claim, are listed too: a broken third-party
-plugin is exactly what a user running this command is looking for.
+plugin is exactly what a user running this command is looking for. Checking named plugins lists
+those alone, and its exit status is theirs: another distribution that failed to load is reported,
+not counted against them.
 """
 import argparse
 import json
@@ -32,8 +34,10 @@ def main(argv=None):
     unknown = []
     if args.check is not None:
         unknown = [name for name in args.check if not any(_named(e, name) for e in entries)]
+        if args.check:  # the named plugins alone
+            entries = [e for e in entries if any(_named(e, n) for n in args.check)]
         for entry in entries:
-            if (entry["kind"] in CHECKED_BY_DEFAULT and not args.check) or any(_named(entry, n) for n in args.check):
+            if entry["kind"] in CHECKED_BY_DEFAULT or args.check:
                 entry["check"] = check(registry, entry, args.tol)
     failures = [{"source": f.source, "distribution": f.dist, "error": f"{type(f.error).__name__}: {f.error}"}
                 for f in registry.failures]
@@ -46,7 +50,8 @@ def main(argv=None):
     for name in unknown:
         print(f"nnplug plugins: error: no plugin named {name!r}", file=sys.stderr)
     checks = [e["check"] for e in entries if "check" in e]
-    if args.check is not None and (failures or unknown or not all(c["passed"] for c in checks)):
+    failed_to_load = failures and not args.check  # named plugins answer for themselves only
+    if args.check is not None and (failed_to_load or unknown or not all(c["passed"] for c in checks)):
         return EXIT_CHECK_FAILED
     return 0
 

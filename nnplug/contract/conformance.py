@@ -6,6 +6,7 @@ import difflib
 import types
 
 from nnplug.contract import hookspecs, kinds
+from nnplug.contract.options import type_problems
 
 # kind -> the hook that contributes it; how messages name one of a kind; what its hook returns
 KINDS = {
@@ -48,6 +49,10 @@ def contributions(kind, hook_name, returned):
                            f"(return [{getattr(returned, '__name__', 'it')}])")
     for obj in returned:
         if is_kind(kind, obj):
+            wrong = default_problems(obj)
+            if wrong:
+                raise BrokenPlugin(f"{hook_name} returned {described(obj)} whose option default does not have its "
+                                   f"own option type: {wrong[0]}")
             continue
         found = kind_of(obj)
         if found == kind:
@@ -56,6 +61,17 @@ def contributions(kind, hook_name, returned):
         hint = f": it is a {LABELS[found]}, for {KINDS[found]}" if found else ""
         raise BrokenPlugin(f"{hook_name} returned {described(obj)}, expected {EXPECTED[kind]}{hint}")
     return list(returned)
+
+
+def default_problems(obj):
+    """Problems of a plugin's option defaults with its declared ``option_types`` (``stride='1'``
+    declared an int), one line each: a config that leaves the option alone would fail on them."""
+    defaults = getattr(obj, "defaults", None) if isinstance(obj, kinds.UpdateRule) else getattr(obj, "options", None)
+    types = getattr(obj, "option_types", None) or {}
+    if not isinstance(defaults, dict) or not isinstance(types, dict):
+        return []
+    return [line.lstrip(".") for line in type_problems({k: defaults[k] for k in types if k in defaults}, defaults,
+                                                          types)]
 
 
 def described(obj):

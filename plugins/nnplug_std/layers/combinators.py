@@ -41,14 +41,15 @@ class Residual(Composite):
     def output_shape(self, in_shape):
         self.body = self.child(self.layers, in_shape)
         out = self.body.out_shape
-        kind = self.shortcut if self.shortcut != "auto" else ("identity" if out == in_shape else "projection")
+        # a shortcut is only ever needed to change the shape: where F keeps it, x itself is added
+        kind = "identity" if out == in_shape else ("projection" if self.shortcut == "auto" else self.shortcut)
         self.kind, self.short, self.act = kind, None, None
-        if kind == "identity" and out != in_shape:
+        if self.shortcut == "identity" and out != in_shape:
             raise ValueError(f"its layers turn samples of shape {in_shape} into {out}: an identity shortcut needs "
                              f"the same shape (shortcut: projection, pool or pad)")
-        if kind == "projection" and out != in_shape:
+        if kind == "projection":
             self.short = self.child(projection(in_shape, out), in_shape, "shortcut")
-        elif kind in ("pool", "pad") and out != in_shape:
+        elif kind in ("pool", "pad"):
             self.stride = _stride(in_shape, out, exact=kind == "pool")
             if len(in_shape) != 3 or out[0] < in_shape[0]:
                 raise ValueError(f"a {kind} shortcut takes (C, H, W) maps to as many channels or more, not "

@@ -147,6 +147,21 @@ def test_a_plugin_that_fails_to_load_is_listed_and_fails_the_check(tmp_path):
 
 
 @pytest.mark.slow
+def test_checking_named_plugins_lists_them_alone_and_answers_for_them_alone(tmp_path):
+    modules = {"broken_plugin": BROKEN, "wrong_gradient": WRONG_GRADIENT}
+
+    named = run_plugins(tmp_path, modules, "--check", "relu", "adam")
+    assert named.returncode == 0, named.stdout + named.stderr  # another distribution's breakage is not theirs
+    table, failures, summary = named.stdout.split("\n\n")
+    assert sorted(r["name"] for r in parse_table(table)) == ["adam", "relu"]
+    assert "broken_plugin" in failures  # reported all the same
+    assert summary.strip().startswith("Check: 2 passed, 0 failed")
+
+    failing = run_plugins(tmp_path, modules, "--check", "doubler")
+    assert failing.returncode == 1 and [r["name"] for r in parse_table(failing.stdout.split("\n\n")[0])] == ["doubler"]
+
+
+@pytest.mark.slow
 def test_two_plugins_claiming_one_name_are_both_listed_with_how_to_choose(tmp_path):
     result = run_plugins(tmp_path, {"duplicate_relu": DUPLICATE})
     assert result.returncode == 0, result.stderr  # listing is what a user with a conflict needs

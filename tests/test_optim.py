@@ -69,8 +69,8 @@ def test_rule_follows_the_hand_computed_trajectory(name, in_place):
         assert rel_error(config["m"], state["m"]) < 1e-12 and rel_error(config["v"], state["s"]) < 1e-12
     elif name == "sgd_momentum":
         assert rel_error(config["velocity"], state["v"]) < 1e-12
-    elif name == "nesterov":  # our velocity is PyTorch's buffer scaled by -lr
-        assert rel_error(config["velocity"], -HYPER[name]["learning_rate"] * state["buf"]) < 1e-12
+    elif name == "nesterov":  # PyTorch's buffer, under PyTorch's name
+        assert rel_error(config["momentum_buffer"], state["buf"]) < 1e-12
     elif name in ("adagrad", "rmsprop"):
         assert rel_error(config["cache"], state["c"]) < 1e-12
 
@@ -85,7 +85,7 @@ def test_classic_calls_change_neither_w_nor_the_given_state(name):
     w_before = w.copy()
     rule(w, dw, config)
     assert np.array_equal(w, w_before)
-    for key in ("velocity", "cache", "m", "v"):
+    for key in STATE_KEYS:
         if key in snapshot:
             assert not np.array_equal(config[key], snapshot[key])  # the rule returns new state
 
@@ -127,7 +127,7 @@ def test_rules_keep_float32(name, dtype):
     assert next_w.dtype == dtype and next_w is w
 
 
-STATE_KEYS = ("velocity", "cache", "m", "v")
+STATE_KEYS = ("velocity", "momentum_buffer", "cache", "m", "v")
 
 
 def _layout(a):
@@ -170,3 +170,85 @@ def test_a_state_in_the_other_layout_is_laid_out_like_w_once_with_its_values(nam
         if key in config:
             assert _layout(config[key]) == "F", key
             np.testing.assert_array_equal(config[key], expected_config[key])
+
+
+# --- weight decay, coupled and decoupled, under a learning rate that changes every step
+
+RATES = [0.1, 0.3, 0.05, 0.2, 0.15, 0.4]  # as a per-step schedule sets them
+
+
+def torch_sgd_trajectory(w0, grads, rates, **options):
+    """torch.optim.SGD's weights after each step, in float64, its learning rate set before each step."""
+    torch = pytest.importorskip("torch", reason="the PyTorch reference needs torch (pip install torch)")
+    w = torch.nn.Parameter(torch.tensor(w0, dtype=torch.float64))
+    optimizer = torch.optim.SGD([w], lr=rates[0], **options)
+    for g, lr in zip(grads, rates):
+        optimizer.param_groups[0]["lr"] = lr
+        w.grad = torch.tensor(g, dtype=torch.float64)
+        optimizer.step()
+    return w.detach().numpy(), optimizer.state[w]["momentum_buffer"].numpy()
+
+
+def run_rule(name, w0, grads, rates, in_place, **hyper):
+    rule = default_registry().get("optimizers", name)
+    w, config = w0.copy(), dict(hyper)
+    for g, lr in zip(grads, rates):
+        config["learning_rate"] = lr
+        w, config = rule(w, g, config, out=w if in_place else None)
+    return w, config
+
+
+def trajectory_inputs(shape=(5, 7)):
+    rng = np.random.default_rng(4)
+    return rng.standard_normal(shape), [rng.standard_normal(shape) for _ in RATES]
+
+
+@pytest.mark.parametrize("in_place", [False, True])
+@pytest.mark.parametrize("weight_decay", [0.0, 0.05])
+def test_nesterov_with_coupled_weight_decay_is_pytorchs_sgd_step_for_step(in_place, weight_decay):
+    w0, grads = trajectory_inputs()
+    expected, buffer = torch_sgd_trajectory(w0, grads, RATES, momentum=0.85, nesterov=True,
+                                            weight_decay=weight_decay)
+    w, config = run_rule("nesterov", w0, grads, RATES, in_place, momentum=0.85, weight_decay=weight_decay)
+    assert rel_error(w, expected) < 1e-12
+    assert rel_error(config["momentum_buffer"], buffer) < 1e-12
+
+
+def test_sgd_momentum_with_coupled_weight_decay_is_pytorchs_sgd_at_a_constant_rate():
+    # CS231n's velocity holds lr times PyTorch's buffer: the same steps while the rate stays put
+    w0, grads = trajectory_inputs()
+    rates = [0.1] * len(RATES)
+    expected, buffer = torch_sgd_trajectory(w0, grads, rates, momentum=0.9, weight_decay=0.05)
+    w, config = run_rule("sgd_momentum", w0, grads, rates, True, momentum=0.9, weight_decay=0.05)
+    assert rel_error(w, expected) < 1e-12
+    assert rel_error(config["velocity"], -0.1 * buffer) < 1e-12
+
+
+@pytest.mark.parametrize("in_place", [False, True])
+def test_nesterov_with_decoupled_weight_decay_shrinks_the_weights_by_lr_times_decay(in_place):
+    w0, grads = trajectory_inputs()
+    mu, wd = 0.85, 0.05
+    w, buf = w0.copy(), np.zeros_like(w0)  # by hand, every step written out
+    for g, lr in zip(grads, RATES):
+        buf = mu * buf + g  # the gradient alone: no decay in the buffer
+        w = w - lr * wd * w - lr * (g + mu * buf)
+    got, config = run_rule("nesterov", w0, grads, RATES, in_place, momentum=mu, weight_decay=wd,
+                           decoupled_weight_decay=True)
+    assert rel_error(got, w) < 1e-12 and rel_error(config["momentum_buffer"], buf) < 1e-12
+    # a single step from zero momentum, as numbers: 2 - 0.1 * 0.5 * 2 - 0.1 * (1 + 0.9 * 1) = 1.71
+    one, _ = default_registry().get("optimizers", "nesterov")(
+        np.array([2.0]), np.array([1.0]), {"learning_rate": 0.1, "momentum": 0.9, "weight_decay": 0.5,
+                                           "decoupled_weight_decay": True})
+    assert one[0] == pytest.approx(1.71, abs=1e-15)
+
+
+def test_sgd_momentum_with_decoupled_weight_decay_keeps_it_out_of_the_velocity():
+    w0, grads = trajectory_inputs()
+    mu, wd = 0.9, 0.05
+    w, v = w0.copy(), np.zeros_like(w0)
+    for g, lr in zip(grads, RATES):
+        v = mu * v - lr * g
+        w = w - lr * wd * w + v
+    got, config = run_rule("sgd_momentum", w0, grads, RATES, True, momentum=mu, weight_decay=wd,
+                           decoupled_weight_decay=True)
+    assert rel_error(got, w) < 1e-12 and rel_error(config["velocity"], v) < 1e-12

@@ -19,8 +19,8 @@ def check_hyperparameters(hyperparameters):
 def nnplug_optimizers():
     described = {
         sgd: "Vanilla stochastic gradient descent",
-        sgd_momentum: "SGD with momentum (velocity)",
-        nesterov: "SGD with Nesterov momentum, PyTorch's trajectory",
+        sgd_momentum: "SGD with momentum (velocity); weight decay coupled or decoupled",
+        nesterov: "SGD with Nesterov momentum, PyTorch's step; weight decay coupled or decoupled",
         adagrad: "Adagrad: per-parameter rates from the sum of squared gradients",
         rmsprop: "RMSProp: a moving average of squared gradients",
         adam: "Adam with bias correction",

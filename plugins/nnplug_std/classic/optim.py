@@ -24,8 +24,8 @@ import numpy as np
 
 DEFAULTS = {
     "sgd": {"learning_rate": 1e-2},
-    "sgd_momentum": {"learning_rate": 1e-2, "momentum": 0.9},
-    "nesterov": {"learning_rate": 1e-2, "momentum": 0.9},
+    "sgd_momentum": {"learning_rate": 1e-2, "momentum": 0.9, "weight_decay": 0.0, "decoupled_weight_decay": False},
+    "nesterov": {"learning_rate": 1e-2, "momentum": 0.9, "weight_decay": 0.0, "decoupled_weight_decay": False},
     "adagrad": {"learning_rate": 1e-2, "epsilon": 1e-8},
     "rmsprop": {"learning_rate": 1e-2, "decay_rate": 0.99, "epsilon": 1e-8},
     "adam": {"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8},
@@ -110,39 +110,69 @@ def sgd(w, dw, config=None, out=None):
     return _update(kernel, w, dw, out), config
 
 
+def _weight_decay(config):
+    """``(coupled, decoupled)`` weight decay factors of an SGD rule's config: one of them is 0."""
+    (wd,) = _floats(config, "weight_decay")
+    return (0.0, wd) if config["decoupled_weight_decay"] else (wd, 0.0)
+
+
 def sgd_momentum(w, dw, config=None, out=None):
     """SGD with momentum: ``v = momentum * v - learning_rate * dw; w + v``.
 
-    config: learning_rate (1e-2), momentum (0.9); state: velocity, of w's shape.
+    With ``weight_decay`` (coupled, the default) ``dw + weight_decay * w`` takes the place of dw:
+    the gradient of an L2 penalty on every parameter, which the velocity accumulates. With
+    ``decoupled_weight_decay`` the step shrinks the weights instead, ``w * (1 - learning_rate *
+    weight_decay) + v``, outside the velocity.
+
+    config: learning_rate (1e-2), momentum (0.9), weight_decay (0), decoupled_weight_decay (False);
+    state: velocity, of w's shape.
     """
     config = _config("sgd_momentum", config)
     mu, lr = _floats(config, "momentum", "learning_rate")
+    coupled, decoupled = _weight_decay(config)
 
     def kernel(w, dw, out, v):
         v *= mu
-        v -= lr * dw
-        np.add(w, v, out=out)
+        v -= lr * (dw + coupled * w if coupled else dw)
+        if decoupled:
+            np.add(w, v - (lr * decoupled) * w, out=out)
+        else:
+            np.add(w, v, out=out)
 
     return _update(kernel, w, dw, out, _state(config, "velocity", w, out is not None)), config
 
 
 def nesterov(w, dw, config=None, out=None):
-    """SGD with Nesterov momentum, on the same trajectory as PyTorch's ``SGD(nesterov=True)``.
+    """SGD with Nesterov momentum, PyTorch's ``SGD(nesterov=True)`` step for step, also when the
+    learning rate changes between steps (the buffer holds gradients, not steps):
 
-    ``v_prev = v; v = momentum * v - learning_rate * dw; w - momentum * v_prev + (1 + momentum) * v``.
-    config: learning_rate (1e-2), momentum (0.9); state: velocity.
+    ``g = dw + weight_decay * w; buf = momentum * buf + g; w - learning_rate * (g + momentum * buf)``.
+
+    That is the coupled weight decay of ``SGD(nesterov=True, weight_decay=...)``. With
+    ``decoupled_weight_decay`` g is dw alone and the weights shrink by ``learning_rate *
+    weight_decay`` of themselves at each step instead, as AdamW does for Adam:
+    ``w - learning_rate * weight_decay * w - learning_rate * (g + momentum * buf)``.
+
+    config: learning_rate (1e-2), momentum (0.9), weight_decay (0), decoupled_weight_decay (False);
+    state: momentum_buffer, of w's shape (PyTorch's name; zeros at first, so the first step's
+    buffer is g, as PyTorch's).
     """
     config = _config("nesterov", config)
     mu, lr = _floats(config, "momentum", "learning_rate")
+    coupled, decoupled = _weight_decay(config)
 
-    def kernel(w, dw, out, v):
-        step = -mu * v
-        v *= mu
-        v -= lr * dw
-        step += (1 + mu) * v
+    def kernel(w, dw, out, buf):
+        g = dw + coupled * w if coupled else dw
+        buf *= mu
+        buf += g
+        step = mu * buf
+        step += g
+        step *= -lr
+        if decoupled:
+            step -= (lr * decoupled) * w
         np.add(w, step, out=out)
 
-    return _update(kernel, w, dw, out, _state(config, "velocity", w, out is not None)), config
+    return _update(kernel, w, dw, out, _state(config, "momentum_buffer", w, out is not None)), config
 
 
 def adagrad(w, dw, config=None, out=None):

@@ -58,7 +58,7 @@ def test_each_optim_option_holds_its_update_rules_hyperparameters_and_defaults(o
     (["solver.batch_size=0"], "solver.batch_size=0: expected a whole number >= 1"),
     (["solver.batch_size=abc"], "solver.batch_size='abc': expected a whole number"),
     (["solver.verbose=maybe"], "solver.verbose='maybe': expected true or false"),
-    (["solver.lr_schedule=linear"], "solver.lr_schedule='linear': expected one of exponential, step, cosine"),
+    (["solver.lr_schedule=polynomial"], "solver.lr_schedule='polynomial': expected one of exponential, step, cosine, linear"),
     (["solver.epochs=3"], "solver.epochs: no such key in the config; did you mean 'num_epochs'?"),
     (["+solver.epochs=3"], "solver.epochs: unknown key; did you mean 'num_epochs'?"),
     (["solver.num_epochs=null"], "solver.num_epochs=None: expected a value, not null"),
@@ -83,7 +83,7 @@ def test_each_optim_option_holds_its_update_rules_hyperparameters_and_defaults(o
     (["optim=adam", "optim.beta1=high"], "optim.beta1='high': expected a number"),
     (["optim.learning_rate=0"], "optim.learning_rate=0: expected a finite number > 0"),
     (["+optim.nesterov=true"], "optim.nesterov: update rule 'sgd_momentum' has no such option "
-                               "(its options: learning_rate, momentum)"),
+                               "(its options: learning_rate, momentum, weight_decay, decoupled_weight_decay)"),
     (["layer=leaky", "+layer.options.leaky_relu.slope=0.1"],
      "layer.options.leaky_relu.slope: layer 'leaky_relu' has no such option (its options: alpha)"),
     (["loss.name=hinge"], "loss.name='hinge': unknown loss 'hinge' (available: softmax, svm)"),
@@ -109,6 +109,15 @@ def test_each_optim_option_holds_its_update_rules_hyperparameters_and_defaults(o
     (["augment=crop_flip", "augment.transforms.0.random_crop.padding=-1"],
      "augment.transforms[0].random_crop.padding=-1: expected a number >= 0"),
     (["augment.transforms=3"], "augment.transforms=3: expected a list of transforms"),
+    (["augment.transforms=[{random_crop:{padding_mode:mirror}}]"],
+     "augment.transforms[0].random_crop.padding_mode='mirror': expected one of constant, reflect, edge, symmetric"),
+    (["solver.lr_warmup=1.0"], "solver.lr_warmup=1.0: expected a number >= 0 and < 1"),
+    (["solver.average=swa"], "solver.average='swa': expected one of none, ema, lookahead"),
+    (["solver.average_decay=1.5"], "solver.average_decay=1.5: expected a number >= 0 and <= 1"),
+    (["solver.average_every=0"], "solver.average_every=0: expected a whole number >= 1"),
+    (["solver.tta=mirror"], "solver.tta='mirror': expected one of none, flip, flip_shift"),
+    (["optim=nesterov", "optim.decoupled_weight_decay=yes"], "optim.decoupled_weight_decay='yes': expected true or false"),
+    (["optim=nesterov", "optim.weight_decay=-1"], "optim.weight_decay=-1: expected a number >= 0"),
 ])
 def test_a_config_that_cannot_run_is_one_problem_naming_key_value_and_what_is_allowed(overrides, expected):
     found = problems(*overrides)

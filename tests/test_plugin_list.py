@@ -20,7 +20,7 @@ STANDARD = {
     "losses": {"softmax", "svm"},
     "optimizers": {"sgd", "sgd_momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"},
     "datasets": {"digits", "cifar10", "mnist", "fashion_mnist", "mnist1d", "npz"},
-    "transforms": {"random_crop", "horizontal_flip", "random_shift"},
+    "transforms": {"random_crop", "horizontal_flip", "alternating_flip", "random_shift"},
 }
 
 WRONG_GRADIENT = '''

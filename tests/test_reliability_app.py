@@ -71,7 +71,7 @@ BAD_CONFIGS = [
     (["model.hidden_dims=[100,0]"], "model.hidden_dims=[100, 0]: expected a list of whole numbers >= 1"),
     (["solver.num_epochs=ten"], "solver.num_epochs='ten': expected a whole number"),
     (["model.dtype=float16"], "model.dtype='float16': expected one of float32, float64"),
-    (["solver.lr_schedule=linear"], "solver.lr_schedule='linear': expected one of exponential, step, cosine"),
+    (["solver.lr_schedule=polynomial"], "solver.lr_schedule='polynomial': expected one of exponential, step, cosine, linear"),
     (["optim=adam", "optim.beta1=high"], "optim.beta1='high': expected a number"),
     (["layer.block=[affine,relu7]"], "layer.block[1]='relu7': unknown layer 'relu7'; did you mean 'relu'?"),
     (["loss.name=hinge"], "loss.name='hinge': unknown"),

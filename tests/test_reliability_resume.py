@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from nnplug.core import checkpoint
+from nnplug.core.augmentation import build_transforms
 from nnplug.core.checkpoint import CheckpointError
 from nnplug.core.network import Network
 from nnplug.contract.registry import default_registry
@@ -40,6 +41,31 @@ def make_solver(checkpoint_dir=None, dtype="float64", update_rule="adam", listen
     return Solver(model, blobs(dtype), update_rule=update_rule, lr_decay=0.9, batch_size=BATCH,
                   num_epochs=EPOCHS, num_train_samples=100, num_val_samples=40, verbose=False, seed=5,
                   checkpoint_dir=checkpoint_dir, listeners=listeners)
+
+
+def images(dtype, shape=(2, 6, 6), classes=3, seed=1):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, classes, N_TRAIN + N_VAL)
+    X = (rng.standard_normal((classes, *shape))[y] + rng.standard_normal((N_TRAIN + N_VAL, *shape))).astype(dtype)
+    return {"X_train": X[:N_TRAIN], "y_train": y[:N_TRAIN], "X_val": X[N_TRAIN:], "y_val": y[N_TRAIN:]}
+
+
+def make_recipe_solver(checkpoint_dir=None, average="lookahead", listeners=(), dtype="float64"):
+    """The training techniques of a record recipe at once: a per-step warm-up and decay, Nesterov
+    momentum with decoupled weight decay, an average of the weights (and of the batch-norm
+    statistics), flips alternating by epoch, random flips, translation with reflect padding and
+    label smoothing."""
+    model = Network(layers=[{"conv": {"filters": 4}}, "spatial_batchnorm", "relu", "max_pool", "affine"],
+                    input_dim=(2, 6, 6), num_classes=3, loss_options={"smoothing": 0.2}, dtype=dtype, seed=3)
+    transforms = build_transforms(["alternating_flip", {"random_crop": {"padding": 1, "padding_mode": "reflect"}},
+                                   "horizontal_flip"], (2, 6, 6), seed=4)
+    return Solver(model, images(dtype), update_rule="nesterov",
+                  optim_config={"learning_rate": 0.05, "momentum": 0.85, "weight_decay": 5e-3,
+                                "decoupled_weight_decay": True},
+                  lr_schedule="linear", lr_warmup=0.25, lr_warmup_start=0.2, lr_min=0.005,
+                  average=average, average_decay=0.9, average_every=2, average_ramp=3.0,
+                  batch_size=BATCH, num_epochs=EPOCHS, num_train_samples=100, num_val_samples=40, verbose=False,
+                  seed=5, transforms=transforms, checkpoint_dir=checkpoint_dir, listeners=listeners)
 
 
 def assert_same(a, b, where="state"):
@@ -165,6 +191,52 @@ def test_every_update_rule_resumes_exactly(tmp_path, update_rule):
         make_solver(tmp_path, update_rule=update_rule, listeners=[StopAt(2 * PER_EPOCH + 1)]).train()
     resumed = make_solver(tmp_path, update_rule=update_rule)
     resumed.restore()
+    resumed.train()
+    assert_same_run(resumed, reference)
+
+
+class SaveAndStop:
+    """Checkpoints after step ``iteration`` (mid-epoch, as SIGTERM would) and stops there."""
+
+    def __init__(self, iteration):
+        self.iteration = iteration
+
+    def on_iteration(self, solver, iteration, loss):
+        if iteration == self.iteration:
+            solver.save_checkpoint()
+            raise Stop
+
+
+@pytest.mark.parametrize("average", ["ema", "lookahead"])
+@pytest.mark.parametrize("stop", [StopAt(2 * PER_EPOCH + 1), SaveAndStop(2 * PER_EPOCH + 2)],
+                         ids=["epoch_end_checkpoint", "mid_epoch_checkpoint"])
+def test_the_recipe_techniques_resume_exactly(tmp_path, average, stop):
+    reference = make_recipe_solver(average=average)
+    reference.train()
+    with pytest.raises(Stop):
+        make_recipe_solver(tmp_path, average, listeners=[stop]).train()
+    resumed = make_recipe_solver(tmp_path, average)
+    resumed.restore()
+    resumed.train()
+    assert_same_run(resumed, reference)
+
+
+@pytest.mark.slow
+def test_the_recipe_techniques_killed_by_sigkill_resume_exactly(tmp_path):
+    reference = make_recipe_solver()
+    reference.train()
+    folder = tmp_path / "checkpoint"
+    proc = run_script(tmp_path, """
+        from test_reliability_resume import make_recipe_solver
+        class KillInEpochThree:
+            def on_iteration(self, solver, iteration, loss):
+                if iteration == 2 * PER_EPOCH + 1:
+                    os.kill(os.getpid(), signal.SIGKILL)
+        make_recipe_solver(sys.argv[1], listeners=[KillInEpochThree()]).train()
+        """, str(folder))
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    resumed = make_recipe_solver(folder)
+    assert resumed.restore() == 2 * PER_EPOCH
     resumed.train()
     assert_same_run(resumed, reference)
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from nnplug.core.classic_models import FullyConnectedNet
-from nnplug.core.schedules import learning_rate
+from nnplug.core.schedules import learning_rate, step_learning_rate
 from nnplug.core.solver import DivergenceError, Solver
 
 
@@ -66,8 +66,50 @@ def test_schedules(schedule, expected):
 
 
 def test_learning_rate_function_rejects_unknown_schedule():
-    with pytest.raises(ValueError, match="'linear'"):
-        learning_rate("linear", 1.0, 1)
+    with pytest.raises(ValueError, match="'polynomial'"):
+        learning_rate("polynomial", 1.0, 1)
+
+
+# airbench94's: from 0.2 of the rate up to all of it over the first 23% of the steps, then down to 0.07
+WARMUP = {"warmup": 0.23, "warmup_start": 0.2, "min_lr": 0.07 * 2.0}
+
+
+@pytest.mark.parametrize("step, expected", [
+    (0, 2.0 * 0.2),                                     # the warm-up's start
+    (10, 2.0 * (0.2 * (1 - 10 / 23) + 10 / 23)),        # 10 of its int(0.23 * 100) = 23 steps
+    (22, 2.0 * (0.2 * (1 - 22 / 23) + 22 / 23)),
+    (23, 2.0),                                          # the peak
+    (50, 2.0 * (1 - 27 / 77) + 0.14 * 27 / 77),         # 27 of the 77 decay steps
+    (99, 2.0 * (1 - 76 / 77) + 0.14 * 76 / 77),         # the last step
+    (100, 0.14),                                        # where the decay ends: the floor
+])
+def test_linear_schedule_values_at_given_steps(step, expected):
+    assert step_learning_rate(2.0, step, 100, **WARMUP) == pytest.approx(expected, rel=1e-14)
+
+
+def test_linear_schedule_without_warm_up_decays_from_the_first_step_and_stays_above_its_floor():
+    rates = [step_learning_rate(1.0, t, 10, min_lr=0.1) for t in range(12)]
+    assert rates[0] == 1.0 and rates[5] == pytest.approx(0.55) and rates[10:] == [0.1, 0.1]
+    assert all(a > b for a, b in zip(rates[:10], rates[1:10]))
+
+
+class RateAtEachStep:
+    def __init__(self):
+        self.rates = []
+
+    def on_gradients(self, solver, iteration, grads):  # before the update: the rate the step uses
+        self.rates.append(solver.learning_rate)
+
+
+def test_the_solver_sets_a_per_step_schedules_rate_before_every_step():
+    seen = RateAtEachStep()
+    solver = make(lr_schedule="linear", lr_warmup=0.25, lr_warmup_start=0.5, lr_min=0.001, listeners=[seen])
+    solver.train()
+    steps = solver.num_iterations  # 3 epochs of 4
+    expected = [step_learning_rate(0.05, t, steps, warmup=0.25, warmup_start=0.5, min_lr=0.001) for t in range(steps)]
+    assert seen.rates == expected
+    assert seen.rates[0] == 0.025 and seen.rates[3] == 0.05  # int(0.25 * 12) = 3 warm-up steps
+    assert solver.lr_history[-1] == 0.001  # after the last step: where the schedule ends
 
 
 class Recorder:
@@ -118,7 +160,7 @@ def test_check_accuracy_in_batches_and_samples():
 
 # --- memory layout: float64 weights with a large fan-in are F-ordered (nnplug_std.kernels.products.weight_order)
 
-STATE_KEYS = ("velocity", "cache", "m", "v")
+STATE_KEYS = ("velocity", "momentum_buffer", "cache", "m", "v")
 
 
 def layout(a):

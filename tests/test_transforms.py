@@ -123,3 +123,69 @@ def test_augmenting_changes_the_training_and_another_seed_changes_it_again():
         s.train()
         runs[key] = s.loss_history
     assert runs["none"] != runs["a"] != runs["b"]
+
+
+def test_random_crop_with_reflect_padding_is_a_shifted_window_of_the_reflected_image():
+    x = rng().standard_normal((64, 2, 6, 5))
+    [crop] = build_transforms([{"random_crop": {"padding": 2, "padding_mode": "reflect"}}], (2, 6, 5), seed=0)
+    out = crop(x.copy())
+    # reflection without repeating the border pixel: row -1 is row 1, as torch's F.pad(mode="reflect")
+    rows = [2, 1, 0, 1, 2, 3, 4, 5, 4, 3]
+    cols = [2, 1, 0, 1, 2, 3, 4, 3, 2]
+    padded = x[:, :, rows][:, :, :, cols]
+    shifts = set()
+    for i in range(len(x)):
+        matches = [(dy, dx) for dy in range(5) for dx in range(5)
+                   if np.array_equal(out[i], padded[i, :, dy:dy + 6, dx:dx + 5])]
+        assert matches, i
+        shifts.add(matches[0])
+    assert len(shifts) > 10
+
+
+def test_reflect_padding_as_wide_as_the_image_is_refused():
+    with pytest.raises(ValueError, match=r"random_crop reflects at most 3 pixels of \(1, 4, 4\) images, not padding=4"):
+        build_transforms([{"random_crop": {"padding": 4, "padding_mode": "reflect"}}], (1, 4, 4), seed=0)
+
+
+def test_alternating_flip_mirrors_every_image_on_odd_epochs_and_none_on_even_ones():
+    x = rng().standard_normal((8, 3, 4, 5))
+    [flip] = build_transforms(["alternating_flip"], (3, 4, 5), seed=0)
+    for epoch in range(4):
+        flip.set_epoch(epoch)
+        out = flip(x.copy())
+        np.testing.assert_array_equal(out, x[..., ::-1] if epoch % 2 else x)
+
+
+class EpochRecorder(Transform):
+    """Records the epoch the Solver tells it before each batch."""
+    name = "epoch_recorder"
+
+    def __init__(self, in_shape, **kwargs):
+        super().__init__(in_shape, **kwargs)
+        self.epochs = []
+
+    def __call__(self, x):
+        self.epochs.append(self.epoch)
+        return x
+
+
+def test_the_solver_tells_transforms_the_epoch_before_every_batch_also_after_a_resume(tmp_path):
+    recorder = EpochRecorder((4, 5))
+    s = solver([recorder])
+    s.train()
+    per_epoch = s.iterations_per_epoch
+    assert recorder.epochs == [t // per_epoch for t in range(s.num_iterations)]
+
+    class SaveAndStop:  # mid-epoch, as SIGTERM would
+        def on_iteration(self, solver, iteration, loss):
+            if iteration == per_epoch + 1:
+                solver.save_checkpoint()
+                raise Stop
+
+    with pytest.raises(Stop):
+        solver([EpochRecorder((4, 5))], tmp_path, [SaveAndStop()]).train()
+    resumed_recorder = EpochRecorder((4, 5))
+    resumed = solver([resumed_recorder], tmp_path)
+    resumed.restore()  # mid-epoch 1: a new transform, at epoch 0 until the Solver says otherwise
+    resumed.train()
+    assert resumed_recorder.epochs == recorder.epochs[per_epoch + 2:]

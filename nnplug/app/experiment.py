@@ -175,7 +175,9 @@ def build_solver(settings, data, registry, listeners=(), checkpoint_dir=None):
     """The model and its Solver; it checkpoints into ``checkpoint_dir`` if ``solver.checkpoint`` is true."""
     layer, optim = settings["layer"], settings["optim"]
     # verbose goes to the Progress listener, which shows what the Solver's own prints would
-    options = {key: value for key, value in settings["solver"].items() if key not in ("checkpoint", "resume", "verbose")}
+    # tta is the test's, after training (``test_scores``)
+    options = {key: value for key, value in settings["solver"].items()
+               if key not in ("checkpoint", "resume", "verbose", "tta")}
     model = Network(
         input_dim=data["input_shape"],
         num_classes=data["num_classes"],

@@ -37,12 +37,26 @@ class Schedule(Enum):
     exponential = "exponential"
     step = "step"
     cosine = "cosine"
+    linear = "linear"  # per step: warm-up, then decay to lr_min
 
 
-def bounded(default, *, minimum=None, above=None, below=None):
-    """A dataclass field with a range: ``minimum`` <= v, ``above`` < v, v < ``below`` (list items each)."""
+class Average(Enum):
+    none = "none"
+    ema = "ema"
+    lookahead = "lookahead"
+
+
+class TTA(Enum):
+    none = "none"
+    flip = "flip"  # the image and its mirror
+    flip_shift = "flip_shift"  # and both shifted by one pixel either way
+
+
+def bounded(default, *, minimum=None, above=None, below=None, at_most=None):
+    """A dataclass field with a range: ``minimum`` <= v, ``above`` < v, v < ``below``, v <= ``at_most``
+    (list items each)."""
     factory = {"default_factory": lambda: list(default)} if isinstance(default, list) else {"default": default}
-    return field(**factory, metadata={"minimum": minimum, "above": above, "below": below})
+    return field(**factory, metadata={"minimum": minimum, "above": above, "below": below, "at_most": at_most})
 
 
 def nonempty(default):
@@ -75,6 +89,13 @@ class SolverConfig:
     lr_step_size: int = bounded(1, minimum=1)
     lr_gamma: float = bounded(0.1, above=0)
     lr_min: float = bounded(0.0, minimum=0)
+    lr_warmup: float = bounded(0.0, minimum=0, below=1)
+    lr_warmup_start: float = bounded(0.0, minimum=0)
+    average: Average = Average.none
+    average_decay: float = bounded(0.99, minimum=0, at_most=1)
+    average_every: int = bounded(1, minimum=1)
+    average_ramp: float = bounded(0.0, minimum=0)
+    tta: TTA = TTA.none  # the test split scored with test-time augmentation too: test_acc_tta
     num_train_samples: Optional[int] = bounded(1000, minimum=1)
     num_val_samples: Optional[int] = bounded(None, minimum=1)
     print_every: int = bounded(10, minimum=1)
@@ -130,14 +151,14 @@ def _kind(annotation):
     return "a whole number" if "int" in text else "a number"
 
 
-def _within(v, minimum=None, above=None, below=None):
+def _within(v, minimum=None, above=None, below=None, at_most=None):
     return ((minimum is None or v >= minimum) and (above is None or v > above)
-            and (below is None or v < below))
+            and (below is None or v < below) and (at_most is None or v <= at_most))
 
 
-def _allowed(minimum=None, above=None, below=None):
+def _allowed(minimum=None, above=None, below=None, at_most=None):
     bounds = [f">= {minimum}" if minimum is not None else None, f"> {above}" if above is not None else None,
-              f"< {below}" if below is not None else None]
+              f"< {below}" if below is not None else None, f"<= {at_most}" if at_most is not None else None]
     return " and ".join(b for b in bounds if b)
 
 

@@ -176,6 +176,9 @@ class Transform:
     refuse values in ``check_options`` and samples they cannot take in ``__init__`` (ValueError),
     and implement ``__call__``. Everything random must come from ``self.rng``: its state is
     checkpointed, so a resumed run draws exactly what an uninterrupted one would.
+
+    Before every minibatch the Solver calls ``set_epoch(epoch)`` with the number of epochs done
+    (0 in the first), which a transform that changes by epoch reads as ``self.epoch``.
     """
 
     name: str = ""
@@ -199,8 +202,14 @@ class Transform:
         self.in_shape = (int(in_shape),) if np.ndim(in_shape) == 0 else tuple(int(d) for d in in_shape)
         self.rng = rng if rng is not None else np.random.default_rng()
 
+    epoch = 0
+
     def __call__(self, x):
         raise NotImplementedError
+
+    def set_epoch(self, epoch):
+        """The Solver's epoch count before each minibatch: the epoch is the Solver's state, not the transform's."""
+        self.epoch = int(epoch)
 
     def get_state(self):
         return {"rng": self.rng.bit_generator.state}

@@ -1,4 +1,5 @@
 """The Solver: CS231n's training loop, emitting events that trackers and displays listen to."""
+import contextlib
 import math
 import signal
 import threading
@@ -6,9 +7,8 @@ import threading
 import numpy as np
 
 from nnplug.contract.registry import UnknownPluginError, default_registry
-from nnplug.core import checkpoint, param_groups, training_state
+from nnplug.core import averaging, checkpoint, param_groups, schedules, training_state
 from nnplug.core.checkpoint import CheckpointError
-from nnplug.core.schedules import SCHEDULES, learning_rate
 from nnplug.core.stops import DivergenceError, TrainingInterrupted
 
 EVENTS = ("on_train_start", "on_gradients", "on_iteration", "on_epoch_end", "on_new_best", "on_train_end")
@@ -21,13 +21,16 @@ class Solver:
     """Trains any model with ``params`` and ``loss(X, y=None)`` on ``data`` (X_train, y_train, X_val, y_val).
 
     Options (CS231n's and more): update_rule, optim_config, lr_decay, lr_schedule ('exponential',
-    'step', 'cosine') with lr_step_size, lr_gamma, lr_min; batch_size, num_epochs, print_every,
-    verbose, num_train_samples, num_val_samples, seed, listeners, checkpoint_dir; transforms:
-    Transform plugins applied in order to every training minibatch (data augmentation, see
+    'step', 'cosine' per epoch; 'linear' per step, see ``nnplug.core.schedules``) with lr_step_size,
+    lr_gamma, lr_min, lr_warmup, lr_warmup_start; batch_size, num_epochs, print_every, verbose,
+    num_train_samples, num_val_samples, seed, listeners, checkpoint_dir; transforms: Transform
+    plugins applied in order to every training minibatch (data augmentation, see
     ``nnplug.core.augmentation``), never to the accuracy checks; param_groups: rules giving
     parameters learning-rate multipliers, weight decay on or off, or freezing them
     (``nnplug.core.param_groups``): every update rule gets them the same way, through each
-    parameter's own config, and frozen parameters get no update and no optimizer state.
+    parameter's own config, and frozen parameters get no update and no optimizer state; average
+    ('none', 'ema', 'lookahead') with average_decay, average_every, average_ramp: an average of the
+    weights that the checks validate and training ends with (``nnplug.core.averaging``).
 
     Listeners are objects with any of the methods named in ``EVENTS``; the Solver knows nothing else
     about them.
@@ -48,11 +51,8 @@ class Solver:
 
         self.update_rule_name = kwargs.pop("update_rule", "sgd")
         self.optim_config = dict(kwargs.pop("optim_config", {}))
-        self.lr_decay = kwargs.pop("lr_decay", 1.0)
-        self.lr_schedule = kwargs.pop("lr_schedule", "exponential")
-        self.lr_step_size = kwargs.pop("lr_step_size", 1)
-        self.lr_gamma = kwargs.pop("lr_gamma", 0.1)
-        self.lr_min = kwargs.pop("lr_min", 0.0)
+        for key, default in {**schedules.OPTIONS, **averaging.OPTIONS}.items():  # lr_decay, ..., average, ...
+            setattr(self, key, kwargs.pop(key, default))
         self.batch_size = kwargs.pop("batch_size", 100)
         self.num_epochs = kwargs.pop("num_epochs", 10)
         self.print_every = kwargs.pop("print_every", 10)
@@ -71,8 +71,8 @@ class Solver:
             self.update_rule = self.registry.get("optimizers", self.update_rule_name)
         except UnknownPluginError as exc:
             raise ValueError(f'Invalid update_rule "{self.update_rule_name}": {exc}') from None
-        if self.lr_schedule not in SCHEDULES:
-            raise ValueError(f"Invalid lr_schedule {self.lr_schedule!r}: expected one of {', '.join(SCHEDULES)}")
+        if self.lr_schedule not in schedules.SCHEDULES:
+            raise ValueError(f"Invalid lr_schedule {self.lr_schedule!r}: expected one of {', '.join(schedules.SCHEDULES)}")
         if int(self.batch_size) < 1:
             raise ValueError(f"Invalid batch_size {self.batch_size!r}: expected an integer >= 1")
 
@@ -115,6 +115,8 @@ class Solver:
         self.base_learning_rate = base.get("learning_rate")
         self.optim_configs = {p: param_groups.optimizer_config(base, setting)
                               for p, setting in self.param_settings.items() if setting.trainable}
+        self._schedule()
+        self.averaging = averaging.start(self.model, **{key: getattr(self, key) for key in averaging.OPTIONS})
 
     @property
     def learning_rate(self):
@@ -143,6 +145,7 @@ class Solver:
         idx = self.rng.integers(0, self.X_train.shape[0], self.batch_size)
         X_batch, y_batch = self.X_train[idx], self.y_train[idx]
         for transform in self.transforms:  # X_batch is a fresh copy: a transform may work in place
+            transform.set_epoch(self.epoch)
             X_batch = transform(X_batch)
         loss, grads = self.model.loss(X_batch, y_batch)
         if not math.isfinite(loss):  # a Python or numpy float: math's test is the cheap one
@@ -155,7 +158,17 @@ class Solver:
         for p, config in configs.items():  # frozen parameters have none
             w = params[p]
             params[p], configs[p] = update(w, grads[p], config, out=w)
+        if self.averaging is not None:
+            self.averaging.update(self.model, self.iteration + 1, self.num_iterations)
         return loss
+
+    def _schedule(self, epoch_end=False):
+        """Set the rate of the next step, after a step or an epoch end (``nnplug.core.schedules``)."""
+        if epoch_end and self.lr_schedule == "exponential":
+            for config in self.optim_configs.values():
+                config["learning_rate"] *= self.lr_decay
+        elif (rate := schedules.next_rate(self, epoch_end)) is not None:
+            self._set_learning_rate(rate)
 
     def input_scale(self):
         """The standard deviation of (up to 1,000 of) the training inputs; standardised inputs have 1."""
@@ -171,14 +184,7 @@ class Solver:
 
     def _end_epoch(self):
         self.epoch += 1
-        if self.lr_schedule == "exponential":
-            for config in self.optim_configs.values():
-                config["learning_rate"] *= self.lr_decay
-            return
-        lr = learning_rate(self.lr_schedule, self.base_learning_rate, self.epoch,
-                           step_size=self.lr_step_size, gamma=self.lr_gamma,
-                           num_epochs=self.num_epochs, min_lr=self.lr_min)
-        self._set_learning_rate(lr)
+        self._schedule(epoch_end=True)
 
     def check_accuracy(self, X, y, num_samples=None, batch_size=100):
         """Accuracy on ``num_samples`` random rows of X (all of them by default), predicted in batches."""
@@ -193,8 +199,14 @@ class Solver:
         return float(np.mean(predictions == y))
 
     def _check(self):
-        train_acc = self.check_accuracy(self.X_train, self.y_train, self.num_train_samples)
-        val_acc = self.check_accuracy(self.X_val, self.y_val, self.num_val_samples)
+        # with weight averaging, the average is what is checked and kept as the best parameters
+        with self.averaging.swapped_in(self.model) if self.averaging else contextlib.nullcontext():
+            train_acc = self.check_accuracy(self.X_train, self.y_train, self.num_train_samples)
+            val_acc = self.check_accuracy(self.X_val, self.y_val, self.num_val_samples)
+            # copies in each parameter's layout (ndarray.copy() would make F-ordered weights C):
+            # the model trains on with these after train() and must stay as fast
+            best = ({k: v.copy(order="K") for k, v in self.model.params.items()}
+                    if val_acc > self.best_val_acc else None)
         self.train_acc_history.append(train_acc)
         self.val_acc_history.append(val_acc)
         self.lr_history.append(self.learning_rate)
@@ -202,11 +214,9 @@ class Solver:
             print("(Epoch %d / %d) train acc: %f; val_acc: %f"
                   % (self.epoch, self.num_epochs, train_acc, val_acc))
         self._emit("on_epoch_end", self.epoch, train_acc, val_acc, self.learning_rate)
-        if val_acc > self.best_val_acc:
+        if best is not None:
             self.best_val_acc = val_acc
-            # copies in each parameter's layout (ndarray.copy() would make F-ordered weights C):
-            # the model trains on with these after train() and must stay as fast
-            self.best_params = {k: v.copy(order="K") for k, v in self.model.params.items()}
+            self.best_params = best
             self._emit("on_new_best", self.epoch, val_acc)
 
     def train(self):
@@ -227,6 +237,8 @@ class Solver:
     def _train(self):
         self._emit("on_train_start")
         self._iterate(self.num_iterations, self.iterations_per_epoch)
+        if self.averaging is not None:  # the averaged layer state goes with the averaged best parameters
+            self.averaging.apply(self.model)
         if self.best_params:
             self.model.params = self.best_params
         self._emit("on_train_end")
@@ -238,6 +250,7 @@ class Solver:
             check = t == 0 or epoch_end or t + 1 == num_iterations
             loss = self._step()
             self.iteration += 1
+            self._schedule()  # a per-step schedule's next rate
             if self.verbose and t % self.print_every == 0:
                 print("(Iteration %d / %d) loss: %f" % (t + 1, num_iterations, loss))
             self._emit("on_iteration", t, loss)

@@ -12,7 +12,8 @@ import numpy as np
 from nnplug.core.nested import MISSING, differences
 
 SOLVER_OPTIONS = ("update_rule_name", "optim_config", "lr_decay", "lr_schedule", "lr_step_size", "lr_gamma",
-                  "lr_min", "batch_size", "num_epochs", "num_train_samples", "num_val_samples", "seed", "param_groups")
+                  "lr_min", "lr_warmup", "lr_warmup_start", "batch_size", "num_epochs", "num_train_samples",
+                  "num_val_samples", "seed", "param_groups", "average", "average_decay", "average_every", "average_ramp")
 COUNTERS = ("epoch", "iteration")
 
 
@@ -48,6 +49,7 @@ def get_state(solver):
         "optim_configs": solver.optim_configs,
         "model_state": get_model_state() if get_model_state else None,
         "transforms": [t.get_state() for t in solver.transforms],
+        "averaging": solver.averaging.get_state() if solver.averaging is not None else None,
     }
 
 
@@ -97,6 +99,8 @@ def _apply(solver, state):
     if state["model_state"] is not None:
         _check_like(state["model_state"], solver.model.get_state(), "model_state")
     _check_like(state["transforms"], [t.get_state() for t in solver.transforms], "transforms")
+    averaging = solver.averaging.get_state() if solver.averaging is not None else None
+    _check_like(state.get("averaging"), averaging, "averaging")
     for name, value in state["params"].items():
         np.copyto(params[name], value)
     # in the layout of the model's own parameters, whatever layout the checkpoint stored
@@ -107,6 +111,8 @@ def _apply(solver, state):
     solver.rng.bit_generator.state = state["rng"]
     for transform, transform_state in zip(solver.transforms, state["transforms"]):
         transform.set_state(transform_state)
+    if averaging is not None:
+        solver.averaging.set_state(state["averaging"])
     solver.epoch = state["epoch"]
     solver.iteration = state["iteration"]
     solver.best_val_acc = state["best_val_acc"]

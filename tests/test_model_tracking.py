@@ -69,7 +69,8 @@ def test_the_model_has_a_signature_an_input_example_and_its_requirements(logged,
                                                                                  "shape": (-1, 1, 8, 8)}}]
     assert info.signature.outputs.to_dict() == [{"type": "tensor", "tensor-spec": {"dtype": "int64", "shape": (-1,)}}]
     assert info.signature.params.to_dict() == [{"name": "output", "type": "string", "default": "classes",
-                                                 "shape": None}]
+                                                 "shape": None},
+                                                {"name": "tta", "type": "string", "default": "none", "shape": None}]
     assert info.saved_input_example_info["type"] == "ndarray"
     assert info.run_id == run_id and info.metadata["input"] == "(1, 8, 8) uint8 samples"
 

@@ -99,6 +99,8 @@ def test_the_summary_names_every_figure_and_marks_unknown_ones():
                     "update rule": "adam (lr 0.001)", "best val acc": "0.9734", "test acc": "-",
                     "wall time": "12.3 s", "samples/s": "52,123",
                     "MLflow run": "3f2a9c (http://127.0.0.1:5000/#/experiments/1/runs/3f2a9c)"}
+    with_tta = summary_table("cifar10", "vgg", "nesterov", 0.9, 0.91, 60.0, 900.0, "run", test_acc_tta=0.925)
+    assert "  test acc      0.9100\n  test acc tta  0.9250\n" in with_tta
 
 
 def test_the_ranking_puts_the_best_first_and_unscored_jobs_last():

@@ -10,6 +10,7 @@ from nnplug.app import schema
 from nnplug.app.errors import ConfigError, hydra_one_line
 from nnplug.app.validate import validate
 from nnplug.contract.registry import default_registry
+from nnplug.core import tta
 from nnplug.data import load_raw
 from nnplug.data.prepare import SETTINGS
 from nnplug.display.plots import confusion_counts, confusion_matrix, save
@@ -71,8 +72,27 @@ def default_output(now=None):
     return os.path.join("outputs", "evaluate", now.strftime("%Y-%m-%d"), now.strftime("%H-%M-%S-%f"))
 
 
-def write(output, found, data, y_true, y_pred, accuracy):
-    """The evaluation's files in ``output`` (created; default ``default_output()``); returns the folder."""
+def check_tta(mode, found):
+    """ValueError in one line when test-time augmentation ``mode`` (None: none) cannot view the model's samples."""
+    if mode is not None:
+        try:
+            tta.check(mode, found.trained.preprocessing.sample_shape)
+        except ValueError as exc:
+            raise ValueError(f"--{exc} ({found.uri})") from None
+
+
+def with_tta(mode, found, raw):
+    """``{"tta", "y_pred", "test_acc"}`` of the model ``found`` on the test split ``raw`` with test-time
+    augmentation ``mode`` (``check_tta`` first); None when ``mode`` is None."""
+    if mode is None:
+        return None
+    y_pred = found.trained.predict(raw["X_test"], mode)
+    return {"tta": mode, "y_pred": y_pred, "test_acc": float(np.mean(y_pred == raw["y_test"]))}
+
+
+def write(output, found, data, y_true, y_pred, accuracy, tta=None):
+    """The evaluation's files in ``output`` (created; default ``default_output()``); returns the folder.
+    ``tta`` (``with_tta``'s) adds its predictions and accuracy."""
     folder = output or default_output()
     os.makedirs(folder, exist_ok=True)
     names = found.trained.class_names
@@ -82,9 +102,11 @@ def write(output, found, data, y_true, y_pred, accuracy):
     with open(os.path.join(folder, FILES[1]), "w") as f:
         f.write("true \\ predicted," + ",".join(names) + "\n")
         f.writelines(f"{name}," + ",".join(str(n) for n in row) + "\n" for name, row in zip(names, counts))
-    np.savez(os.path.join(folder, FILES[2]), y_pred=y_pred, y_true=y_true)
+    np.savez(os.path.join(folder, FILES[2]), y_pred=y_pred, y_true=y_true,
+             **({} if tta is None else {"y_pred_tta": tta["y_pred"]}))
     summary = {"model": found.uri, "run_id": found.run_id, "model_id": found.model_id, "data": data,
-               "test_acc": accuracy, "samples": int(len(y_true))}
+               "test_acc": accuracy, "samples": int(len(y_true)),
+               **({} if tta is None else {"tta": tta["tta"], "test_acc_tta": tta["test_acc"]})}
     with open(os.path.join(folder, FILES[3]), "w") as f:
         json.dump(summary, f, indent=1)
     return folder
@@ -100,10 +122,12 @@ def open_store(tracking_uri, experiment):
     return client, experiment_id, uri
 
 
-def log(client, experiment_id, found, data, accuracy, folder):
+def log(client, experiment_id, found, data, accuracy, folder, tta=None):
     """The evaluation as an MLflow run of ``experiment_id``, with the written files; returns its id."""
     from nnplug.core.nested import flatten
 
-    return evaluation_runs.log_evaluation(client, experiment_id, found, params=flatten({"data": data}),
-                                          metrics={"test_acc": accuracy},
+    params, metrics = flatten({"data": data}), {"test_acc": accuracy}
+    if tta is not None:
+        params["tta"], metrics["test_acc_tta"] = tta["tta"], tta["test_acc"]
+    return evaluation_runs.log_evaluation(client, experiment_id, found, params=params, metrics=metrics,
                                           files=[os.path.join(folder, name) for name in FILES])

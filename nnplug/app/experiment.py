@@ -19,12 +19,12 @@ from nnplug.app.errors import ConfigError
 from nnplug.app.run_lock import run_folder_locked
 from nnplug.app.validate import validate
 from nnplug.contract.registry import default_registry
-from nnplug.core import checkpoint, layer_plan
+from nnplug.core import checkpoint, layer_plan, tta
 from nnplug.core.augmentation import build_transforms
 from nnplug.core.nested import flatten
 from nnplug.core.network import Network
 from nnplug.core.solver import UNNORMALISED_SCALE, Solver
-from nnplug.core.trained_model import predict_classes
+from nnplug.core.trained_model import PREDICTION_BATCH, predict_classes
 from nnplug.data import load
 from nnplug.display.plots import run_pictures, save
 from nnplug.display.progress import Progress
@@ -47,6 +47,7 @@ class Result:
     run_id: str
     output_dir: Path
     samples_per_second: float | None = None  # None for a finished run that is only reported
+    test_acc_tta: float | None = None  # with test-time augmentation (solver.tta), if asked for
 
 
 def run(cfg, *, output_dir, cwd, parent_run_id=None, command="nnplug", job=None, registry=None):
@@ -98,6 +99,7 @@ def _train(settings, registry, output_dir, cwd, name, resumed, parent_run_id, co
     # what can fail on the user's input (data, model options, a checkpoint, the store) fails before
     # the run exists, and the store is opened last: a mistake leaves no store behind either
     data = load_data(settings, registry)
+    check_tta(settings, data)
     watcher = run_model.diagnostics(settings, tracker)
     listeners = (tracker, progress) if watcher is None else (watcher, tracker, progress)
     solver = build_solver(settings, data, registry, listeners=listeners, checkpoint_dir=checkpoint_dir)
@@ -115,7 +117,9 @@ def _train(settings, registry, output_dir, cwd, name, resumed, parent_run_id, co
         seconds = time.perf_counter() - start
         y_pred = predict_classes(solver.model, data["X_test"])  # in Solver.check_accuracy's batches
         test_acc = float(np.mean(y_pred == data["y_test"]))
-        tracker.log_metrics({"best_val_acc": solver.best_val_acc, "test_acc": test_acc, "train_seconds": seconds})
+        test_acc_tta = tta_accuracy(settings, solver.model, data)
+        tracker.log_metrics({"best_val_acc": solver.best_val_acc, "test_acc": test_acc, "train_seconds": seconds,
+                             **({} if test_acc_tta is None else {"test_acc_tta": test_acc_tta})})
         write_artifacts(output_dir, settings, solver, data, tracker, y_pred)
         run_model.keep(output_dir, tracker, solver, data, registry, watcher, y_pred,
                        register=settings["tracking"]["register"] if job is None else None)  # a sweep: its best
@@ -131,7 +135,28 @@ def _train(settings, registry, output_dir, cwd, name, resumed, parent_run_id, co
         run_id=tracker.run_id,
         output_dir=output_dir,
         samples_per_second=progress.samples_per_second,
+        test_acc_tta=test_acc_tta,
     )
+
+
+def check_tta(settings, data):
+    """ValueError in one line, before the run exists, when ``solver.tta`` asks to mirror samples that are no images."""
+    try:
+        tta.check(settings["solver"]["tta"], data["preprocessing"].sample_shape)
+    except ValueError as exc:
+        raise ValueError(f"solver.{exc}") from None
+
+
+def tta_accuracy(settings, model, data):
+    """The test accuracy with the test-time augmentation ``solver.tta`` names; None for ``none``.
+
+    The same function and batches as the logged model's ``predict(params={"tta": ...})``, so that
+    the model predicts on raw samples what the run scored."""
+    mode = settings["solver"]["tta"]
+    if mode == "none":
+        return None
+    scores = tta.scores(model, data["X_test"], mode, data["preprocessing"].sample_shape, PREDICTION_BATCH)
+    return float(np.mean(np.argmax(scores, axis=1) == data["y_test"]))
 
 
 def check_memory(solver):
@@ -164,7 +189,7 @@ def finished_result(name, record, metrics, output_dir):
     return Result(name=name, best_val_acc=metrics["best_val_acc"], test_acc=metrics["test_acc"],
                   train_acc=metrics["train_acc"], val_acc=metrics["val_acc"], seconds=metrics["train_seconds"],
                   tracking_uri=record["tracking_uri"], experiment_id=record["experiment_id"],
-                  run_id=record["run_id"], output_dir=output_dir)
+                  run_id=record["run_id"], output_dir=output_dir, test_acc_tta=metrics.get("test_acc_tta"))
 
 
 def load_data(settings, registry):

@@ -104,7 +104,7 @@ def _print_summary(cfg, result):
     settings = OmegaConf.to_container(cfg, resolve=True)
     print_summary(cfg.data.name, experiment.describe_model(settings), optim, result.best_val_acc, result.test_acc,
                   result.seconds, result.samples_per_second,
-                  link or f"{result.run_id} (experiment {result.experiment_id})")
+                  link or f"{result.run_id} (experiment {result.experiment_id})", test_acc_tta=result.test_acc_tta)
 
 
 def _report_failed_job(error, hydra_cfg):
@@ -119,8 +119,9 @@ def _report_failed_job(error, hydra_cfg):
 
 
 def _summarise(result):
+    tta = "" if result.test_acc_tta is None else f" ({result.test_acc_tta:.4f} with test-time augmentation)"
     log.info(
-        f"{result.name}: best val acc {result.best_val_acc:.4f}, test acc {result.test_acc:.4f} "
+        f"{result.name}: best val acc {result.best_val_acc:.4f}, test acc {result.test_acc:.4f}{tta} "
         f"(best params); last train/val acc {result.train_acc:.4f}/{result.val_acc:.4f}; "
         f"trained in {result.seconds:.1f} s"
     )

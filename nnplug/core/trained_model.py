@@ -17,7 +17,7 @@ from importlib.metadata import PackageNotFoundError, version
 import numpy as np
 
 from nnplug.contract.registry import PluginError, UnknownPluginError, default_registry
-from nnplug.core import checkpoint
+from nnplug.core import checkpoint, tta as augmentation
 from nnplug.core.network import Network
 from nnplug.core.preprocessing import Preprocessing
 
@@ -85,17 +85,22 @@ class TrainedModel:
 
     # predictions on raw samples
 
-    def scores(self, raw):
-        """Class scores ``(N, C)`` of raw samples ``(N, *preprocessing.sample_shape)``."""
-        return predict_scores(self.network, self.preprocessing.apply(raw))
+    def scores(self, raw, tta="none"):
+        """Class scores ``(N, C)`` of raw samples ``(N, *preprocessing.sample_shape)``; ``tta``
+        (``nnplug.core.tta``: ``flip``, ``flip_shift``) averages them over views of each image."""
+        X = self.preprocessing.apply(raw)
+        if tta == "none":
+            return predict_scores(self.network, X)
+        augmentation.check(tta, self.preprocessing.sample_shape)
+        return augmentation.scores(self.network, X, tta, self.preprocessing.sample_shape, PREDICTION_BATCH)
 
-    def predict(self, raw):
+    def predict(self, raw, tta="none"):
         """The predicted class index (int64) of each raw sample."""
-        return np.argmax(self.scores(raw), axis=1).astype(np.int64)
+        return np.argmax(self.scores(raw, tta), axis=1).astype(np.int64)
 
-    def probabilities(self, raw):
+    def probabilities(self, raw, tta="none"):
         """``(N, C)`` softmax of the scores (for a net trained with the SVM loss, normalised scores only)."""
-        return softmax(self.scores(raw))
+        return softmax(self.scores(raw, tta))
 
     # the folder
 

@@ -61,14 +61,16 @@ def _cell(value):
 
 
 def summary_table(data, model, update_rule, best_val_acc, test_acc, wall_time, samples_per_second,
-                  mlflow_run=None):
-    """The end-of-run summary as text; any value may be None when it is not known."""
+                  mlflow_run=None, test_acc_tta=None):
+    """The end-of-run summary as text; any value may be None when it is not known (``test_acc_tta``,
+    the test accuracy with test-time augmentation, is left out then)."""
     rows = [
         ("data set", data),
         ("model", model),
         ("update rule", update_rule),
         ("best val acc", _fraction(best_val_acc)),
         ("test acc", _fraction(test_acc)),
+        *([("test acc tta", _fraction(test_acc_tta))] if test_acc_tta is not None else []),
         ("wall time", None if wall_time is None else f"{wall_time:.1f} s"),
         ("samples/s", None if samples_per_second is None else f"{samples_per_second:,.0f}"),
         ("MLflow run", mlflow_run),

@@ -44,19 +44,20 @@ def log_model(client, experiment_id, run_id, trained, example, step=0):
     - step: the step the run's model is logged at.
 
     The signature's output is the predicted class (int64); its params schema has ``output``
-    (default ``classes``; ``probabilities`` gives the softmax). The model's requirements are nnplug
+    (default ``classes``; ``probabilities`` gives the softmax) and ``tta`` (default ``none``; ``flip``,
+    ``flip_shift``: test-time augmentation, ``nnplug.core.tta``). The model's requirements are nnplug
     and the plugin distributions the architecture uses, at their versions.
     """
     from mlflow.entities import LoggedModelOutput
     from mlflow.models import Model, infer_signature
 
-    from nnplug.tracking.pyfunc_model import DEFAULT_OUTPUT
+    from nnplug.tracking.pyfunc_model import DEFAULT_OUTPUT, DEFAULT_TTA
 
     logged = client.create_logged_model(experiment_id, name=ARTIFACT_PATH, source_run_id=run_id, model_type="nnplug")
     try:
         with tempfile.TemporaryDirectory(prefix="nnplug-model-") as scratch:
             folder = Path(scratch) / ARTIFACT_PATH
-            signature = infer_signature(example, trained.predict(example), params={"output": DEFAULT_OUTPUT})
+            signature = infer_signature(example, trained.predict(example), params={"output": DEFAULT_OUTPUT, "tta": DEFAULT_TTA})
             description = Model(artifact_path=logged.artifact_location, run_id=run_id, model_id=logged.model_id,
                                 model_uuid=logged.model_id, signature=signature, metadata=metadata(trained))
             model_folder.write(folder, description, LOADER_MODULE, (DATA_DIR, trained.save), requirements(trained),

@@ -5,14 +5,18 @@
 pickle, no cloudpickled class; the code is the installed nnplug and its plugins.
 
 ``predict(raw_X)`` returns the predicted class of each raw sample (int64); with
-``params={"output": "probabilities"}`` the ``(N, C)`` softmax of the scores instead.
+``params={"output": "probabilities"}`` the ``(N, C)`` softmax of the scores instead; with
+``params={"tta": "flip"}`` (or ``"flip_shift"``) the scores are averaged over views of each image
+(``nnplug.core.tta``), as the run's ``test_acc_tta`` was scored.
 """
 import numpy as np
 
 from nnplug.core.trained_model import TrainedModel
+from nnplug.core.tta import TTA
 
 OUTPUTS = ("classes", "probabilities")
 DEFAULT_OUTPUT = OUTPUTS[0]
+DEFAULT_TTA = TTA[0]
 
 
 def _load_pyfunc(data_path):  # the name MLflow's loader_module contract requires
@@ -27,15 +31,19 @@ class NnplugPredictor:
 
     def predict(self, model_input, params=None):
         """Inputs: model_input, raw samples ``(N, *sample_shape)`` as the data set gives them;
-        params: ``{"output": "classes" | "probabilities"}`` (default classes).
+        params: ``{"output": "classes" | "probabilities", "tta": "none" | "flip" | "flip_shift"}``
+        (default classes, none).
 
         Returns ``(N,)`` int64 class indices, or ``(N, C)`` float64 probabilities.
         """
         output = (params or {}).get("output", DEFAULT_OUTPUT)
         if output not in OUTPUTS:
             raise ValueError(f"params output={output!r}: expected one of {', '.join(OUTPUTS)}")
+        tta = (params or {}).get("tta", DEFAULT_TTA)
+        if tta not in TTA:
+            raise ValueError(f"params tta={tta!r}: expected one of {', '.join(TTA)}")
         raw = np.asarray(model_input)
-        return self.trained.predict(raw) if output == "classes" else self.trained.probabilities(raw)
+        return self.trained.predict(raw, tta) if output == "classes" else self.trained.probabilities(raw, tta)
 
     def get_raw_model(self):
         """The ``TrainedModel`` (MLflow's ``PyFuncModel.get_raw_model()`` returns it)."""

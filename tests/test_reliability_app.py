@@ -171,6 +171,13 @@ RESUMABLE = ["layer=bn", "optim=adam", "model.hidden_dims=[1024,1024]", "model.d
              "solver.num_epochs=5", "solver.verbose=false", "tracking.log_every_n_steps=1"]
 ITERATIONS_PER_EPOCH = 1297 // 50  # digits' training split / the default batch size
 LOGGED = ("loss", "train_acc", "val_acc", "learning_rate", "best_val_acc", "test_acc")
+# The fast recipes' techniques on the same net: a per-step schedule, Nesterov momentum with decoupled
+# weight decay, Lookahead's average (batch-norm statistics included), label smoothing and test-time
+# augmentation (the digits are images, the MLP's inputs flattened ones).
+RECIPE = ["optim=nesterov", "optim.weight_decay=5e-4", "optim.decoupled_weight_decay=true", "solver.lr_schedule=linear",
+          "solver.lr_warmup=0.2", "solver.lr_warmup_start=0.2", "solver.lr_min=1e-3", "solver.average=lookahead",
+          "solver.average_every=5", "solver.average_decay=0.77", "solver.average_ramp=3", "loss.smoothing=0.2",
+          "solver.tta=flip"]
 
 
 def checkpoint_epoch(folder):
@@ -200,10 +207,12 @@ def history(client, run_id, key):
     return sorted((m.step, m.value) for m in client.get_metric_history(run_id, key))
 
 
-def test_a_run_killed_after_epoch_two_resumes_into_the_same_mlflow_run_as_if_never_stopped(tmp_path, store):
+@pytest.mark.parametrize("techniques", [[], RECIPE], ids=["adam", "recipe"])
+def test_a_run_killed_after_epoch_two_resumes_into_the_same_mlflow_run_as_if_never_stopped(tmp_path, store,
+                                                                                         techniques):
     from mlflow import MlflowClient
 
-    overrides = [*RESUMABLE, f"tracking.uri={store}"]
+    overrides = [*RESUMABLE, *techniques, f"tracking.uri={store}"]
     killed_dir, whole_dir = tmp_path / "killed", tmp_path / "whole"
     client = MlflowClient(tracking_uri=store)
     whole = start_nnplug(tmp_path, *overrides, f"hydra.run.dir={whole_dir}")  # alongside: two cores
@@ -231,7 +240,7 @@ def test_a_run_killed_after_epoch_two_resumes_into_the_same_mlflow_run_as_if_nev
     found = client.search_runs([run.info.experiment_id], f"tags.`nnplug.output_dir` = '{killed_dir}'")
     assert [r.info.run_id for r in found] == [run_id]  # the same run, not a second one
     uninterrupted = recorded_run_id(whole_dir)
-    for key in LOGGED:  # every step once, each value bit-identical
+    for key in (*LOGGED, *(["test_acc_tta"] if techniques else [])):  # every step once, each value bit-identical
         assert history(client, run_id, key) == history(client, uninterrupted, key), key
     assert [step for step, _ in history(client, run_id, "loss")] == list(range(5 * ITERATIONS_PER_EPOCH))
     assert [step for step, _ in history(client, run_id, "val_acc")] == list(range(6))

@@ -252,3 +252,30 @@ def test_sgd_momentum_with_decoupled_weight_decay_keeps_it_out_of_the_velocity()
     got, config = run_rule("sgd_momentum", w0, grads, RATES, True, momentum=mu, weight_decay=wd,
                            decoupled_weight_decay=True)
     assert rel_error(got, w) < 1e-12 and rel_error(config["velocity"], v) < 1e-12
+
+
+@pytest.mark.parametrize("name", ["sgd_momentum", "nesterov"])
+@pytest.mark.parametrize("decoupled", [False, True])
+def test_a_group_without_decay_keeps_weight_decay_off_its_parameters(name, decoupled):
+    from nnplug.core.network import Network
+    from nnplug.core.solver import Solver
+
+    rng = np.random.default_rng(5)
+    X, y = rng.standard_normal((40, 3)), rng.integers(0, 2, 40)
+    model = Network([4], input_dim=3, num_classes=2, seed=0)
+
+    class ZeroGradients:  # only the decay moves the parameters
+        def on_gradients(self, solver, iteration, grads):
+            for g in grads.values():
+                g[...] = 0
+
+    solver = Solver(model, {"X_train": X, "y_train": y, "X_val": X, "y_val": y}, update_rule=name,
+                    optim_config={"learning_rate": 0.1, "weight_decay": 0.5, "decoupled_weight_decay": decoupled},
+                    param_groups=[{"kinds": ["bias"], "decay": False}], batch_size=40, num_epochs=1,
+                    verbose=False, seed=0, listeners=[ZeroGradients()])
+    before = {k: v.copy() for k, v in model.params.items()}
+    solver._step()
+    np.testing.assert_array_equal(model.params["b1"], before["b1"])
+    # one step from zero momentum: the weights shrink by lr * decay (times 1 + momentum for coupled nesterov)
+    shrink = 0.1 * 0.5 * (1 + 0.9 if name == "nesterov" and not decoupled else 1)
+    np.testing.assert_allclose(model.params["W1"], before["W1"] * (1 - shrink), rtol=1e-6)

@@ -95,19 +95,22 @@ def test_linear_schedule_without_warm_up_decays_from_the_first_step_and_stays_ab
 
 class RateAtEachStep:
     def __init__(self):
-        self.rates = []
+        self.rates, self.bias_rates = [], []
 
     def on_gradients(self, solver, iteration, grads):  # before the update: the rate the step uses
-        self.rates.append(solver.learning_rate)
+        self.rates.append(solver.optim_configs["W1"]["learning_rate"])
+        self.bias_rates.append(solver.optim_configs["b1"]["learning_rate"])
 
 
 def test_the_solver_sets_a_per_step_schedules_rate_before_every_step():
     seen = RateAtEachStep()
-    solver = make(lr_schedule="linear", lr_warmup=0.25, lr_warmup_start=0.5, lr_min=0.001, listeners=[seen])
+    solver = make(lr_schedule="linear", lr_warmup=0.25, lr_warmup_start=0.5, lr_min=0.001, listeners=[seen],
+                  param_groups=[{"params": ["b1"], "lr_mult": 4.0}])
     solver.train()
     steps = solver.num_iterations  # 3 epochs of 4
     expected = [step_learning_rate(0.05, t, steps, warmup=0.25, warmup_start=0.5, min_lr=0.001) for t in range(steps)]
     assert seen.rates == expected
+    assert seen.bias_rates == [4.0 * rate for rate in expected]  # a group's multiplier on the scheduled rate
     assert seen.rates[0] == 0.025 and seen.rates[3] == 0.05  # int(0.25 * 12) = 3 warm-up steps
     assert solver.lr_history[-1] == 0.001  # after the last step: where the schedule ends
 

@@ -151,3 +151,12 @@ def test_tta_on_samples_that_are_no_images_is_one_line_and_leaves_nothing(tmp_pa
     assert done.stderr.strip() == ("nnplug: error: solver.tta=flip: test-time augmentation mirrors (C, H, W) "
                                    "images, not samples of shape (5,)")
     assert not (tmp_path / "outputs" / "runs").exists()
+
+    check(run_nnplug(tmp_path, "data=npz", f"data.path={path}", "solver.num_epochs=1", "solver.verbose=false"))
+    _, (run,) = runs(default_store(tmp_path))
+    uri = f"runs:/{run.info.run_id}/model"
+    refused = run_nnplug(tmp_path, "evaluate", uri, "data=npz", f"data.path={path}", "--tta", "flip", "--log")
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == ("nnplug: error: --tta=flip: test-time augmentation mirrors (C, H, W) images, "
+                                      f"not samples of shape (5,) ({uri})")
+    assert not (tmp_path / "outputs" / "evaluate").exists() and len(runs(default_store(tmp_path))[1]) == 1

@@ -76,9 +76,9 @@ def check_tta(mode, found):
     """ValueError in one line when test-time augmentation ``mode`` (None: none) cannot view the model's samples."""
     if mode is not None:
         try:
-            tta.check(mode, found.trained.preprocessing.sample_shape)
+            tta.check(mode, found.trained.preprocessing.sample_shape, key="--tta")
         except ValueError as exc:
-            raise ValueError(f"--{exc} ({found.uri})") from None
+            raise ValueError(f"{exc} ({found.uri})") from None
 
 
 def with_tta(mode, found, raw):

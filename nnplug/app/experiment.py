@@ -99,7 +99,7 @@ def _train(settings, registry, output_dir, cwd, name, resumed, parent_run_id, co
     # what can fail on the user's input (data, model options, a checkpoint, the store) fails before
     # the run exists, and the store is opened last: a mistake leaves no store behind either
     data = load_data(settings, registry)
-    check_tta(settings, data)
+    tta.check(settings["solver"]["tta"], data["preprocessing"].sample_shape, key="solver.tta")  # images only
     watcher = run_model.diagnostics(settings, tracker)
     listeners = (tracker, progress) if watcher is None else (watcher, tracker, progress)
     solver = build_solver(settings, data, registry, listeners=listeners, checkpoint_dir=checkpoint_dir)
@@ -117,7 +117,9 @@ def _train(settings, registry, output_dir, cwd, name, resumed, parent_run_id, co
         seconds = time.perf_counter() - start
         y_pred = predict_classes(solver.model, data["X_test"])  # in Solver.check_accuracy's batches
         test_acc = float(np.mean(y_pred == data["y_test"]))
-        test_acc_tta = tta_accuracy(settings, solver.model, data)
+        # the logged model's predict(params={"tta": ...}) scores so too, in the same batches
+        test_acc_tta = tta.accuracy(solver.model, data["X_test"], data["y_test"], settings["solver"]["tta"],
+                                    data["preprocessing"].sample_shape, PREDICTION_BATCH)
         tracker.log_metrics({"best_val_acc": solver.best_val_acc, "test_acc": test_acc, "train_seconds": seconds,
                              **({} if test_acc_tta is None else {"test_acc_tta": test_acc_tta})})
         write_artifacts(output_dir, settings, solver, data, tracker, y_pred)
@@ -137,26 +139,6 @@ def _train(settings, registry, output_dir, cwd, name, resumed, parent_run_id, co
         samples_per_second=progress.samples_per_second,
         test_acc_tta=test_acc_tta,
     )
-
-
-def check_tta(settings, data):
-    """ValueError in one line, before the run exists, when ``solver.tta`` asks to mirror samples that are no images."""
-    try:
-        tta.check(settings["solver"]["tta"], data["preprocessing"].sample_shape)
-    except ValueError as exc:
-        raise ValueError(f"solver.{exc}") from None
-
-
-def tta_accuracy(settings, model, data):
-    """The test accuracy with the test-time augmentation ``solver.tta`` names; None for ``none``.
-
-    The same function and batches as the logged model's ``predict(params={"tta": ...})``, so that
-    the model predicts on raw samples what the run scored."""
-    mode = settings["solver"]["tta"]
-    if mode == "none":
-        return None
-    scores = tta.scores(model, data["X_test"], mode, data["preprocessing"].sample_shape, PREDICTION_BATCH)
-    return float(np.mean(np.argmax(scores, axis=1) == data["y_test"]))
 
 
 def check_memory(solver):
@@ -200,7 +182,7 @@ def build_solver(settings, data, registry, listeners=(), checkpoint_dir=None):
     """The model and its Solver; it checkpoints into ``checkpoint_dir`` if ``solver.checkpoint`` is true."""
     layer, optim = settings["layer"], settings["optim"]
     # verbose goes to the Progress listener, which shows what the Solver's own prints would
-    # tta is the test's, after training (``test_scores``)
+    # tta is the test's, after training
     options = {key: value for key, value in settings["solver"].items()
                if key not in ("checkpoint", "resume", "verbose", "tta")}
     model = Network(

@@ -11,17 +11,18 @@ import numpy as np
 TTA = ("none", "flip", "flip_shift")
 
 
-def check(tta, image_shape):
-    """ValueError in one line unless ``tta`` is one of ``TTA`` and fits samples of ``image_shape``."""
+def check(tta, image_shape, key="tta"):
+    """ValueError in one line, starting ``key=value:``, unless ``tta`` is one of ``TTA`` and fits samples
+    of ``image_shape``."""
     if tta not in TTA:
-        raise ValueError(f"tta={tta!r}: expected one of {', '.join(TTA)}")
+        raise ValueError(f"{key}={tta!r}: expected one of {', '.join(TTA)}")
     if tta == "none":
         return
     shape = tuple(image_shape)
     if len(shape) != 3:
-        raise ValueError(f"tta={tta}: test-time augmentation mirrors (C, H, W) images, not samples of shape {shape}")
+        raise ValueError(f"{key}={tta}: test-time augmentation mirrors (C, H, W) images, not samples of shape {shape}")
     if tta == "flip_shift" and min(shape[1:]) < 2:
-        raise ValueError(f"tta={tta}: shifting by a reflected pixel needs images at least 2 x 2, not {shape}")
+        raise ValueError(f"{key}={tta}: shifting by a reflected pixel needs images at least 2 x 2, not {shape}")
 
 
 def views(images, tta):
@@ -59,3 +60,10 @@ def scores(model, X, tta, image_shape, batch_size):
             total = part if total is None else total + part
         parts.append(total)
     return np.concatenate(parts) if parts else np.zeros((0, model.num_classes), dtype=model.dtype)
+
+
+def accuracy(model, X, y, tta, image_shape, batch_size):
+    """The fraction of ``X`` whose ``scores`` (same arguments) rank class ``y`` first; None for ``none``."""
+    if tta == "none":
+        return None
+    return float(np.mean(np.argmax(scores(model, X, tta, image_shape, batch_size), axis=1) == y))

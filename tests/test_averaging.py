@@ -166,3 +166,10 @@ def test_the_average_survives_a_checkpoint_round_trip():
     other.start(Quadratic(TARGET))
     other.set_state(state)
     np.testing.assert_array_equal(other.params["W"], np.full_like(TARGET, 0.5))
+
+
+def test_the_average_starts_from_the_weights_training_starts_from_also_when_set_after_the_solver_was_built():
+    solver = quadratic_solver(average="ema", average_decay=1.0)  # a decay of 1 keeps the start
+    solver.model.params["W"][...] = 7.0  # a warm start (model.init_from) sets weights after building
+    solver.train()
+    np.testing.assert_array_equal(solver.averaging.params["W"], np.full_like(TARGET, 7.0))

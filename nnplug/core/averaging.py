@@ -138,6 +138,11 @@ class WeightAverage:
             np.copyto(average, value)
 
 
+def swapped_in(averaging, model):
+    """``averaging.swapped_in(model)``, or a context that changes nothing when ``averaging`` is None."""
+    return contextlib.nullcontext() if averaging is None else averaging.swapped_in(model)
+
+
 def _model_state(model):
     get_state = getattr(model, "get_state", None)  # CS231n's model classes have no layer state
     return get_state() if get_state is not None else None

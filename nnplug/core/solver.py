@@ -1,5 +1,4 @@
 """The Solver: CS231n's training loop, emitting events that trackers and displays listen to."""
-import contextlib
 import math
 import signal
 import threading
@@ -199,8 +198,7 @@ class Solver:
         return float(np.mean(predictions == y))
 
     def _check(self):
-        # with weight averaging, the average is what is checked and kept as the best parameters
-        with self.averaging.swapped_in(self.model) if self.averaging else contextlib.nullcontext():
+        with averaging.swapped_in(self.averaging, self.model):  # the average is what is checked and kept
             train_acc = self.check_accuracy(self.X_train, self.y_train, self.num_train_samples)
             val_acc = self.check_accuracy(self.X_val, self.y_val, self.num_val_samples)
             # copies in each parameter's layout (ndarray.copy() would make F-ordered weights C):
@@ -235,6 +233,8 @@ class Solver:
             raise TrainingInterrupted(self._signal, self.checkpoint_path)
 
     def _train(self):
+        if self.averaging is not None and self.iteration == 0:  # a warm start sets weights after __init__
+            self.averaging.start(self.model)
         self._emit("on_train_start")
         self._iterate(self.num_iterations, self.iterations_per_epoch)
         if self.averaging is not None:  # the averaged layer state goes with the averaged best parameters

@@ -50,13 +50,19 @@ def images(dtype, shape=(2, 6, 6), classes=3, seed=1):
     return {"X_train": X[:N_TRAIN], "y_train": y[:N_TRAIN], "X_val": X[N_TRAIN:], "y_val": y[N_TRAIN:]}
 
 
-def make_recipe_solver(checkpoint_dir=None, average="lookahead", listeners=(), dtype="float64"):
+PLAIN = [{"conv": {"filters": 4}}, "spatial_batchnorm", "relu", "max_pool", "affine"]
+# batch-norm statistics inside a composite: averaged and checkpointed through the tree's state
+RESIDUAL = [{"conv": {"filters": 4}}, {"residual": {"layers": [{"conv": {"filters": 4}}, "spatial_batchnorm"]}},
+            "relu", "max_pool", "affine"]
+
+
+def make_recipe_solver(checkpoint_dir=None, average="lookahead", listeners=(), dtype="float64", layers=PLAIN):
     """The training techniques of a record recipe at once: a per-step warm-up and decay, Nesterov
     momentum with decoupled weight decay, an average of the weights (and of the batch-norm
     statistics), flips alternating by epoch, random flips, translation with reflect padding and
     label smoothing."""
-    model = Network(layers=[{"conv": {"filters": 4}}, "spatial_batchnorm", "relu", "max_pool", "affine"],
-                    input_dim=(2, 6, 6), num_classes=3, loss_options={"smoothing": 0.2}, dtype=dtype, seed=3)
+    model = Network(layers=layers, input_dim=(2, 6, 6), num_classes=3, loss_options={"smoothing": 0.2}, dtype=dtype,
+                    seed=3)
     transforms = build_transforms(["alternating_flip", {"random_crop": {"padding": 1, "padding_mode": "reflect"}},
                                    "horizontal_flip"], (2, 6, 6), seed=4)
     return Solver(model, images(dtype), update_rule="nesterov",
@@ -207,15 +213,17 @@ class SaveAndStop:
             raise Stop
 
 
-@pytest.mark.parametrize("average", ["ema", "lookahead"])
-@pytest.mark.parametrize("stop", [StopAt(2 * PER_EPOCH + 1), SaveAndStop(2 * PER_EPOCH + 2)],
-                         ids=["epoch_end_checkpoint", "mid_epoch_checkpoint"])
-def test_the_recipe_techniques_resume_exactly(tmp_path, average, stop):
-    reference = make_recipe_solver(average=average)
+@pytest.mark.parametrize("average, stop, layers", [
+    ("ema", StopAt(2 * PER_EPOCH + 1), PLAIN), ("ema", SaveAndStop(2 * PER_EPOCH + 2), PLAIN),
+    ("lookahead", StopAt(2 * PER_EPOCH + 1), PLAIN), ("lookahead", SaveAndStop(2 * PER_EPOCH + 2), PLAIN),
+    ("lookahead", SaveAndStop(2 * PER_EPOCH + 2), RESIDUAL),
+], ids=["ema-epoch_end", "ema-mid_epoch", "lookahead-epoch_end", "lookahead-mid_epoch", "lookahead-residual"])
+def test_the_recipe_techniques_resume_exactly(tmp_path, average, stop, layers):
+    reference = make_recipe_solver(average=average, layers=layers)
     reference.train()
     with pytest.raises(Stop):
-        make_recipe_solver(tmp_path, average, listeners=[stop]).train()
-    resumed = make_recipe_solver(tmp_path, average)
+        make_recipe_solver(tmp_path, average, listeners=[stop], layers=layers).train()
+    resumed = make_recipe_solver(tmp_path, average, layers=layers)
     resumed.restore()
     resumed.train()
     assert_same_run(resumed, reference)

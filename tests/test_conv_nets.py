@@ -33,6 +33,25 @@ def test_the_model_infers_every_shape_from_the_layer_list():
     assert net.params["W3"].shape == (16, 7) and net.params["W4"].shape == (7, 10)
 
 
+@pytest.mark.parametrize("fuse", [True, False], ids=["fused", "layer by layer"])
+def test_grey_images_without_a_channel_axis_are_one_channel(fuse):
+    X, y = rng(1).standard_normal((6, 8, 8)), rng(2).integers(0, 5, 6)
+    grey, channel = vgg(fuse, shape=(8, 8)), vgg(fuse, shape=(1, 8, 8))
+
+    loss, grads = grey.loss(X, y)
+    expected, expected_grads = channel.loss(X[:, None], y)
+
+    assert grey.layers[0][0].in_shape == (1, 8, 8) and loss == expected
+    assert all(np.array_equal(grads[name], expected_grads[name]) for name in expected_grads)
+    # the input's gradient, where a layer before needs it, comes back in the input's own shape
+    runner, names, _ = grey._runs[0]
+    runner_params = [{k: grey.params[v] for k, v in part.items()} for part in names] if fuse else \
+        {k: grey.params[v] for k, v in names.items()}
+    grey.layers[0][0].input_grad = True
+    out, cache = runner.forward(X, runner_params, "train")
+    assert runner.backward(np.ones_like(out), cache)[0].shape == X.shape
+
+
 def test_widths_and_repeats_unroll_into_stages():
     net = vgg(fuse=False)
     assert [type(layer).__name__ for layer, _ in net.layers] == ["Conv", "SpatialBatchNorm", "ReLU"] * 2 + [

@@ -31,8 +31,8 @@ def snapshot(folder):
 
 
 @pytest.mark.parametrize("arguments, expected", [
-    (["data=mnist1d"], "data=mnist1d: its test split has samples of shape (40,) (float64), not the (1, 8, 8) "
-                       "uint8 samples the model takes ({uri})"),
+    (["data=mnist1d"], "data=mnist1d: its test split has samples of shape (40,) (float64), not the model's "
+                       "(1, 8, 8), (8, 8) or (64,) samples of finite real numbers ({uri})"),
     (["optim=adam"], "optim=adam: nnplug evaluate takes only the data set's overrides (data=NAME, data.KEY=VALUE)"),
     (["data=digitz"], "data=digitz: no such option in group 'data'; did you mean 'digits'? (available: cifar10, "
                       "digits, fashion_mnist, mnist, mnist1d, npz)"),
@@ -76,8 +76,9 @@ def test_no_store_is_created_where_none_was(tmp_path):
 
 
 @pytest.mark.parametrize("make, expected", [
-    (lambda path: np.savez(path, X=np.zeros((3, 64))),
-     "{file}: X holds samples of shape (64,) (float64), not the (1, 8, 8) uint8 samples the model takes ({uri})"),
+    (lambda path: np.savez(path, X=np.zeros((3, 7, 7))),
+     "{file}: X holds samples of shape (7, 7) (float64), not the model's (1, 8, 8), (8, 8) or (64,) samples of "
+     "finite real numbers ({uri})"),
     (lambda path: np.savez(path, images=np.zeros((3, 1, 8, 8)), labels=np.zeros(3)),
      "{file}: no array named X or X_test (it holds images, labels); name one with --key"),
     (lambda path: path.write_text("not numpy"), "{file}: not a .npz or .npy file of numeric arrays (pickles are not read)"),

@@ -3,6 +3,7 @@ Registry of an ``mlflow server`` that runs log to, register in and are evaluated
 import json
 import os
 import sys
+import urllib.error
 import urllib.request
 
 import numpy as np
@@ -44,8 +45,15 @@ def test_mlflow_models_serve_answers_invocations_with_the_runs_predictions(workd
                         "--env-manager", "local"], workdir) as url:
         classes = post(f"{url}/invocations", {"inputs": raw.tolist()})
         probabilities = post(f"{url}/invocations", {"inputs": raw[:3].tolist(), "params": {"output": "probabilities"}})
+        # the same digits as scikit-learn's floats: without the channel axis, and flat
+        images = post(f"{url}/invocations", {"inputs": (raw[:, 0] / 1.0).tolist()})
+        flat = post(f"{url}/invocations", {"inputs": raw.reshape(len(raw), -1).tolist()})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            post(f"{url}/invocations", {"inputs": raw[:2].astype(bool).tolist()})
+        message = json.loads(refused.value.read())["message"]
 
-    assert classes["predictions"] == y_pred.tolist()
+    assert classes["predictions"] == images["predictions"] == flat["predictions"] == y_pred.tolist()
+    assert "samples of dtype bool, not the model's (1, 8, 8), (8, 8) or (64,) samples" in message
     assert np.allclose(np.sum(probabilities["predictions"], axis=1), 1)
     assert np.argmax(probabilities["predictions"], axis=1).tolist() == y_pred[:3].tolist()
 

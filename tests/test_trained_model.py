@@ -120,8 +120,9 @@ def test_raw_samples_of_another_shape_are_refused_in_one_line(tmp_path):
     back = TrainedModel.from_network(model, data["preprocessing"], data["class_names"])
 
     with pytest.raises(ValueError) as error:
-        back.predict(np.zeros((3, 64)))
-    assert str(error.value) == "samples of shape (64,) (float64), not the (1, 8, 8) uint8 samples the model takes"
+        back.predict(np.zeros((3, 63)))
+    assert str(error.value) == ("samples of shape (63,) (float64), not the model's (1, 8, 8), (8, 8) or (64,) "
+                                "samples of finite real numbers")
 
 
 def test_a_damaged_or_foreign_folder_is_named(tmp_path):

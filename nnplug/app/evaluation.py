@@ -52,7 +52,7 @@ def test_split(data, found):
     X, y = np.asarray(raw["X_test"]), np.asarray(raw["y_test"])
     trained = found.trained
     try:
-        trained.preprocessing.check(X)
+        trained.check(X)
     except ValueError as exc:
         raise ValueError(f"data={data['name']}: its test split has {exc} ({found.uri})") from None
     classes = len(trained.class_names)

@@ -48,7 +48,7 @@ def predict(args):
     key, samples = read_samples(args.file, args.key)
     found = open_for_command(args.uri, args.tracking_uri)
     try:
-        found.trained.preprocessing.check(samples)
+        found.trained.check(samples)
     except ValueError as exc:
         raise ValueError(f"{args.file}: {key or 'the array'} holds {exc} ({args.uri})") from None
     output = {"predictions": found.trained.predict(samples), "class_names": np.array(found.trained.class_names)}

@@ -46,23 +46,51 @@ class Preprocessing:
     mean: np.ndarray | None = None
     std: np.ndarray | None = None
 
-    def apply(self, raw):
-        """The network's input for raw samples ``(N, *sample_shape)``; ValueError naming what does not fit."""
+    def apply(self, raw, flat=False):
+        """The network's input for raw samples (any of ``shapes(flat)``); ValueError naming what does not fit."""
+        return standardise(self.conform(raw, flat), self.mean, self.std, self.dtype, self.flatten)
+
+    def shapes(self, flat=False):
+        """The shapes a raw sample may have: ``sample_shape``; the same without its channel axis when that
+        is 1, or with one added to an (H, W) image or an (L,) sequence (``(8, 8)`` for ``(1, 8, 8)``
+        and back); and with ``flat`` (the network reads each sample as one vector) all its values in a row.
+        """
+        shape = tuple(self.sample_shape)
+        found = [shape]
+        if len(shape) >= 2 and shape[0] == 1:
+            found.append(shape[1:])
+        elif len(shape) in (1, 2):
+            found.append((1, *shape))
+        if flat or self.flatten:
+            found.append((int(np.prod(shape)),))
+        return list(dict.fromkeys(found))
+
+    def conform(self, raw, flat=False):
+        """``raw`` as samples of ``sample_shape``, in the dtype it came in (``apply`` casts it).
+
+        ValueError in one line unless ``raw`` holds real numbers (any integer or float dtype; not
+        bool, complex or objects), all finite, in samples of one of ``shapes(flat)``, e.g.
+        "samples of shape (40,) (float64), not the model's (1, 8, 8), (8, 8) or (64,) samples".
+        """
         raw = np.asarray(raw)
-        self.check(raw)
-        return standardise(raw, self.mean, self.std, self.dtype, self.flatten)
+        if raw.dtype == np.bool_ or not np.issubdtype(raw.dtype, np.number) or np.iscomplexobj(raw):
+            raise ValueError(f"samples of dtype {raw.dtype}, not the model's {self.describe(flat)}")
+        if raw.ndim == 0 or tuple(raw.shape[1:]) not in self.shapes(flat):
+            raise ValueError(f"samples of shape {_shape(raw.shape[1:])} ({raw.dtype}), not the model's "
+                             f"{self.describe(flat)}")
+        if raw.dtype.kind == "f" and not np.isfinite(raw).all():
+            raise ValueError(f"samples holding NaN or infinite values, not the model's {self.describe(flat)}")
+        return raw.reshape(len(raw), *self.sample_shape)
 
-    def check(self, raw):
-        """ValueError unless ``raw`` is a real-valued array of samples of ``sample_shape``; the message reads
-        "samples of shape (40,) (float64), not the (1, 8, 8) uint8 samples the model takes"."""
-        numeric = (np.issubdtype(raw.dtype, np.number) or raw.dtype == np.bool_) and not np.iscomplexobj(raw)
-        if not numeric or raw.ndim != len(self.sample_shape) + 1 or tuple(raw.shape[1:]) != tuple(self.sample_shape):
-            raise ValueError(f"samples of shape {_shape(raw.shape[1:])} ({raw.dtype}), not the {self.describe()} "
-                             f"the model takes")
+    def check(self, raw, flat=False):
+        """ValueError unless ``raw`` holds samples the model takes (``conform``)."""
+        self.conform(raw, flat)
 
-    def describe(self):
-        """``(1, 8, 8) uint8 samples``: what a raw input must look like."""
-        return f"{_shape(self.sample_shape)} {self.raw_dtype} samples"
+    def describe(self, flat=False):
+        """``(1, 8, 8), (8, 8) or (64,) samples of real numbers``: what a raw input must look like."""
+        shapes = [_shape(s) for s in self.shapes(flat)]
+        listed = shapes[0] if len(shapes) == 1 else f"{', '.join(shapes[:-1])} or {shapes[-1]}"
+        return f"{listed} samples of finite real numbers"
 
     def to_json(self):
         """Everything but the statistics, as JSON-able data (``arrays`` holds those)."""

@@ -70,6 +70,7 @@ class TrainedModel:
         self.class_names = [str(c) for c in class_names]
         self.plugins = [dict(p) for p in plugins]
         self.nnplug_version = nnplug_version or _version("nnplug")
+        self.takes_flat = reads_vectors(network)
 
     @classmethod
     def from_network(cls, network, preprocessing, class_names, registry=None):
@@ -85,10 +86,28 @@ class TrainedModel:
 
     # predictions on raw samples
 
+    def inputs(self, raw):
+        """The network's input for raw samples: any real dtype, in any of ``input_shapes()``; ValueError in
+        one line for samples of another shape, of bool or complex numbers, or holding NaN or infinities."""
+        return self.preprocessing.apply(raw, flat=self.takes_flat)
+
+    def check(self, raw):
+        """ValueError in one line unless the model takes ``raw`` (see ``inputs``)."""
+        self.preprocessing.check(raw, flat=self.takes_flat)
+
+    def input_shapes(self):
+        """The sample shapes the model takes: its data set's, with or without a channel axis of 1, and
+        flat when the network reads each sample as one vector."""
+        return self.preprocessing.shapes(flat=self.takes_flat)
+
+    def describe_input(self):
+        """``(1, 8, 8), (8, 8) or (64,) samples of finite real numbers``."""
+        return self.preprocessing.describe(flat=self.takes_flat)
+
     def scores(self, raw, tta="none"):
-        """Class scores ``(N, C)`` of raw samples ``(N, *preprocessing.sample_shape)``; ``tta``
-        (``nnplug.core.tta``: ``flip``, ``flip_shift``) averages them over views of each image."""
-        X = self.preprocessing.apply(raw)
+        """Class scores ``(N, C)`` of raw samples (see ``inputs``); ``tta`` (``nnplug.core.tta``:
+        ``flip``, ``flip_shift``) averages them over views of each image."""
+        X = self.inputs(raw)
         if tta == "none":
             return predict_scores(self.network, X)
         augmentation.check(tta, self.preprocessing.sample_shape)
@@ -144,6 +163,23 @@ class TrainedModel:
             raise ModelFileError(f"{path}: not a readable part of an nnplug model ({type(exc).__name__}: {exc})") from None
         return cls(network, preprocessing, description["class_names"], description["plugins"],
                    description["nnplug_version"])
+
+
+def reads_vectors(network):
+    """Whether ``network``'s first layer reads each sample as one vector (as ``affine`` does): built for
+    the flattened sample it gives what it gives for the shaped one, so flat samples are the same input."""
+    layers = getattr(network, "layers", None)
+    if not layers:
+        return False
+    first = layers[0][0]
+    if len(first.in_shape) == 1:
+        return True
+    try:
+        flat = type(first)((first.in_dim,), first.width, dtype=first.dtype,
+                           **{key: getattr(first, key) for key in first.options})
+    except (TypeError, ValueError):  # a layer that takes only shaped samples (conv)
+        return False
+    return flat.out_shape == first.out_shape
 
 
 def _read_description(folder):

@@ -39,8 +39,7 @@ def log_model(client, experiment_id, run_id, trained, example, step=0):
     """Log ``trained`` (a ``TrainedModel``) as run ``run_id``'s model; returns the LoggedModel's id.
 
     Inputs:
-    - example: a few raw samples ``(k, *sample_shape)``: the input example, and the signature's
-      input (their dtype and sample shape);
+    - example: a few raw samples ``(k, *sample_shape)``: the input example;
     - step: the step the run's model is logged at.
 
     The signature's output is the predicted class (int64); its params schema has ``output``
@@ -57,7 +56,8 @@ def log_model(client, experiment_id, run_id, trained, example, step=0):
     try:
         with tempfile.TemporaryDirectory(prefix="nnplug-model-") as scratch:
             folder = Path(scratch) / ARTIFACT_PATH
-            signature = infer_signature(example, trained.predict(example), params={"output": DEFAULT_OUTPUT, "tta": DEFAULT_TTA})
+            signature = model_signature(infer_signature(example, trained.predict(example),
+                                                        params={"output": DEFAULT_OUTPUT, "tta": DEFAULT_TTA}))
             description = Model(artifact_path=logged.artifact_location, run_id=run_id, model_id=logged.model_id,
                                 model_uuid=logged.model_id, signature=signature, metadata=metadata(trained))
             model_folder.write(folder, description, LOADER_MODULE, (DATA_DIR, trained.save), requirements(trained),
@@ -72,6 +72,20 @@ def log_model(client, experiment_id, run_id, trained, example, step=0):
     return logged.model_id
 
 
+def model_signature(inferred):
+    """The signature MLflow enforces: the output and the params, without an input schema.
+
+    The model takes any real dtype (it casts), its data set's sample shape with or without a
+    channel axis of 1, and flat samples when its network starts flat: more than one shape and any
+    dtype, which an MLflow tensor spec (one dtype, one rank) cannot say, and would refuse. The
+    model checks its input itself (``TrainedModel.inputs``); the MLmodel's metadata ``input``
+    describes it.
+    """
+    from mlflow.models import ModelSignature
+
+    return ModelSignature(inputs=None, outputs=inferred.outputs, params=inferred.params)
+
+
 def requirements(trained):
     """``dist==version`` of nnplug, numpy and every plugin distribution the model's architecture uses."""
     from importlib.metadata import version
@@ -84,7 +98,7 @@ def requirements(trained):
 def metadata(trained):
     """What the MLmodel file says about the model besides MLflow's own keys."""
     return {"nnplug_version": trained.nnplug_version, "class_names": trained.class_names,
-            "input": trained.preprocessing.describe(),
+            "input": trained.describe_input(),
             "plugins": [f"{p['kind']}:{p['name']} ({p['distribution']} {p['version']})" for p in trained.plugins]}
 
 
@@ -141,7 +155,7 @@ def open_model(uri, store=None, registry=None):
 
 def load_model(uri, store=None, registry=None):
     """The ``Network`` of model ``uri``, its best parameters and layer state set: ready for ``loss(X)``
-    on inputs prepared as the run prepared them (``open_model(uri).trained.preprocessing.apply(raw)``).
+    on inputs prepared as the run prepared them (``open_model(uri).trained.inputs(raw)``).
 
     Inputs:
     - uri: ``runs:/<run id>/model``, ``models:/<name>/<version>``, ``models:/<name>@<alias>``, or a

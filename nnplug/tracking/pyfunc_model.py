@@ -34,16 +34,23 @@ class NnplugPredictor:
         params: ``{"output": "classes" | "probabilities", "tta": "none" | "flip" | "flip_shift"}``
         (default classes, none).
 
-        Returns ``(N,)`` int64 class indices, or ``(N, C)`` float64 probabilities.
+        Returns ``(N,)`` int64 class indices, or ``(N, C)`` float64 probabilities. Input the model does
+        not take (``TrainedModel.inputs``) raises MLflow's error for an invalid value, whose one-line
+        message a model server passes on to its client (any other error it hides).
         """
-        output = (params or {}).get("output", DEFAULT_OUTPUT)
-        if output not in OUTPUTS:
-            raise ValueError(f"params output={output!r}: expected one of {', '.join(OUTPUTS)}")
-        tta = (params or {}).get("tta", DEFAULT_TTA)
-        if tta not in TTA:
-            raise ValueError(f"params tta={tta!r}: expected one of {', '.join(TTA)}")
-        raw = np.asarray(model_input)
-        return self.trained.predict(raw, tta) if output == "classes" else self.trained.probabilities(raw, tta)
+        try:
+            output = (params or {}).get("output", DEFAULT_OUTPUT)
+            if output not in OUTPUTS:
+                raise ValueError(f"params output={output!r}: expected one of {', '.join(OUTPUTS)}")
+            tta = (params or {}).get("tta", DEFAULT_TTA)
+            if tta not in TTA:
+                raise ValueError(f"params tta={tta!r}: expected one of {', '.join(TTA)}")
+            raw = np.asarray(model_input)
+            return self.trained.predict(raw, tta) if output == "classes" else self.trained.probabilities(raw, tta)
+        except ValueError as exc:
+            from mlflow.exceptions import MlflowException
+
+            raise MlflowException.invalid_parameter_value(str(exc)) from None
 
     def get_raw_model(self):
         """The ``TrainedModel`` (MLflow's ``PyFuncModel.get_raw_model()`` returns it)."""

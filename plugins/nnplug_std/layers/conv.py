@@ -1,5 +1,8 @@
 """Convolution layer plugins: ``conv`` for images ``(C, H, W)``, ``conv1d`` for sequences ``(C, L)``.
 
+Samples without a channel axis have one channel: an ``(H, W)`` image (a Keras MNIST array) is
+``(1, H, W)`` to ``conv``, an ``(L,)`` sequence (MNIST-1D) ``(1, L)`` to ``conv1d``.
+
 Both are resizing layers whose width is their number of filters: ``filters`` when set, else the
 width the model gives them. ``pad: same`` pads ``(size - 1) // 2`` on each side, which keeps the
 size at stride 1 for odd filter sizes (3, 5, 7), as CS231n's nets do; ``valid`` pads nothing
@@ -59,9 +62,8 @@ class Convolution(Layer):
         if filters is None:
             raise ValueError(f"{self.name} needs its number of filters: filters (or the width a model gives it)")
         if len(in_shape) != self.spatial + 1:
-            axes = "(C, H, W) images" if self.spatial == 2 else "(C, L) sequences"
-            raise ValueError(f"{self.name} takes {axes}, not samples of shape {in_shape}"
-                             + (" (conv1d is for sequences)" if self.spatial == 2 and len(in_shape) == 2 else ""))
+            axes = "(C, H, W) images (or (H, W): one channel)" if self.spatial == 2 else "(C, L) sequences (or (L,))"
+            raise ValueError(f"{self.name} takes {axes}, not samples of shape {in_shape}")
         sizes = [conv_output_size(d, self.size, self.padding, self.stride) for d in in_shape[1:]]
         return (filters, *sizes)
 
@@ -75,19 +77,27 @@ class Convolution(Layer):
 
 class Conv(Convolution):
     name = "conv"
-    description = "2-D convolution of (C, H, W) maps: filters of size x size, stride, pad (same, valid or a number)"
+    description = ("2-D convolution of (C, H, W) maps (or (H, W): one channel): filters of size x size, stride, "
+                   "pad (same, valid or a number)")
     check_shape = (2, 6, 6)
     check_cases = ({"size": 3, "stride": 2, "pad": 0}, {"size": 1})
+
+    def __init__(self, in_shape, out_dim=None, **kwargs):
+        # a grey image without a channel axis, as Keras ships MNIST (N, 28, 28), has one channel
+        shape = (int(in_shape),) if np.ndim(in_shape) == 0 else tuple(in_shape)
+        super().__init__((1, *shape) if len(shape) == 2 else shape, out_dim, **kwargs)
 
     def fuse(self, following):
         return offer(self, following)
 
     def forward(self, x, params, mode):
-        return conv_forward_fast(x, params["W"], params["b"], self.conv_param)
+        out, cache = conv_forward_fast(x.reshape(len(x), *self.in_shape), params["W"], params["b"], self.conv_param)
+        return out, (cache, x.shape)
 
     def backward(self, dout, cache):
+        cache, shape = cache
         dx, dw, db = conv_backward_fast(dout, cache)
-        return dx, {"W": dw, "b": db}
+        return dx.reshape(shape), {"W": dw, "b": db}
 
 
 class Conv1D(Convolution):

@@ -27,6 +27,7 @@ class ConvChain:
 
     def forward(self, x, params, mode):
         check_mode(mode)
+        shape, x = x.shape, x.reshape(len(x), *self.groups[0][0].in_shape)  # (N, H, W) images: one channel
         caches, h, position = [], x, 0
         for index, (conv, bn, pool) in enumerate(self.groups):
             w, b = params[position]["W"], params[position]["b"]
@@ -45,9 +46,10 @@ class ConvChain:
             if pool is not None:
                 h, pool_cache = max_pool_forward_hwnc(h, pool.pool_param)
             caches.append((cache, pool_cache))
-        return hwnc_to_nchw(h), caches
+        return hwnc_to_nchw(h), (caches, shape)
 
-    def backward(self, dout, caches):
+    def backward(self, dout, cache):
+        caches, shape = cache
         grads, dh = [], nchw_to_hwnc(dout)
         for (conv, _, pool), ((kind, conv_cache, bn_cache), pool_cache) in zip(reversed(self.groups),
                                                                                  reversed(caches)):
@@ -60,4 +62,4 @@ class ConvChain:
             else:
                 dh, dw, db, dgamma, dbeta = conv_bn_relu_backward_hwnc(dh, conv_cache, conv.input_grad)
             grads += [{}, {"gamma": dgamma, "beta": dbeta}, {"W": dw, "b": db}]
-        return (None if dh is None else hwnc_to_nchw(dh)), grads[::-1]
+        return (None if dh is None else hwnc_to_nchw(dh).reshape(shape)), grads[::-1]

@@ -105,3 +105,38 @@ def test_help_answers_without_importing_hydra_mlflow_or_numpy(command):
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "[]"
     assert f"usage: nnplug {command} [-h]" in done.stdout
+
+
+def tampered_data_path(folder, other):
+    mlmodel = folder / "MLmodel"
+    mlmodel.write_text(mlmodel.read_text().replace("data: data/nnplug", f"data: {other}/data/nnplug"))
+    return "its MLmodel file puts the model's data at"
+
+
+def tampered_widths(folder, other):
+    import json
+
+    description = folder / "data" / "nnplug" / "model.json"
+    loaded = json.loads(description.read_text())
+    for entry in loaded["architecture"]["layers"]:
+        if entry["width"] == 100:
+            entry["width"] = 50_000  # W2 alone would be 9.3 GiB of float32
+    description.write_text(json.dumps(loaded))
+    return "layer 1 'affine' of width 50000: no stored parameter has an axis of that length"
+
+
+@pytest.mark.parametrize("tamper", [tampered_data_path, tampered_widths])
+def test_a_tampered_model_folder_is_one_line(logged, tmp_path, tamper):
+    from nnplug.tracking import models
+
+    folder, uri = logged
+    model = models.download(uri, default_store(folder), tmp_path / "model")
+    other = models.download(uri, default_store(folder), tmp_path / "other")
+    expected = tamper(model, other)
+    np.save(tmp_path / "x.npy", np.zeros((2, 1, 8, 8)))
+
+    done = run_nnplug(tmp_path, "predict", str(model), str(tmp_path / "x.npy"))
+
+    assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert done.stderr.startswith("nnplug: error: ") and expected in done.stderr
+    assert not (tmp_path / "x_predictions.npz").exists()

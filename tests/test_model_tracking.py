@@ -130,3 +130,42 @@ def test_a_store_that_does_not_exist_is_not_created_by_looking(tmp_path):
     with pytest.raises(ModelNotFound, match="there is no MLflow store at"):
         models.open_model("models:/digits/1", f"sqlite:///{missing}")
     assert not missing.parent.exists() and list(Path.cwd().glob("mlflow.db")) == []
+
+
+def point_data_at(folder, target):
+    """Rewrite ``folder``'s MLmodel so that its python_function data is ``target``."""
+    mlmodel = folder / "MLmodel"
+    mlmodel.write_text(mlmodel.read_text().replace("data: data/nnplug", f"data: {target}"))
+
+
+@pytest.mark.parametrize("target", ["../../other/artifacts/data/nnplug", "{other}/data/nnplug",
+                                    "data/../../../other/artifacts/data/nnplug"], ids=["relative", "absolute", "inner"])
+def test_a_model_folder_whose_mlmodel_points_elsewhere_is_refused(logged, store, tmp_path, target):
+    import mlflow.pyfunc
+
+    _, run_id, _ = logged
+    folder = models.download(f"runs:/{run_id}/model", store, destination=tmp_path / "model")
+    other = models.download(f"runs:/{run_id}/model", store, destination=tmp_path / "other")
+    target = target.format(other=other)
+    point_data_at(folder, target)
+    assert (folder / target).resolve() == (other / "data" / "nnplug").resolve()  # another model's files
+
+    with pytest.raises(ModelNotFound, match="outside the model's folder; expected data/nnplug"):
+        models.load_model(str(folder))
+    if not target.startswith("/"):  # MLflow joins an absolute path before the loader module sees it
+        with pytest.raises(Exception, match="an nnplug model's data is its folder's data/nnplug"):
+            mlflow.pyfunc.load_model(str(folder))
+
+
+def test_an_mlmodel_with_a_python_tag_is_refused_in_one_line_without_running_it(logged, store, tmp_path):
+    _, run_id, _ = logged
+    folder = models.download(f"runs:/{run_id}/model", store, destination=tmp_path)
+    marker = tmp_path / "ran"
+    mlmodel = folder / "MLmodel"
+    mlmodel.write_text(mlmodel.read_text().replace(f"run_id: {run_id}",
+                                                   f"run_id: !!python/object/apply:os.system ['touch {marker}']"))
+
+    with pytest.raises(ModelNotFound) as error:
+        models.open_model(str(folder))
+    assert "its MLmodel file is not an MLflow model description (could not determine a constructor" in str(error.value)
+    assert "\n" not in str(error.value) and not marker.exists()

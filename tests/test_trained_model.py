@@ -136,6 +136,79 @@ def test_a_damaged_or_foreign_folder_is_named(tmp_path):
         TrainedModel.load(tmp_path)
 
 
+@pytest.fixture
+def saved(tmp_path):
+    """A batch-norm model's folder (the trained model itself is not needed again)."""
+    model, data = trained(BN, epochs=1)
+    TrainedModel.from_network(model, data["preprocessing"], data["class_names"]).save(tmp_path / "model")
+    return tmp_path / "model"
+
+
+def loading_peak(folder):
+    """``(the error TrainedModel.load raised, the peak of memory numpy and Python took meanwhile)``."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(ModelFileError) as error:
+            TrainedModel.load(folder)
+        return str(error.value), tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_widths_the_stored_weights_do_not_have_are_refused_before_the_network_is_built(saved):
+    description = json.loads((saved / "model.json").read_text())
+    description["architecture"]["layers"][0]["width"] = 3000  # a 3000 x 3000 float32 W2 is 36 MB
+    description["architecture"]["layers"][3]["width"] = 3000
+    (saved / "model.json").write_text(json.dumps(description))
+
+    message, peak = loading_peak(saved)
+
+    assert message.startswith(f"{saved / 'model.json'}: layer 1 'affine' of width 3000: no stored parameter has "
+                              f"an axis of that length (they are W1 (64, 32), W2 (32, 32), W3 (32, 10), ")
+    assert peak < 4 << 20  # nothing of the size the description asked for was made
+
+
+def test_a_layer_state_naming_one_member_again_and_again_is_refused(saved):
+    path = saved / "layer_state.npz"
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    state = json.loads(members["state.json"])
+    state["state"]["layers"] = [{"copy": {"__ndarray__": "layers/1/running_mean"}} for _ in range(2000)]
+    members["state.json"] = json.dumps(state).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+
+    message, _ = loading_peak(saved)
+
+    assert "layer_state.npz: unreadable or corrupt (ValueError: the state names member 'layers/1/running_mean' " \
+           "more than once)" in message
+
+
+@pytest.mark.parametrize("damage, expected", [
+    ("compressed", "member W1.npy is compressed; nnplug writes its archives uncompressed"),
+    ("symlink", "leads out of the model's folder"),
+])
+def test_archives_not_as_nnplug_writes_them_and_files_outside_the_folder_are_refused(saved, tmp_path, damage,
+                                                                                     expected):
+    path = saved / "params.npz"
+    if damage == "compressed":  # a member that could unpack to far more than the file holds
+        with zipfile.ZipFile(path) as archive:
+            members = {name: archive.read(name) for name in archive.namelist()}
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for name, data in members.items():
+                archive.writestr(name, data)
+    else:  # another model's weights
+        path.rename(tmp_path / "elsewhere.npz")
+        path.symlink_to(tmp_path / "elsewhere.npz")
+
+    message, _ = loading_peak(saved)
+
+    assert message.startswith(f"{path}: not a readable part of an nnplug model") and expected in message, message
+
+
 def test_a_warm_start_takes_every_weight_and_the_running_statistics(tmp_path):
     source, data = trained(BN)
     target = Network([32, 32], input_dim=(1, 8, 8), num_classes=10, block=BN, init="he", dtype=np.float32, seed=5)

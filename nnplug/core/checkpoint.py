@@ -117,11 +117,25 @@ def save(path, state):
         raise CheckpointError(path, f"could not be written: {exc.strerror or exc}") from None
 
 
+def check_archive(path):
+    """ValueError unless the ``.npz`` at ``path`` is laid out as ``np.savez`` and ``save`` write it: every
+    member stored uncompressed and named once, so that reading it takes no more memory than the file
+    is large (a compressed member could unpack to any size)."""
+    with zipfile.ZipFile(path) as archive:
+        names = [info.filename for info in archive.infolist()]
+        packed = [info.filename for info in archive.infolist() if info.compress_type != zipfile.ZIP_STORED]
+    if packed:
+        raise ValueError(f"member {packed[0]} is compressed; nnplug writes its archives uncompressed")
+    if len(set(names)) != len(names):
+        raise ValueError(f"member {next(n for n in names if names.count(n) > 1)} is in it twice")
+
+
 def load(path):
     """Read what ``save`` wrote; any damage raises ``CheckpointError`` naming ``path``."""
     if not os.path.isfile(path):
         raise CheckpointError(path, "no such file")
     try:
+        check_archive(path)
         with np.load(path, allow_pickle=False) as archive:
             if STATE_MEMBER not in archive.files:
                 raise CheckpointError(path, f"not an nnplug checkpoint (no {STATE_MEMBER} inside)")
@@ -131,7 +145,7 @@ def load(path):
             if tree.get("version") != VERSION:
                 raise CheckpointError(path, f"format version {tree.get('version')!r}; "
                                             f"this nnplug reads version {VERSION}")
-            return _join(tree["state"], archive)
+            return _join(tree["state"], archive, set())
     except CheckpointError:
         raise
     except Exception as exc:  # zip, npy header, JSON, pickle refusal, CRC, missing member ...
@@ -160,13 +174,17 @@ def _split(obj, where, arrays, path):
     raise CheckpointError(path, f"{where or '/'} is a {type(obj).__name__}, which a checkpoint cannot hold")
 
 
-def _join(tree, archive):
+def _join(tree, archive, used):
+    """The state ``tree`` describes, each member read once: ``save`` names each array once, so a member
+    named twice is damage, and reading it again and again could take far more memory than the file."""
     if isinstance(tree, dict):
-        if len(tree) == 1 and _ARRAY in tree:
-            return archive[tree[_ARRAY]]
-        if len(tree) == 1 and _SCALAR in tree:
-            return archive[tree[_SCALAR]][()]
-        return {key: _join(value, archive) for key, value in tree.items()}
+        if len(tree) == 1 and (_ARRAY in tree or _SCALAR in tree):
+            member = tree.get(_ARRAY, tree.get(_SCALAR))
+            if member in used:
+                raise ValueError(f"the state names member {member!r} more than once")
+            used.add(member)
+            return archive[member] if _ARRAY in tree else archive[member][()]
+        return {key: _join(value, archive, used) for key, value in tree.items()}
     if isinstance(tree, list):
-        return [_join(value, archive) for value in tree]
+        return [_join(value, archive, used) for value in tree]
     return tree

@@ -17,7 +17,7 @@ from importlib.metadata import PackageNotFoundError, version
 import numpy as np
 
 from nnplug.contract.registry import PluginError, UnknownPluginError, default_registry
-from nnplug.core import checkpoint, tta as augmentation
+from nnplug.core import checkpoint, model_checks, tta as augmentation
 from nnplug.core.network import Network
 from nnplug.core.preprocessing import Preprocessing
 
@@ -149,12 +149,17 @@ class TrainedModel:
         _check_plugins(description["plugins"], registry)
         path = os.path.join(folder, PARAMS_FILE)
         try:
+            path = model_checks.inside(folder, PARAMS_FILE)
+            problem = model_checks.size_problem(description["architecture"], model_checks.stored_shapes(path), registry)
+            if problem:  # before the network allocates what the description asks for
+                raise ModelFileError(f"{os.path.join(folder, MODEL_FILE)}: {problem}")
             network = Network.from_architecture(description["architecture"], registry=registry, seed=0)
             with np.load(path, allow_pickle=False) as stored:
                 _set_params(network, stored)
-            path = os.path.join(folder, STATE_FILE)
+            path = model_checks.inside(folder, STATE_FILE)
             network.set_state(checkpoint.load(path)["layers"])
-            path = os.path.join(folder, PREPROCESSING_FILE)
+            path = model_checks.inside(folder, PREPROCESSING_FILE)
+            checkpoint.check_archive(path)
             with np.load(path, allow_pickle=False) as stored:
                 preprocessing = Preprocessing.from_json(description["preprocessing"], stored)
         except (PluginError, ModelFileError):
@@ -187,6 +192,7 @@ def _read_description(folder):
     if not os.path.isfile(path):
         raise ModelFileError(f"{folder}: not an nnplug model (no {MODEL_FILE} in it)")
     try:
+        model_checks.inside(folder, MODEL_FILE)
         with open(path) as f:
             description = json.load(f)
         if description.get("format") != FORMAT:

@@ -191,7 +191,13 @@ def download(uri, store=None, destination=None):
 
 
 def nnplug_folder(folder, uri):
-    """``(nnplug folder, mlflow Model or None)`` of an MLflow Model folder, or of the nnplug folder itself."""
+    """``(nnplug folder, mlflow Model or None)`` of an MLflow Model folder, or of the nnplug folder itself.
+
+    The MLmodel file is read as YAML without tags (``yaml.safe_load``), and the data folder it names
+    must lie inside ``folder``: a model is loaded only from its own files.
+    """
+    import yaml
+
     from nnplug.core.trained_model import MODEL_FILE
 
     if (folder / MODEL_FILE).is_file():
@@ -201,9 +207,17 @@ def nnplug_folder(folder, uri):
         raise ModelNotFound(f"{uri}: not an MLflow model (no MLmodel file in it)")
     from mlflow.models import Model
 
-    logged = Model.load(str(mlmodel))
+    try:
+        logged = Model.load(str(mlmodel))
+    except (yaml.YAMLError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        problem = " ".join(str(exc).split()) or type(exc).__name__
+        raise ModelNotFound(f"{uri}: its MLmodel file is not an MLflow model description ({problem})") from None
     flavor = logged.flavors.get("python_function", {})
     if flavor.get("loader_module") != LOADER_MODULE:
         raise ModelNotFound(f"{uri}: not an nnplug model (its python_function flavor is loaded by "
                             f"{flavor.get('loader_module') or 'nothing'}, not {LOADER_MODULE})")
-    return folder / flavor["data"], logged
+    data = folder / str(flavor.get("data", ""))
+    if not data.resolve().is_relative_to(folder.resolve()):
+        raise ModelNotFound(f"{uri}: its MLmodel file puts the model's data at {flavor.get('data')!r}, outside "
+                            f"the model's folder; expected {model_folder.DATA}/{DATA_DIR}")
+    return data, logged

@@ -9,10 +9,14 @@ pickle, no cloudpickled class; the code is the installed nnplug and its plugins.
 ``params={"tta": "flip"}`` (or ``"flip_shift"``) the scores are averaged over views of each image
 (``nnplug.core.tta``), as the run's ``test_acc_tta`` was scored.
 """
+from pathlib import Path
+
 import numpy as np
 
 from nnplug.core.trained_model import TrainedModel
 from nnplug.core.tta import TTA
+from nnplug.tracking.model_folder import DATA
+from nnplug.tracking.models import DATA_DIR
 
 OUTPUTS = ("classes", "probabilities")
 DEFAULT_OUTPUT = OUTPUTS[0]
@@ -20,6 +24,13 @@ DEFAULT_TTA = TTA[0]
 
 
 def _load_pyfunc(data_path):  # the name MLflow's loader_module contract requires
+    """The predictor of the model whose nnplug folder is ``data_path``: ``<model folder>/data/nnplug``,
+    as every nnplug model writes it; a path that leads elsewhere (``..``, a symlink) is refused."""
+    path = Path(data_path)
+    if ".." in path.parts or path.parts[-2:] != (DATA, DATA_DIR) or \
+            path.resolve() != path.parent.parent.resolve() / DATA / DATA_DIR:
+        raise ValueError(f"{data_path}: an nnplug model's data is its folder's {DATA}/{DATA_DIR}; this "
+                         f"MLmodel points elsewhere")
     return NnplugPredictor(TrainedModel.load(data_path))
 
 

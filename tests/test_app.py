@@ -186,3 +186,22 @@ def test_unnormalised_inputs_are_named_as_the_likely_cause_of_a_diverging_loss(w
     assert "the inputs' standard deviation is" in process.stdout + process.stderr  # the warning, before training
     (error,) = [line for line in process.stderr.splitlines() if line.startswith("nnplug: error:")]
     assert "unnormalised inputs are the likely cause" in error and "loss became" in error
+
+
+def one_class_npz(folder):
+    rng = np.random.default_rng(0)
+    np.savez(folder / "one_class.npz", X_train=rng.standard_normal((60, 8)), y_train=np.zeros(60, np.int64),
+             X_test=rng.standard_normal((10, 8)), y_test=np.zeros(10, np.int64))
+    return ["data=npz", f"data.path={folder / 'one_class.npz'}"]
+
+
+@pytest.mark.parametrize("make", [lambda folder: ["optim.learning_rate=1e-30"],
+                                  lambda folder: ["solver.batch_size=1", "layer=bn"], one_class_npz],
+                         ids=["a learning rate of 1e-30", "batch norm on batches of one", "one class"])
+def test_a_run_whose_updates_are_all_zero_finishes_with_its_model_and_pictures(workdir, make):
+    process = run_nnplug(workdir, *QUICK, *make(workdir))
+
+    assert process.returncode == 0 and "Traceback" not in process.stderr, process.stderr
+    client, (run,) = runs(default_store(workdir))
+    assert run.info.status == "FINISHED" and "nnplug.model_id" in run.data.tags
+    assert "diagnostics.png" in {a.path for a in client.list_artifacts(run.info.run_id)}

@@ -113,9 +113,8 @@ def test_a_sweep_stopped_by_sigterm_resumes_with_the_command_it_printed(tmp_path
             process.communicate()
 
     assert process.returncode == 128 + signal.SIGTERM and "Traceback" not in stderr, stderr
-    (line,) = [line for line in stderr.splitlines() if line.startswith("nnplug:")]
     command = shlex.join(["python", "-m", "nnplug", *overrides, "solver.resume=true", f"hydra.sweep.dir={sweep_dir}"])
-    assert line == f"nnplug: training stopped by SIGTERM; resume with: {command}"
+    assert stderr.strip().splitlines() == [f"nnplug: training stopped by SIGTERM; resume with: {command}"]
     client, found = runs(default_store(tmp_path))
     parent, children = split(found)
     assert parent.info.status == "FAILED"  # the sweep stopped: the command closed the parent
@@ -178,9 +177,8 @@ def test_a_parallel_sweep_stopped_by_a_signal_stops_every_job_and_leaves_no_proc
             process.communicate()
 
     assert process.returncode == 128 + signum and "Traceback" not in stderr, stderr
-    (line,) = [line for line in stderr.splitlines() if line.startswith("nnplug:")]
     command = shlex.join(["python", "-m", "nnplug", *overrides, "solver.resume=true", f"hydra.sweep.dir={sweep_dir}"])
-    assert line == f"nnplug: training stopped by {signum.name}; resume with: {command}"
+    assert stderr.strip().splitlines() == [f"nnplug: training stopped by {signum.name}; resume with: {command}"]
     assert left == []
     client, found = runs(default_store(tmp_path))
     parent, children = split(found)

@@ -8,6 +8,7 @@ import textwrap
 import threading
 import time
 
+import numpy as np
 import pytest
 from app_runner import QUICK, run_nnplug, run_process, runs, start_nnplug
 from data_fixtures import mnist_files, write_cifar_folder, write_files
@@ -283,3 +284,102 @@ def test_a_yaml_of_ones_own_works_alongside(cwd):
         """))
     process = run_nnplug(cwd, *QUICK, f"hydra.searchpath=[file://{cwd / 'mine'}]", "optim=fine")
     assert process.returncode == 0, process.stderr
+
+
+# --- settings and files that trained the wrong thing, or crashed far from their cause ---------
+
+def labelled_npz(folder, y_train, y_test, n_train=None):
+    rng = np.random.default_rng(0)
+    n_train = len(y_train) if n_train is None else n_train
+    np.savez(folder / "data.npz", X_train=rng.standard_normal((n_train, 8)), y_train=np.asarray(y_train),
+             X_test=rng.standard_normal((len(y_test), 8)), y_test=np.asarray(y_test))
+    return ["data=npz", f"data.path={folder / 'data.npz'}"]
+
+
+NOT_WHAT_WAS_MEANT = {
+    "a model name MLflow refuses": (lambda folder: ["tracking.register=a/b"],
+                                    "tracking.register='a/b': not a registered model name MLflow takes; expected a "
+                                    "name without '/' or ':'"),
+    "a negative model seed, named once": (lambda folder: ["model.seed=-1"], "model.seed=-1: expected a whole number >= 0"),
+    "a block that takes no width": (lambda folder: ["layer.block=[relu]"],
+                                    "layer.block=['relu']: none of its layers takes a width (as affine does), so "
+                                    "model.hidden_dims=[100, 100] would go unused"),
+    "a VGG of depth 0": (lambda folder: ["model=vgg", "model.depth=0"],
+                         "model.depth=0: the net would have none of the layers it repeats (conv, spatial_batchnorm, "
+                         "relu); expected a whole number >= 1"),
+    "a VGG without stages": (lambda folder: ["model=vgg", "model.widths=[]"],
+                             "model.widths=[]: the net would have none of the layers it repeats (conv, "
+                             "spatial_batchnorm, relu, max_pool); expected a non-empty list"),
+    "a test label no training row has": (lambda folder: labelled_npz(folder, [0, 1, 2] * 20, [0, 1, 50]),
+                                         "data.npz: key 'y_test' has label 50, which no training row has (their "
+                                         "labels go from 0 to 2)"),
+    "a label of a billion": (lambda folder: labelled_npz(folder, [0, 1, 10**9] * 20, [0, 1, 1]),
+                             "data.npz: key 'y_train' has label 1000000000, which would make 1,000,000,001 classes "
+                             "for 60 training rows"),
+    "one training row": (lambda folder: labelled_npz(folder, [0], [0, 0]),
+                         "data.npz: the training split has 1 row: too few to hold out a validation split "
+                         "(data.val_size) and train on the rest"),
+}
+
+
+@pytest.mark.parametrize("make, expected", NOT_WHAT_WAS_MEANT.values(), ids=NOT_WHAT_WAS_MEANT.keys())
+def test_what_would_train_the_wrong_thing_is_refused_in_one_line_before_anything_exists(cwd, store, make, expected):
+    process = run_nnplug(cwd, *QUICK, *make(cwd), f"tracking.uri={store}")
+
+    assert_one_line(process, expected)
+    assert "out of memory" not in process.stderr
+    assert_nothing_left(cwd) and runs(store)[1] == []
+
+
+def test_resuming_a_folder_that_holds_no_run_refuses_and_leaves_it_as_it_was(cwd):
+    folder = cwd / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("my own files")
+
+    process = run_nnplug(cwd, *QUICK, "solver.resume=true", f"hydra.run.dir={folder}")
+
+    assert_one_line(process, f"solver.resume=true: nothing to resume in {folder}")
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]  # no .hydra/, no nnplug.log
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    (["=5"], "=5: an override needs a key before its '=' (key=value or group=option)"),
+    (["model.init_from=ftp://x/y"], "model.init_from=ftp://x/y: not a model URI nnplug reads (expected runs:/"),
+])
+def test_an_override_without_a_key_and_a_uri_of_no_store_are_one_line(cwd, overrides, expected):
+    process = run_nnplug(cwd, *QUICK, *overrides)
+
+    assert_one_line(process, expected)
+    assert list(cwd.iterdir()) == []  # no store looked for at the default path, none made
+
+
+def test_resuming_a_run_whose_recorded_store_does_not_answer_is_one_line(cwd, store):
+    import json
+
+    from servers import free_port
+
+    folder = cwd / "run"
+    overrides = [*QUICK, f"tracking.uri={store}", f"hydra.run.dir={folder}"]
+    assert run_nnplug(cwd, *overrides).returncode == 0
+    record = folder / "checkpoint" / "run.json"
+    recorded = json.loads(record.read_text())
+    unreachable = f"http://127.0.0.1:{free_port()}"
+    record.write_text(json.dumps({**recorded, "tracking_uri": unreachable}))
+
+    process = run_nnplug(cwd, *overrides, "solver.resume=true")
+
+    assert_one_line(process, f"cannot resume MLflow run {recorded['run_id']}: its store {unreachable} (recorded in "
+                             f"its run folder): no MLflow server answers")
+
+
+def test_evaluate_on_a_full_disk_is_one_line_and_leaves_nothing(cwd, store, mount):
+    assert run_nnplug(cwd, *QUICK, f"tracking.uri={store}").returncode == 0
+    (run,) = runs(store)[1]
+    disk = cwd / "disk"
+    mount(disk, "size=16k")  # the confusion matrix picture alone is larger
+
+    process = run_nnplug(cwd, "evaluate", f"runs:/{run.info.run_id}/model", "--tracking-uri", store,
+                         "-o", str(disk / "evaluation"))
+
+    assert_one_line(process, f"cannot write {disk / 'evaluation'}/confusion_matrix.png: No space left on device")
+    assert list(disk.iterdir()) == []

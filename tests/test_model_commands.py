@@ -140,3 +140,33 @@ def test_a_tampered_model_folder_is_one_line(logged, tmp_path, tamper):
     assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert done.stderr.startswith("nnplug: error: ") and expected in done.stderr
     assert not (tmp_path / "x_predictions.npz").exists()
+
+
+def test_a_truncated_samples_file_and_an_output_that_is_a_folder_are_one_line(logged, tmp_path):
+    folder, uri = logged
+    np.savez(tmp_path / "whole.npz", X=np.zeros((3, 1, 8, 8)))
+    (tmp_path / "cut.npz").write_bytes((tmp_path / "whole.npz").read_bytes()[:300])
+    (tmp_path / "out").mkdir()
+    before = snapshot(tmp_path)
+
+    cut = run_nnplug(tmp_path, "predict", uri, "cut.npz", "--tracking-uri", default_store(folder))
+    into_folder = run_nnplug(tmp_path, "predict", uri, "whole.npz", "-o", "out", "--tracking-uri",
+                             default_store(folder))
+
+    assert_one_line(cut, "cut.npz: not a readable .npz or .npy file (File is not a zip file)")
+    assert_one_line(into_folder, "--output out: is a folder; expected the name of the .npz file to write")
+    assert snapshot(tmp_path) == before
+
+
+def test_evaluate_into_a_file_and_a_uri_of_no_store_are_one_line(logged, tmp_path):
+    folder, uri = logged
+    (tmp_path / "taken").write_text("mine")
+
+    into_file = run_nnplug(folder, "evaluate", uri, "-o", str(tmp_path / "taken"), "--log")
+    ftp = run_nnplug(tmp_path, "evaluate", "ftp://host/model")
+
+    assert_one_line(into_file, f"--output {tmp_path / 'taken'}: is a file; expected a folder to write "
+                               f"confusion_matrix.png, confusion.csv, predictions.npz, evaluation.json into")
+    assert_one_line(ftp, "ftp://host/model: not a model URI nnplug reads (expected runs:/<run id>/model, "
+                         "models:/<name>/<version>, models:/<name>@<alias>, models:/<model id>, or a local folder)")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]  # no store was looked for, or made

@@ -74,12 +74,17 @@ def make_recipe_solver(checkpoint_dir=None, average="lookahead", listeners=(), d
                   seed=5, transforms=transforms, checkpoint_dir=checkpoint_dir, listeners=listeners)
 
 
+# How long training took is the one part of the state that differs between a stopped and an uninterrupted run.
+CLOCK = "train_seconds"
+
+
 def assert_same(a, b, where="state"):
-    """Equal to the last bit, dtype included, all the way down."""
+    """Equal to the last bit, dtype included, all the way down (the training time apart)."""
     if isinstance(a, dict):
         assert a.keys() == b.keys(), where
         for key in a:
-            assert_same(a[key], b[key], f"{where}.{key}")
+            if key != CLOCK:
+                assert_same(a[key], b[key], f"{where}.{key}")
     elif isinstance(a, (list, tuple)):
         assert len(a) == len(b), where
         for i, (x, y) in enumerate(zip(a, b)):
@@ -351,3 +356,17 @@ def test_an_interruption_survives_the_trip_back_from_a_parallel_sweep_job():
 
     assert (back.signum, back.checkpoint, back.exit_code) == (signal.SIGTERM, "/run/checkpoint/checkpoint.npz", 143)
     assert str(back) == "training stopped by SIGTERM; resume from /run/checkpoint/checkpoint.npz"
+
+
+def test_the_training_time_is_kept_in_the_checkpoint_and_goes_on_after_a_restore(tmp_path):
+    with pytest.raises(Stop):
+        make_solver(tmp_path, listeners=[StopAt(2 * PER_EPOCH + 1)]).train()
+    saved = checkpoint.load(checkpoint.path_in(tmp_path))[CLOCK]  # at the end of epoch 2
+
+    resumed = make_solver(tmp_path)
+    resumed.restore()
+    assert resumed.clock.seconds == saved > 0
+    resumed.train()
+
+    assert resumed.clock.seconds > saved  # epochs 3 and 4 added to the first two
+    assert checkpoint.load(checkpoint.path_in(tmp_path))[CLOCK] > saved

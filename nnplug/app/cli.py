@@ -94,6 +94,11 @@ def command(args):
     if "--help" in args or "-h" in args:
         print(usage())
         return 0
+    keyless = next((arg for arg in args if not arg.startswith("-") and arg.lstrip("+~").startswith("=")), None)
+    if keyless is not None:  # Hydra takes it for a config group and fails deep inside its defaults list
+        print(f"nnplug: error: {keyless}: an override needs a key before its '=' (key=value or group=option)",
+              file=sys.stderr)
+        return 1
     sys.argv = [sys.argv[0], *args]  # Hydra reads its overrides from sys.argv
     return run_app()
 
@@ -155,7 +160,8 @@ def run_app():
     full_error = os.environ.get(FULL_ERROR) == "1"  # the user's: Hydra's own reports stay
     os.environ[FULL_ERROR] = "1"  # Hydra then raises its errors to us instead of printing them
     try:
-        hydra_main()
+        with stopping.one_line_for_a_stop():
+            hydra_main()
     except CompactHydraException as error:
         if full_error:
             raise

@@ -48,6 +48,7 @@ def evaluate(args):
     from nnplug.app import evaluation
     from nnplug.app.model_commands import open_for_command
 
+    evaluation.check_output(args.output)
     data = evaluation.data_settings(args.overrides)
     found = open_for_command(args.uri, args.tracking_uri)
     raw = evaluation.test_split(data, found)

@@ -1,4 +1,5 @@
 """The steps of ``nnplug evaluate``: which data set, whether the model fits it, what is written and logged."""
+import contextlib
 import datetime
 import json
 import os
@@ -90,26 +91,62 @@ def with_tta(mode, found, raw):
     return {"tta": mode, "y_pred": y_pred, "test_acc": float(np.mean(y_pred == raw["y_test"]))}
 
 
+def check_output(output):
+    """ValueError in one line when ``--output`` names something that is not a folder."""
+    if output and os.path.exists(output) and not os.path.isdir(output):
+        raise ValueError(f"--output {output}: is a file; expected a folder to write {', '.join(FILES)} into")
+
+
 def write(output, found, data, y_true, y_pred, accuracy, tta=None):
     """The evaluation's files in ``output`` (created; default ``default_output()``); returns the folder.
-    ``tta`` (``with_tta``'s) adds its predictions and accuracy."""
+    ``tta`` (``with_tta``'s) adds its predictions and accuracy.
+
+    All or nothing: when a file cannot be written (a full disk), the files and folders written so
+    far are removed again and the OSError propagates.
+    """
     folder = output or default_output()
-    os.makedirs(folder, exist_ok=True)
-    names = found.trained.class_names
-    save(confusion_matrix(y_true, y_pred, names, title=f"Confusion matrix: {found.uri} on {data['name']}"),
-         os.path.join(folder, FILES[0]))
-    counts = confusion_counts(y_true, y_pred, len(names))
-    with open(os.path.join(folder, FILES[1]), "w") as f:
-        f.write("true \\ predicted," + ",".join(names) + "\n")
-        f.writelines(f"{name}," + ",".join(str(n) for n in row) + "\n" for name, row in zip(names, counts))
-    np.savez(os.path.join(folder, FILES[2]), y_pred=y_pred, y_true=y_true,
-             **({} if tta is None else {"y_pred_tta": tta["y_pred"]}))
-    summary = {"model": found.uri, "run_id": found.run_id, "model_id": found.model_id, "data": data,
-               "test_acc": accuracy, "samples": int(len(y_true)),
-               **({} if tta is None else {"tta": tta["tta"], "test_acc_tta": tta["test_acc"]})}
-    with open(os.path.join(folder, FILES[3]), "w") as f:
-        json.dump(summary, f, indent=1)
+    made = [path for path in _ancestors(folder) if not os.path.exists(path)]
+    written = []
+
+    def path_of(name):
+        written.append(os.path.join(folder, name))
+        return written[-1]
+
+    try:
+        os.makedirs(folder, exist_ok=True)
+        names = found.trained.class_names
+        save(confusion_matrix(y_true, y_pred, names, title=f"Confusion matrix: {found.uri} on {data['name']}"),
+             path_of(FILES[0]))
+        counts = confusion_counts(y_true, y_pred, len(names))
+        with open(path_of(FILES[1]), "w") as f:
+            f.write("true \\ predicted," + ",".join(names) + "\n")
+            f.writelines(f"{name}," + ",".join(str(n) for n in row) + "\n" for name, row in zip(names, counts))
+        np.savez(path_of(FILES[2]), y_pred=y_pred, y_true=y_true, **({} if tta is None else {"y_pred_tta": tta["y_pred"]}))
+        summary = {"model": found.uri, "run_id": found.run_id, "model_id": found.model_id, "data": data,
+                   "test_acc": accuracy, "samples": int(len(y_true)),
+                   **({} if tta is None else {"tta": tta["tta"], "test_acc_tta": tta["test_acc"]})}
+        with open(path_of(FILES[3]), "w") as f:
+            json.dump(summary, f, indent=1)
+    except BaseException as exc:
+        for path in written:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        for path in reversed(made):  # deepest first; only what this call made
+            with contextlib.suppress(OSError):
+                os.rmdir(path)
+        if isinstance(exc, OSError) and not exc.filename:  # matplotlib's writer names no file
+            raise OSError(exc.errno, exc.strerror, written[-1] if written else folder) from None
+        raise
     return folder
+
+
+def _ancestors(folder):
+    """``folder`` and each folder above it, top first (relative ones up to the current folder)."""
+    parts, path = [], os.path.normpath(folder)
+    while path and path not in (os.sep, "."):
+        parts.append(path)
+        path = os.path.dirname(path)
+    return parts[::-1]
 
 
 def open_store(tracking_uri, experiment):

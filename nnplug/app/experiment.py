@@ -5,7 +5,7 @@ same function serves a single run, every job of a sweep, and a test.
 """
 import logging
 import os
-import time
+import uuid
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -70,7 +70,7 @@ def run(cfg, *, output_dir, cwd, parent_run_id=None, command="nnplug", job=None,
     name = run_name(settings) + (f" #{job}" if job is not None else "")
     resumed = run_record.read(output_dir, settings, in_sweep=job is not None) if settings["solver"]["resume"] else None
     with run_folder_locked(output_dir / run_record.CHECKPOINT_DIR):
-        if resumed is not None:
+        if resumed is not None and resumed["run_id"]:
             finished = runs.finished_metrics(store.connect(resumed["tracking_uri"]), resumed["run_id"])
             if finished is not None:
                 log.info(f"MLflow run {resumed['run_id']} finished already: nothing to resume in {output_dir}")
@@ -81,13 +81,14 @@ def run(cfg, *, output_dir, cwd, parent_run_id=None, command="nnplug", job=None,
 def _train(settings, registry, output_dir, cwd, name, resumed, parent_run_id, command, job):
     """The body of ``run``, with the run folder locked."""
     checkpoint_dir = output_dir / run_record.CHECKPOINT_DIR
+    token = (resumed or {}).get("token") or uuid.uuid4().hex  # run_record: finds a run created but not recorded
     tracker = MlflowTracker(
         # the recorded store, not the default one under the cwd, which may be another folder now
         resumed["tracking_uri"] if resumed else store.tracking_uri(settings["tracking"]["uri"], cwd),
         settings["tracking"]["experiment"],
         run_name=name,
         params=flatten(settings),
-        tags={**plugin_tags(registry, settings), "nnplug.command": command,
+        tags={**plugin_tags(registry, settings), "nnplug.command": command, runs.TOKEN_TAG: token,
               "nnplug.output_dir": str(output_dir.resolve()), "nnplug.blas_threads": str(blas_threads())},
         parent_run_id=parent_run_id,
         resume_run_id=resumed and resumed["run_id"],
@@ -107,23 +108,27 @@ def _train(settings, registry, output_dir, cwd, name, resumed, parent_run_id, co
     check_memory(solver)
     if resumed is not None and checkpoint.exists(checkpoint_dir):
         solver.restore(checkpoint_dir)
+    if resumed is not None and not resumed["run_id"]:  # stopped between claiming the folder and recording its run
+        tracker.resume_run_id = runs.find_run(store.connect(tracker.uri), resumed["experiment_id"], token)
     tracker.connect()
     warn_of_unnormalised_inputs(solver, settings)
+    if tracker.resume_run_id is None:  # the folder is claimed before its run exists (run_record)
+        run_record.write(checkpoint_dir, tracker, settings, token)
     with tracker:
-        if resumed is None:
-            run_record.write(checkpoint_dir, tracker, settings)
-        start = time.perf_counter()
+        if resumed is None or not resumed["run_id"]:
+            run_record.write(checkpoint_dir, tracker, settings, token)
         solver.train()  # ends with the best parameters swapped into the model
-        seconds = time.perf_counter() - start
+        seconds = solver.clock.seconds  # over every attempt: a resumed run's own time is only its last part
         y_pred = predict_classes(solver.model, data["X_test"])  # in Solver.check_accuracy's batches
         test_acc = float(np.mean(y_pred == data["y_test"]))
         # the logged model's predict(params={"tta": ...}) scores so too, in the same batches
         test_acc_tta = tta.accuracy(solver.model, data["X_test"], data["y_test"], settings["solver"]["tta"],
                                     data["preprocessing"].sample_shape, PREDICTION_BATCH)
+        model_id = run_model.begin(tracker)
         tracker.log_metrics({"best_val_acc": solver.best_val_acc, "test_acc": test_acc, "train_seconds": seconds,
-                             **({} if test_acc_tta is None else {"test_acc_tta": test_acc_tta})})
+                             **({} if test_acc_tta is None else {"test_acc_tta": test_acc_tta})}, model_id=model_id)
         write_artifacts(output_dir, settings, solver, data, tracker, y_pred)
-        run_model.keep(output_dir, tracker, solver, data, registry, watcher, y_pred,
+        run_model.keep(output_dir, tracker, solver, data, registry, watcher, y_pred, model_id,
                        register=settings["tracking"]["register"] if job is None else None)  # a sweep: its best
     return Result(
         name=name,

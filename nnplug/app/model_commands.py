@@ -13,6 +13,12 @@ def run_command(work):
     store.use_command_environment()
     try:
         work()
+    except OSError as error:  # a full disk, a folder it may not write: what it wrote is gone again
+        if is_user_error(error):
+            print_error(error)
+            return 1
+        print_error(f"cannot write {error.filename or 'the output'}: {error.strerror or error}")
+        return 1
     except Exception as error:
         if not is_user_error(error):
             raise

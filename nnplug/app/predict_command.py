@@ -13,6 +13,7 @@ Only argparse is imported before the arguments are parsed: ``nnplug predict --he
 """
 import argparse
 import os
+import zipfile
 
 DEFAULT_KEYS = ("X", "X_test")
 
@@ -46,6 +47,9 @@ def predict(args):
     from nnplug.app.model_commands import open_for_command
 
     key, samples = read_samples(args.file, args.key)
+    path = args.output or f"{os.path.splitext(os.path.basename(args.file))[0]}_predictions.npz"
+    if os.path.isdir(path):
+        raise ValueError(f"--output {path}: is a folder; expected the name of the .npz file to write")
     found = open_for_command(args.uri, args.tracking_uri)
     try:
         found.trained.check(samples)
@@ -54,7 +58,6 @@ def predict(args):
     output = {"predictions": found.trained.predict(samples), "class_names": np.array(found.trained.class_names)}
     if args.probabilities:
         output["probabilities"] = found.trained.probabilities(samples)
-    path = args.output or f"{os.path.splitext(os.path.basename(args.file))[0]}_predictions.npz"
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"--output {path}: the folder {folder} does not exist")
@@ -87,21 +90,30 @@ def read_samples(path, key=None):
         loaded = np.load(path, allow_pickle=False)
     except ValueError:  # a pickle, which is refused, or an object array
         raise ValueError(f"{path}: not a .npz or .npy file of numeric arrays (pickles are not read)") from None
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:  # truncated, or not numpy's at all
         raise ValueError(f"{path}: not a readable .npz or .npy file ({exc})") from None
     if isinstance(loaded, np.ndarray):
         if key:
             raise ValueError(f"--key {key}: {path} is a .npy file, a single array without names")
         return None, loaded
-    with loaded:
-        names = loaded.files
-        chosen = key or next((k for k in DEFAULT_KEYS if k in names), names[0] if len(names) == 1 else None)
-        if chosen not in names:
-            held = ", ".join(names) or "nothing"
-            wanted = f"array {key!r}" if key else f"array named {' or '.join(DEFAULT_KEYS)}"
-            raise ValueError(f"{path}: no {wanted} (it holds {held}); name one with --key")
-        try:
-            return chosen, loaded[chosen]
-        except ValueError:
-            raise ValueError(f"{path}: {chosen} holds Python objects, not numbers") from None
+    try:
+        return _pick(loaded, path, key)
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:  # a member cut short
+        raise ValueError(f"{path}: not a readable .npz or .npy file ({exc})") from None
+    finally:
+        loaded.close()
+
+
+def _pick(loaded, path, key):
+    """``(key, array)`` from the open ``.npz`` ``loaded``."""
+    names = loaded.files
+    chosen = key or next((k for k in DEFAULT_KEYS if k in names), names[0] if len(names) == 1 else None)
+    if chosen not in names:
+        held = ", ".join(names) or "nothing"
+        wanted = f"array {key!r}" if key else f"array named {' or '.join(DEFAULT_KEYS)}"
+        raise ValueError(f"{path}: no {wanted} (it holds {held}); name one with --key")
+    try:
+        return chosen, loaded[chosen]
+    except ValueError:
+        raise ValueError(f"{path}: {chosen} holds Python objects, not numbers") from None
 

@@ -10,9 +10,8 @@ import os
 from contextlib import contextmanager
 
 from nnplug.app.errors import ConfigError
+from nnplug.app.run_record import LOCK_FILE
 from nnplug.core import checkpoint
-
-LOCK_FILE = "lock"
 
 
 @contextmanager

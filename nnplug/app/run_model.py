@@ -52,9 +52,16 @@ def start_from(network, settings, tracker, registry):
     tracker.tags.update({"nnplug.init_from": uri, **({"nnplug.init_from_run_id": found.run_id} if found.run_id else {})})
 
 
-def keep(output_dir, tracker, solver, data, registry, watcher, y_pred, register=None):
+def begin(tracker):
+    """The id of the LoggedModel that will hold the run's model (``models.start_model``): it exists
+    before the run's end metrics, so that they are linked to it as they are stored."""
+    return models.start_model(tracker.client, tracker.experiment_id, tracker.run_id)
+
+
+def keep(output_dir, tracker, solver, data, registry, watcher, y_pred, model_id, register=None):
     """Leave the trained model behind: the test predictions, the diagnostics picture, the MLflow Model
-    (``runs:/<run id>/model``) and, with ``register`` (a registered model name), a new version of it.
+    in LoggedModel ``model_id`` (``runs:/<run id>/model``) and, with ``register`` (a registered model
+    name), a version of it.
 
     Inputs:
     - watcher: the run's ``Diagnostics`` listener, or None;
@@ -68,8 +75,7 @@ def keep(output_dir, tracker, solver, data, registry, watcher, y_pred, register=
         files.append(save(training_diagnostics(watcher.history), output_dir / DIAGNOSTICS_FILE))
     tracker.log_artifacts(files)
     trained = TrainedModel.from_network(solver.model, data["preprocessing"], data["class_names"], registry)
-    models.log_model(tracker.client, tracker.experiment_id, tracker.run_id, trained,
-                     data["raw_examples"], step=solver.epoch)
+    models.write_model(tracker.client, model_id, tracker.run_id, trained, data["raw_examples"], step=solver.epoch)
     log.info(f"MLflow model {models.run_model_uri(tracker.run_id)}")
     if register:
         version = models.register(tracker.client, register, tracker.run_id)

@@ -118,6 +118,35 @@ def _on_signal(signum, frame):
         raise TrainingInterrupted(signum)
 
 
+class _WithoutStoppedJobs:
+    """stderr without the line Hydra writes for each job that ended by raising (``JobReturn.return_value``)
+    once this process was stopped: the command says what stopped in one line of its own."""
+
+    HYDRA_LINE = "Error executing job with overrides:"
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text):
+        if stopped() is not None and text.startswith(self.HYDRA_LINE):
+            return len(text)
+        return self.stream.write(text)
+
+    def __getattr__(self, name):  # flush, fileno, isatty, ...: the real stream's
+        return getattr(self.stream, name)
+
+
+@contextmanager
+def one_line_for_a_stop():
+    """For the block (Hydra's run of the jobs): a stopped sweep's jobs leave no line of Hydra's on stderr."""
+    original = sys.stderr
+    sys.stderr = _WithoutStoppedJobs(original)
+    try:
+        yield
+    finally:
+        sys.stderr = original
+
+
 def stopped_line(stop):
     """What stopped training, and the command that resumes it (when checkpoints were kept)."""
     then = (f"resume with: {resume_command(stop)}" if stop.resumable

@@ -40,7 +40,9 @@ def validate(cfg, registry):
     for section, section_schema in schema.SCHEMAS.items():
         problems += _unknown(settings[section], schema.keys(section_schema), section)
         problems += schema.range_problems(settings[section], section_schema, section)
-    problems += _check_model(registry, settings["model"])
+    problems += _check_model(registry, settings["model"], _unresolved(cfg, "model"))
+    problems += _check_widths_used(registry, settings)
+    problems += _check_registered_name(settings["tracking"].get("register"))
     problems += param_groups.problems(settings["solver"].get("param_groups"))
     problems += _check_augment(registry, settings["augment"])
     problems += _check_data(registry, settings["data"])
@@ -48,8 +50,41 @@ def validate(cfg, registry):
     problems += _check_layer(registry, settings["layer"])
     problems += _check_optim(registry, settings["optim"])
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(_without_echoes(problems, _interpolations(cfg)))
     return settings
+
+
+def _unresolved(cfg, section):
+    """Section ``section`` of ``cfg`` with its interpolations as written (``${model.depth}``), or None."""
+    if not isinstance(cfg, DictConfig) or section not in cfg:
+        return None
+    return OmegaConf.to_container(cfg[section], resolve=False)
+
+
+def _interpolations(cfg):
+    """``{key: the key its value is copied from}`` for every value of ``cfg`` written as ``${other.key}``."""
+    if not isinstance(cfg, DictConfig):
+        return {}
+    found = {}
+
+    def walk(node, prefix):
+        for key, value in node.items():
+            where = f"{prefix}{key}"
+            if isinstance(value, dict):
+                walk(value, f"{where}.")
+            elif isinstance(value, str) and value.startswith("${") and value.endswith("}") and value.count("${") == 1:
+                found[where] = value[2:-1]
+
+    walk(OmegaConf.to_container(cfg, resolve=False), "")
+    return found
+
+
+def _without_echoes(problems, copied_from):
+    """``problems`` without those about a key whose value is copied from a key with its own problem
+    (``solver.seed`` follows ``model.seed``): the user set one of them, and it is named once."""
+    named = {problem.split("=", 1)[0].split(":", 1)[0] for problem in problems}
+    return [problem for problem in problems
+            if copied_from.get(problem.split("=", 1)[0].split(":", 1)[0]) not in named]
 
 
 def _unknown(section, known, prefix):
@@ -113,10 +148,11 @@ def _check_layer(registry, layer):
     return problems
 
 
-def _check_model(registry, model):
+def _check_model(registry, model, unresolved=None):
     """The model's fields have their types; every layer of ``model.layers`` (inside repeats, widths,
-    blocks and composite layers too) is an installed layer with options it has. Other keys are the
-    architecture's knobs, used by interpolation."""
+    blocks and composite layers too) is an installed layer with options it has, and no repeat or
+    widths entry leaves its layers out. Other keys are the architecture's knobs, used by
+    interpolation (``unresolved``: the section as written)."""
     problems = schema.field_problems(model, schema.ModelConfig, "model")
     layers, blocks = model.get("layers"), model.get("blocks") or {}
     if problems or layers is None:
@@ -128,7 +164,10 @@ def _check_model(registry, model):
         steps = layer_plan.expand(layers, blocks=blocks, plugin=layer_plan.lookup(registry), where="model.layers")
     except ValueError as exc:
         return [str(exc)]
-    return _check_steps(registry, layer_plan.walk(steps))
+    written = (unresolved or {}).get("layers")
+    return (_check_steps(registry, layer_plan.walk(steps))
+            + _empty_repeats(layers, written if isinstance(written, list) else None, "model.layers",
+                             lambda entries: layer_plan.expand(entries, blocks=blocks, plugin=layer_plan.lookup(registry))))
 
 
 def _check_steps(registry, steps):
@@ -146,6 +185,54 @@ def _check_steps(registry, steps):
         problems += option_problems(cls, options, cls.options, f"{step.where}.{step.spec}", f"layer {step.spec!r}",
                                     check=cls.check_options)
     return problems
+
+
+def _empty_repeats(entries, written, path, expand):
+    """One line per repeat entry of 0 and widths entry of [] in a layer list: the net would lack all
+    its layers (``model=vgg model.depth=0`` builds no conv layer). Named by the knob the value
+    comes from (``model.depth``) when the list refers to one; ``expand`` unrolls a layer list."""
+    problems = []
+    for i, entry in enumerate(entries):
+        if not (isinstance(entry, dict) and "layers" in entry and set(entry) & set(layer_plan.META)):
+            continue
+        as_written = written[i] if written is not None and i < len(written) and isinstance(written[i], dict) else {}
+        for meta, empty, expected in (("repeat", 0, "a whole number >= 1"), ("widths", [], "a non-empty list")):
+            if entry.get(meta, None) == empty and meta in entry:
+                source = as_written.get(meta)
+                key = source[2:-1] if isinstance(source, str) and source.startswith("${") else f"{path}[{i}].{meta}"
+                labels = ", ".join(dict.fromkeys(step.label for step in expand(entry["layers"]))) or "none"
+                problems.append(f"{key}={empty}: the net would have none of the layers it repeats ({labels}); "
+                                f"expected {expected}")
+        inner = as_written.get("layers")
+        problems += _empty_repeats(entry["layers"], inner if isinstance(inner, list) else None, f"{path}[{i}].layers",
+                                   expand)
+    return problems
+
+
+def _check_widths_used(registry, settings):
+    """The MLP's ``model.hidden_dims`` go to the resizing layers (affine) of ``layer.block``: a block
+    without one (``layer.block=[relu]``) would drop them without a word."""
+    model, block = settings["model"], settings["layer"].get("block")
+    if model.get("layers") is not None or not model.get("hidden_dims") or not isinstance(block, list):
+        return []
+    try:
+        if any(getattr(registry.get("layers", name), "resizes", False) for name in block):
+            return []
+    except PluginError:  # named already by _check_layer
+        return []
+    return [f"layer.block={block!r}: none of its layers takes a width (as affine does), so "
+            f"model.hidden_dims={model['hidden_dims']!r} would go unused; expected a block with one, e.g. "
+            f"[affine, {', '.join(block)}], or model.hidden_dims=[] for none"]
+
+
+def _check_registered_name(name):
+    """``tracking.register`` must be a name MLflow's Model Registry takes: no '/' or ':', not '.' or '..'."""
+    if name is None or not isinstance(name, str):
+        return []
+    if "/" in name or ":" in name or name.strip() in (".", "..") or name.startswith("..") or not name.strip():
+        return [f"tracking.register={name!r}: not a registered model name MLflow takes; expected a name without "
+                f"'/' or ':' (e.g. digits-mlp)"]
+    return []
 
 
 def _check_augment(registry, augment):

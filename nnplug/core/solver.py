@@ -109,6 +109,7 @@ class Solver:
         self.train_acc_history = []
         self.val_acc_history = []
         self.lr_history = []
+        self.clock = training_state.Clock()  # the seconds train() took, over a stop and a restore too
         self.rng = np.random.default_rng(self.seed)
         base = {**self.update_rule.defaults, **self.optim_config}
         self.base_learning_rate = base.get("learning_rate")
@@ -224,7 +225,7 @@ class Solver:
             # A diverging run overflows to inf and NaN on its way to the loss check, which stops it
             # with one DivergenceError naming the iteration and learning rate (and no checkpoint
             # keeps non-finite parameters): numpy's warnings along the way would only bury it.
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"), self.clock:
                 self._train()
         finally:
             for signum, handler in previous.items():

@@ -6,6 +6,7 @@ that a checkpoint of another run is refused instead of silently continued.
 """
 import copy
 import json
+import time
 
 import numpy as np
 
@@ -15,6 +16,26 @@ SOLVER_OPTIONS = ("update_rule_name", "optim_config", "lr_decay", "lr_schedule",
                   "lr_min", "lr_warmup", "lr_warmup_start", "batch_size", "num_epochs", "num_train_samples",
                   "num_val_samples", "seed", "param_groups", "average", "average_decay", "average_every", "average_ramp")
 COUNTERS = ("epoch", "iteration")
+
+
+class Clock:
+    """The seconds a Solver spent training (``with clock:`` around each ``train()``), its checkpoint's
+    ``train_seconds``: across a stop and a restore, the time the training of the run took."""
+
+    def __init__(self):
+        self.before, self.since = 0.0, None
+
+    def __enter__(self):
+        self.since = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.before, self.since = self.seconds, None
+
+    @property
+    def seconds(self):
+        """Seconds of every ``train()`` so far, the one running included."""
+        return self.before + (0.0 if self.since is None else time.perf_counter() - self.since)
 
 
 def fingerprint(solver):
@@ -43,6 +64,7 @@ def get_state(solver):
         "train_acc_history": list(solver.train_acc_history),
         "val_acc_history": list(solver.val_acc_history),
         "lr_history": list(solver.lr_history),
+        "train_seconds": solver.clock.seconds,
         "rng": solver.rng.bit_generator.state,
         "params": dict(solver.model.params),
         "best_params": dict(solver.best_params),
@@ -120,6 +142,7 @@ def _apply(solver, state):
     solver.train_acc_history = list(state["train_acc_history"])
     solver.val_acc_history = list(state["val_acc_history"])
     solver.lr_history = list(state["lr_history"])
+    solver.clock.before = float(state.get("train_seconds", 0.0))  # checkpoints written before it was kept: 0
 
 
 def _copy_like(like, value):

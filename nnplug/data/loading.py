@@ -26,7 +26,11 @@ def load(name, *, root=None, download=False, url=None, val_size=None, normalize=
     dataset = (registry or default_registry()).get("datasets", name)
     if settings["val_size"] is None:
         settings["val_size"] = dataset.val_size
-    return prepare(_load(dataset, root, download, url, seed, dataset_options), **settings)
+    raw = _load(dataset, root, download, url, seed, dataset_options)
+    try:
+        return prepare(raw, **settings)
+    except ValueError as exc:  # what does not fit is in the data set's files: name them
+        raise ValueError(f"{dataset_options.get('path') or root or f'data={name}'}: {exc}") from None
 
 
 def load_raw(name, *, root=None, download=False, url=None, seed=None, registry=None, **dataset_options):

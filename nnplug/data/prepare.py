@@ -90,6 +90,12 @@ def _split(raw, val_size, limit):
         val = (raw["X_val"], raw["y_val"])
     else:
         n_val = val_size if val_size is not None else max(1, min(DEFAULT_VAL_SIZE, len(x) // 10))
+        if len(x) < 2:
+            raise ValueError(
+                f"the training split has {len(x)} row{'' if len(x) == 1 else 's'}: too few to hold out a "
+                f"validation split (data.val_size) and train on the rest; expected at least 2 rows, or a "
+                f"validation split of the data set's own (X_val, y_val)"
+            )
         if n_val >= len(x):
             raise ValueError(
                 f"val_size={n_val!r} is not allowed: the training split has {len(x)} rows, "

@@ -116,6 +116,7 @@ def training_diagnostics(history, title=None, rule_of_thumb=1e-3):
     axes = fig.subplots(2, 2, sharex=True).ravel()
     layers = list(dict.fromkeys(layer for _, record in history for layer in record))
     for ax, (metric, label, scale) in zip(axes, DIAGNOSTICS_PANELS):
+        positive = False  # a log scale needs a value above 0: a run whose updates are all zero has none
         for layer in layers:
             points = [(epoch, record[layer]) for epoch, record in history if metric in record.get(layer, {})]
             if not points:
@@ -123,6 +124,7 @@ def training_diagnostics(history, title=None, rule_of_thumb=1e-3):
             epochs = np.array([epoch for epoch, _ in points])
             values = np.array([values[metric] for _, values in points])
             (line,) = ax.plot(epochs, values, "o-", ms=3, lw=1.2, label=layer)
+            positive = positive or bool(np.nanmax(values) > 0)
             if metric == "activation_mean":
                 spread = np.array([values.get("activation_std", 0.0) for _, values in points])
                 ax.fill_between(epochs, values - spread, values + spread, color=line.get_color(), alpha=0.15)
@@ -130,7 +132,7 @@ def training_diagnostics(history, title=None, rule_of_thumb=1e-3):
             ax.axhline(rule_of_thumb, color="gray", ls="--", lw=1, label="~1e-3 (CS231n)")
         if metric == "dead_fraction":
             ax.set_ylim(-0.02, 1.02)
-        if scale == "log" and any(line.get_ydata().size and np.nanmax(line.get_ydata()) > 0 for line in ax.lines):
+        if scale == "log" and positive:
             ax.set_yscale("log")
         ax.set(ylabel=label, xlabel="epoch" if ax in axes[2:] else "")
         ax.grid(alpha=0.3)

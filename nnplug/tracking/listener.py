@@ -29,10 +29,12 @@ class MlflowTracker:
     leaving ends it FINISHED, or KILLED/FAILED with the reason in the ``nnplug.failure`` tag when an
     exception escapes.
 
-    With ``resume_run_id`` it continues that run instead (its params and tags stay as they are). A
-    resumed Solver replays from its last checkpoint: steps the run already holds are left out (the
-    replay is exact, they are the same values) and steps it lacks from before the checkpoint are
-    sent from the Solver's restored history when training starts.
+    With ``resume_run_id`` it continues that run instead (its params and tags stay as they are;
+    params it lacks are added). A resumed Solver replays from its last checkpoint: steps the run
+    already holds are left out (the replay is exact, they are the same values) and steps it lacks
+    from before the checkpoint are sent from the Solver's restored history when training starts.
+    The metrics of a run's end (``log_metrics``) are stored once: a resume after a stop that came
+    after them keeps the values already there.
     """
 
     def __init__(self, uri, experiment, *, run_name, params, tags, parent_run_id=None, resume_run_id=None,
@@ -50,8 +52,9 @@ class MlflowTracker:
         self.client = None
         self.run_id = None
         self.experiment_id = None
-        self._rows = []  # (key, value, timestamp, step) waiting for the next batch
+        self._rows = []  # (key, value, timestamp, step[, model id]) waiting for the next batch
         self._last_iteration = self._last_epoch = -1  # the steps the run already holds
+        self._stored = set()  # the metrics a resumed run holds already
 
     def connect(self):
         """Open the store (and the experiment), so that a store that cannot be used says so now.
@@ -69,8 +72,9 @@ class MlflowTracker:
     def __enter__(self):
         self.connect()
         if self.resume_run_id:
-            self.experiment_id = runs.reopen_run(self.client, self.resume_run_id)
-            self.run_id = self.resume_run_id
+            run = runs.reopen_run(self.client, self.resume_run_id, self.params)
+            self.experiment_id, self.run_id = run.info.experiment_id, self.resume_run_id
+            self._stored = set(run.data.metrics)
             self._last_iteration = runs.last_step(self.client, self.run_id, "loss")
             self._last_epoch = runs.last_step(self.client, self.run_id, "val_acc")
         else:
@@ -137,10 +141,13 @@ class MlflowTracker:
 
     # Results
 
-    def log_metrics(self, values, step=0):
-        """Store ``values`` (name -> number) at ``step`` now, with whatever is buffered."""
+    def log_metrics(self, values, step=0, model_id=None):
+        """Store the run's end metrics ``values`` (name -> number) at ``step`` now, with whatever is
+        buffered; linked to the LoggedModel ``model_id`` when given. A metric the resumed run holds
+        already is left as it is: each is stored once."""
         now = runs.now_ms()
-        self._rows += [(key, float(value), now, int(step)) for key, value in values.items()]
+        self._rows += [(key, float(value), now, int(step), model_id) for key, value in values.items()
+                       if key not in self._stored]
         self.flush()
 
     def set_tags(self, tags):

@@ -13,6 +13,9 @@ the given store, to the artifact location ``mlflow.artifacts.download_artifacts`
 import re
 
 LOGGED_MODEL_ID = re.compile(r"^m-[0-9a-f]{32}$")
+RUN_MODEL = "model"  # what runs:/<run id>/model names: the run's own model
+RUN_MODEL_TAG = "nnplug.model_id"  # the run's tag naming the LoggedModel that holds it
+SCHEMES = ("runs:/", "models:/")
 FORMS = "runs:/<run id>/model, models:/<name>/<version>, models:/<name>@<alias>, models:/<model id>"
 
 
@@ -41,9 +44,12 @@ def artifact_location(client, uri):
 
 
 def run_model_location(client, run_id, name):
-    """The files of run ``run_id``'s model ``name``: the LoggedModel of that name among the run's outputs
-    (the one logged at the highest step), else the run's own artifacts at ``name``."""
+    """The files of run ``run_id``'s model ``name``: for ``model``, the LoggedModel the run's
+    ``nnplug.model_id`` tag names (nnplug names it after the run); else the LoggedModel of that name
+    among the run's outputs (the one logged at the highest step); else the run's own artifacts at ``name``."""
     run = client.get_run(run_id)
+    if name == RUN_MODEL and RUN_MODEL_TAG in run.data.tags:
+        return client.get_logged_model(run.data.tags[RUN_MODEL_TAG]).artifact_location
     outputs = run.outputs.model_outputs if run.outputs is not None else []
     logged = [(output.step, client.get_logged_model(output.model_id)) for output in outputs]
     named = [(step, model) for step, model in logged if model.name == name]

@@ -1,11 +1,14 @@
 """A run's trained model in MLflow: logged as an MLflow Model, registered, found again by URI.
 
-Every run logs its best model as MLflow 3 logs models: a LoggedModel named ``model`` whose source
-run is the run (so ``runs:/<run id>/model`` finds it, and the run's page lists it), holding an
-MLflow Model folder (``nnplug.tracking.model_folder``) with the ``python_function`` flavor
-(``nnplug.tracking.pyfunc_model``), a signature, an input example and the nnplug folder of
-``nnplug.core.trained_model`` under ``data/``. Everything goes through ``MlflowClient`` with explicit ids, never the fluent run
-stack (``nnplug.tracking``); MLflow is imported inside the functions.
+Every run logs its best model as MLflow 3 logs models: a LoggedModel named after the run, whose
+source run is the run (the run's page lists it, and its page shows the run's end metrics and
+params), holding an MLflow Model folder (``nnplug.tracking.model_folder``) with the
+``python_function`` flavor (``nnplug.tracking.pyfunc_model``), a signature, an input example and
+the nnplug folder of ``nnplug.core.trained_model`` under ``data/``. The same folder is in the
+run's artifacts at ``model``, where MLflow's own loaders (``mlflow.pyfunc.load_model``, ``mlflow
+models serve``) look for ``runs:/<run id>/model``: they find a LoggedModel of a run by its name.
+Everything goes through ``MlflowClient`` with explicit ids, never the fluent run stack
+(``nnplug.tracking``); MLflow is imported inside the functions.
 
 A model URI is ``runs:/<id>/model``, ``models:/<name>/<version>``, ``models:/<name>@<alias>``,
 ``models:/<model id>`` (resolved in the store a command names: ``nnplug.tracking.model_uris``), or
@@ -21,10 +24,10 @@ from nnplug.core.trained_model import TrainedModel
 from nnplug.tracking import model_folder, model_uris
 from nnplug.tracking.store import connect, describe, sqlite_path, tracking_uri
 
-ARTIFACT_PATH = "model"  # the name of every run's model
+ARTIFACT_PATH = model_uris.RUN_MODEL  # where a run's model is among its artifacts: runs:/<run id>/model
 LOADER_MODULE = "nnplug.tracking.pyfunc_model"
 DATA_DIR = "nnplug"  # what save_model copies to the Model folder's data/
-MODEL_ID_TAG = "nnplug.model_id"
+MODEL_ID_TAG = model_uris.RUN_MODEL_TAG
 
 
 class ModelNotFound(ValueError):
@@ -35,8 +38,42 @@ def run_model_uri(run_id):
     return f"runs:/{run_id}/{ARTIFACT_PATH}"
 
 
-def log_model(client, experiment_id, run_id, trained, example, step=0):
-    """Log ``trained`` (a ``TrainedModel``) as run ``run_id``'s model; returns the LoggedModel's id.
+def log_model(client, experiment_id, run_id, trained, example, step=0, name=None):
+    """Log ``trained`` (a ``TrainedModel``) as run ``run_id``'s model: ``start_model``, then
+    ``write_model``; returns the LoggedModel's id."""
+    model_id = start_model(client, experiment_id, run_id, name)
+    write_model(client, model_id, run_id, trained, example, step)
+    return model_id
+
+
+def logged_model_name(run_name):
+    """A run's name as a LoggedModel may be named (without / : . % " '): ``digits-affine-relu-adam #3``."""
+    return "".join("-" if c in "/:.%\"'" else c for c in run_name or "").strip() or ARTIFACT_PATH
+
+
+def start_model(client, experiment_id, run_id, name=None):
+    """The id of the LoggedModel that holds run ``run_id``'s model, named after the run (``name``:
+    another name), PENDING until ``write_model`` finishes it; the run's tag ``nnplug.model_id`` names it.
+
+    A run has one: when it has begun one already (a run resumed after a stop while its model was
+    written), that one is taken again, whatever its status, rather than a second begun.
+    """
+    found = client.search_logged_models(experiment_ids=[experiment_id], filter_string=f"source_run_id = '{run_id}'",
+                                        max_results=1)
+    if found:
+        model_id = found[0].model_id
+    else:
+        name = name or logged_model_name(client.get_run(run_id).info.run_name)
+        model_id = client.create_logged_model(experiment_id, name=name, source_run_id=run_id,
+                                              model_type="nnplug").model_id
+    client.set_tag(run_id, MODEL_ID_TAG, model_id)
+    return model_id
+
+
+def write_model(client, model_id, run_id, trained, example, step=0):
+    """Write the MLflow Model folder of ``trained`` into LoggedModel ``model_id`` (and into run ``run_id``'s
+    artifacts at ``model``, where MLflow's own loaders look for ``runs:/<run id>/model``), give the
+    model the run's params, and finish it READY as the run's output at ``step``.
 
     Inputs:
     - example: a few raw samples ``(k, *sample_shape)``: the input example;
@@ -45,31 +82,36 @@ def log_model(client, experiment_id, run_id, trained, example, step=0):
     The signature's output is the predicted class (int64); its params schema has ``output``
     (default ``classes``; ``probabilities`` gives the softmax) and ``tta`` (default ``none``; ``flip``,
     ``flip_shift``: test-time augmentation, ``nnplug.core.tta``). The model's requirements are nnplug
-    and the plugin distributions the architecture uses, at their versions.
+    and the plugin distributions the architecture uses, at their versions. Done again for a model
+    written before (a resumed run), it rewrites the same files and adds nothing twice.
     """
     from mlflow.entities import LoggedModelOutput
     from mlflow.models import Model, infer_signature
 
     from nnplug.tracking.pyfunc_model import DEFAULT_OUTPUT, DEFAULT_TTA
 
-    logged = client.create_logged_model(experiment_id, name=ARTIFACT_PATH, source_run_id=run_id, model_type="nnplug")
+    logged = client.get_logged_model(model_id)
     try:
         with tempfile.TemporaryDirectory(prefix="nnplug-model-") as scratch:
             folder = Path(scratch) / ARTIFACT_PATH
             signature = model_signature(infer_signature(example, trained.predict(example),
                                                         params={"output": DEFAULT_OUTPUT, "tta": DEFAULT_TTA}))
-            description = Model(artifact_path=logged.artifact_location, run_id=run_id, model_id=logged.model_id,
-                                model_uuid=logged.model_id, signature=signature, metadata=metadata(trained))
+            description = Model(artifact_path=logged.artifact_location, run_id=run_id, model_id=model_id,
+                                model_uuid=model_id, signature=signature, metadata=metadata(trained))
             model_folder.write(folder, description, LOADER_MODULE, (DATA_DIR, trained.save), requirements(trained),
                                example)
-            client.log_model_artifacts(logged.model_id, str(folder))
+            client.log_model_artifacts(model_id, str(folder))
+            client.log_artifacts(run_id, str(folder), ARTIFACT_PATH)
+        params = {key: value for key, value in client.get_run(run_id).data.params.items() if key not in logged.params}
+        if params:
+            client.log_model_params(model_id, params)
     except BaseException:
-        client.finalize_logged_model(logged.model_id, "FAILED")
+        client.finalize_logged_model(model_id, "FAILED")
         raise
-    client.finalize_logged_model(logged.model_id, "READY")
-    client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, step)])
-    client.set_tag(run_id, MODEL_ID_TAG, logged.model_id)
-    return logged.model_id
+    client.finalize_logged_model(model_id, "READY")
+    outputs = client.get_run(run_id).outputs
+    if model_id not in {output.model_id for output in (outputs.model_outputs if outputs else [])}:
+        client.log_outputs(run_id, [LoggedModelOutput(model_id, step)])
 
 
 def model_signature(inferred):
@@ -111,6 +153,9 @@ def register(client, name, run_id):
     model_id = run.data.tags.get(MODEL_ID_TAG)
     if model_id is None:
         raise ModelNotFound(f"run {run_id} logged no model to register")
+    already = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+    if already:  # registered before a stop cut the run short: the version it made
+        return already[0]
     try:
         client.create_registered_model(name)
     except MlflowException as exc:
@@ -173,6 +218,8 @@ def download(uri, store=None, destination=None):
         return Path(uri)
     if ":/" not in uri:
         raise ModelNotFound(f"{uri}: no such folder, and not a model URI ({model_uris.FORMS})")
+    if not uri.startswith(model_uris.SCHEMES):  # said before any store is looked for
+        raise ModelNotFound(f"{uri}: not a model URI nnplug reads (expected {model_uris.FORMS}, or a local folder)")
     import mlflow.artifacts
 
     store = store or tracking_uri()

@@ -5,8 +5,13 @@ MLflow is imported inside the functions: importing it takes seconds (``nnplug.tr
 import getpass
 import time
 
+from nnplug.tracking.store import TrackingUnavailable, describe
+
 PARENT_RUN_TAG = "mlflow.parentRunId"  # what mlflow.start_run(parent_run_id=...) sets
 FAILURE_TAG = "nnplug.failure"
+# A run carries the token its folder's run record names from before the run exists: a process killed
+# between creating the run and recording its id leaves a run that a resume finds again by it.
+TOKEN_TAG = "nnplug.run_token"
 
 
 def now_ms():
@@ -51,24 +56,46 @@ def create_run(client, experiment_id, run_name, params=None, tags=None, parent_r
 
 
 def existing_run(client, run_id):
-    """Run ``run_id``; a ValueError saying so when the store does not have it (deleted, another store)."""
+    """Run ``run_id``; a ValueError saying so when the store does not have it (deleted, another store),
+    ``TrackingUnavailable`` in one line when the store does not answer."""
     from mlflow.exceptions import MlflowException
 
     try:
         return client.get_run(run_id)
     except MlflowException as exc:
         if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
-            raise
+            raise TrackingUnavailable(f"cannot resume MLflow run {run_id}: its store {client.tracking_uri} "
+                                      f"(recorded in its run folder): {describe(exc)}") from None
         raise ValueError(f"cannot resume MLflow run {run_id}: {client.tracking_uri} has no such run") from None
+    except Exception as exc:  # noqa: BLE001  a server gone, a database that cannot be opened
+        raise TrackingUnavailable(f"cannot resume MLflow run {run_id}: its store {client.tracking_uri} "
+                                  f"(recorded in its run folder): {describe(exc)}") from None
 
 
-def reopen_run(client, run_id):
-    """Set run ``run_id`` RUNNING again, without the failure of its last attempt; its experiment id."""
+def find_run(client, experiment_id, token):
+    """The id of the run of ``experiment_id`` tagged with ``token`` (``TOKEN_TAG``), or None."""
+    found = client.search_runs([experiment_id], filter_string=f"tags.`{TOKEN_TAG}` = '{token}'", max_results=1)
+    return found[0].info.run_id if found else None
+
+
+def reopen_run(client, run_id, params=None):
+    """Set run ``run_id`` RUNNING again, without the failure of its last attempt; the ``Run`` as it was.
+
+    ``params`` the run does not hold yet are logged (a process killed as it created the run may not
+    have logged them); those it holds stay as they are.
+    """
+    from mlflow.entities import Param
+    from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
+
     run = existing_run(client, run_id)
     if FAILURE_TAG in run.data.tags:
         client.delete_tag(run_id, FAILURE_TAG)
+    missing = [Param(key, clip(str(value), MAX_PARAM_VAL_LENGTH)) for key, value in (params or {}).items()
+               if key not in run.data.params]
+    if missing:
+        client.log_batch(run_id, params=missing)
     client.update_run(run_id, status="RUNNING")
-    return run.info.experiment_id
+    return run
 
 
 def end_run(client, run_id, failure=None):

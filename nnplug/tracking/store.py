@@ -5,6 +5,7 @@ artifacts beside it in ``outputs/mlartifacts``. The same rule (artifacts in ``ml
 to the database file) applies to any ``sqlite:`` URI; a server decides for itself. MLflow is
 imported inside the functions (``nnplug.tracking``).
 """
+import logging
 import os
 from pathlib import Path
 
@@ -23,9 +24,14 @@ COMMAND_ENVIRONMENT = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQU
 
 
 def use_command_environment():
-    """Set ``COMMAND_ENVIRONMENT`` in this process where the user has not set the variables: for commands."""
+    """Set ``COMMAND_ENVIRONMENT`` in this process where the user has not set the variables: for commands.
+
+    And urllib3's warning per retry of an unreachable server is left out: the command says in one
+    line that no server answers once MLflow's retries are spent.
+    """
     for name, value in COMMAND_ENVIRONMENT.items():
         os.environ.setdefault(name, value)
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
 
 
 class TrackingUnavailable(ValueError):

@@ -87,9 +87,25 @@ def _check_split(path, part, x, y, sample_shape):
 
 
 def _class_names(path, arrays):
-    """The stored names, or "0".."C-1" with C one more than the largest label."""
+    """The stored names, or "0".."C-1" with C one more than the largest training (and validation) label.
+
+    Without names the labels number the classes, so each class must have a training row to learn it
+    from: a test label no training row has, or more classes than training rows (a label of 1e9),
+    is a mistake in the file, not a class.
+    """
     if "class_names" not in arrays:
-        top = max(int(arrays[key].max()) for key in ("y_train", "y_val", "y_test") if key in arrays)
+        seen = [key for key in ("y_train", "y_val") if key in arrays]
+        top = max(int(arrays[key].max()) for key in seen)
+        rows = sum(len(arrays[key]) for key in seen)
+        if top + 1 > rows:
+            raise ValueError(f"{path}: key 'y_train' has label {top}, which would make {top + 1:,} classes for "
+                             f"{rows:,} training rows; expected labels numbered 0 to C-1 for C classes "
+                             f"(or a 'class_names' key naming them)")
+        unseen = int(arrays["y_test"].max())
+        if unseen > top:
+            raise ValueError(f"{path}: key 'y_test' has label {unseen}, which no training row has (their labels go "
+                             f"from 0 to {top}); expected test labels of the classes trained on (or a "
+                             f"'class_names' key naming every class)")
         return [str(c) for c in range(top + 1)]
     names = arrays["class_names"]
     if names.dtype.kind != "U" or names.ndim != 1:

@@ -27,7 +27,8 @@ def assert_parent_names_the_best_child(parent, children, completed=True):
     """The parent names its best child; a sweep that completed also carries the child's params (a
     stopped one does not: MLflow params cannot change, and resuming may find another best)."""
     finished = [c for c in children if c.info.status == "FINISHED"]
-    best = max(finished, key=lambda c: (c.data.metrics["best_val_acc"], -c.info.start_time))  # ties: the first
+    # of equal ones the first job in the sweep's order
+    best = max(finished, key=lambda c: (c.data.metrics["best_val_acc"], -int(c.data.tags["nnplug.job"])))
     assert parent.data.tags["nnplug.best_child_run_id"] == best.info.run_id
     assert parent.data.tags["nnplug.best_child_run_name"] == best.info.run_name
     assert parent.data.metrics["best_val_acc"] == best.data.metrics["best_val_acc"]
@@ -199,3 +200,20 @@ def test_a_parallel_sweep_stopped_by_a_signal_stops_every_job_and_leaves_no_proc
         for job in by_job.values():  # went on in its own run, every step once
             steps = sorted(m.step for m in client.get_metric_history(job.info.run_id, "loss"))
             assert steps == list(range(0, 10 * (1297 // 50), 10)) and job.info.run_id in resumed
+
+
+@pytest.mark.parametrize("launcher", [[], ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]], ids=["basic", "joblib"])
+def test_on_a_tie_the_summary_the_ranking_and_the_parent_name_the_same_best_job(tmp_path, launcher):
+    # how often the loss is logged changes nothing the jobs learn: three jobs of equal best_val_acc
+    overrides = ["-m", "tracking.log_every_n_steps=20,10,5", *QUICK, *launcher]
+    done = check(run_process(tmp_path, *overrides) if launcher else run_nnplug(tmp_path, *overrides))
+
+    _, found = runs(default_store(tmp_path))
+    parent, children = split(found)
+    assert len({c.data.metrics["best_val_acc"] for c in children}) == 1  # a tie, as meant
+    [job_0] = [c for c in children if c.data.tags["nnplug.job"] == "0"]
+    output = done.stdout + done.stderr
+    assert f"Best: {job_0.info.run_name} (best_val_acc " in output
+    ranking = output[output.index("Sweep ranking"):].splitlines()
+    assert ranking[3].split()[:1] == ["1"] and ranking[3].split()[4] == "#0", ranking
+    assert parent.data.tags["nnplug.best_child_run_name"] == job_0.info.run_name

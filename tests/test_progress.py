@@ -103,10 +103,10 @@ def test_the_summary_names_every_figure_and_marks_unknown_ones():
     assert "  test acc      0.9100\n  test acc tta  0.9250\n" in with_tta
 
 
-def test_the_ranking_puts_the_best_first_and_unscored_jobs_last():
-    jobs = [{"name": "sgd #0", "best_val_acc": 0.81, "status": "FINISHED", "differs": "name=sgd"},
-            {"name": "rmsprop #2", "status": "FAILED", "differs": "name=rmsprop"},
-            {"name": "adam #1", "best_val_acc": 0.95, "test_acc": 0.94, "status": "FINISHED", "differs": "name=adam"}]
+def test_the_ranking_numbers_the_jobs_in_the_order_given_and_leaves_unscored_ones_unnumbered():
+    jobs = [{"name": "adam #1", "best_val_acc": 0.95, "test_acc": 0.94, "status": "FINISHED", "differs": "name=adam"},
+            {"name": "sgd #0", "best_val_acc": 0.81, "status": "FINISHED", "differs": "name=sgd"},
+            {"name": "rmsprop #2", "status": "FAILED", "differs": "name=rmsprop"}]
     lines = ranking_table(jobs).splitlines()
     assert lines[0].split() == ["rank", "best", "val", "acc", "test", "acc", "status", "job", "what", "differs"]
     assert lines[2].split() == ["1", "0.9500", "0.9400", "FINISHED", "adam", "#1", "name=adam"]
@@ -114,13 +114,24 @@ def test_the_ranking_puts_the_best_first_and_unscored_jobs_last():
     assert lines[4].split() == ["-", "-", "-", "FAILED", "rmsprop", "#2", "name=rmsprop"]
 
 
-def mlflow_run(run_id, name, params, best_val_acc):
-    from mlflow.entities import Metric, Param, Run, RunData, RunInfo
+def test_a_sweeps_jobs_rank_by_best_val_acc_and_equals_by_job_number_whatever_order_they_started_in():
+    from nnplug.tracking.sweep_runs import ranked
 
-    info = RunInfo(run_id=run_id, experiment_id="1", user_id="u", status="FINISHED", start_time=0,
+    runs = [mlflow_run("a", "adam #5", {}, 0.98, job=5, start=1), mlflow_run("b", "sgd #3", {}, 0.98, job=3, start=2),
+            mlflow_run("c", "nesterov #0", {}, 0.97, job=0, start=0),
+            mlflow_run("d", "rmsprop #1", {}, 0.99, job=1, start=3, status="FAILED")]
+
+    assert [run.info.run_name for run in ranked(runs)] == ["sgd #3", "adam #5", "nesterov #0", "rmsprop #1"]
+
+
+def mlflow_run(run_id, name, params, best_val_acc, job=None, start=0, status="FINISHED"):
+    from mlflow.entities import Metric, Param, Run, RunData, RunInfo, RunTag
+
+    info = RunInfo(run_id=run_id, experiment_id="1", user_id="u", status=status, start_time=start,
                    end_time=1, lifecycle_stage="active", run_name=name)
     data = RunData(metrics=[Metric("best_val_acc", best_val_acc, 0, 0), Metric("test_acc", 0.88, 0, 0)],
-                   params=[Param(key, value) for key, value in params.items()])
+                   params=[Param(key, value) for key, value in params.items()],
+                   tags=[] if job is None else [RunTag("nnplug.job", str(job))])
     return Run(info, data)
 
 

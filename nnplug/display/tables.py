@@ -85,17 +85,19 @@ def print_summary(*args, stream=None, **kwargs):
 
 
 def ranking_table(jobs, metric="best_val_acc", stream=None):
-    """A sweep's jobs, best first by ``metric``; jobs without it (failed, still running) last.
+    """A sweep's jobs in the order given, best first (``nnplug.tracking.sweep_runs.ranked`` orders a
+    sweep's: it settles ties, and the best job it names is the first row), numbered while they have
+    ``metric``; jobs without it (failed, still running) unnumbered.
 
     Each job is a mapping with ``name`` and optionally ``best_val_acc``, ``test_acc``, ``status``
     and ``differs`` (the settings that tell it from the other jobs: an Optuna search's trials share
     one name); ``jobs_from_runs`` makes them from MLflow runs. On a terminal the settings are cut
     to fit its width; the sweep's log names the best run's id.
     """
-    ranked = sorted(jobs, key=lambda j: (j.get(metric) is None, -(j.get(metric) or 0.0)))
-    rows = []
-    for rank, job in enumerate(ranked, 1):
-        scored = job.get(metric) is not None
+    rows, rank = [], 0
+    for job in jobs:
+        scored = job.get(metric) is not None and job.get("status") in (None, "FINISHED")
+        rank += scored
         rows.append([rank if scored else "-", _fraction(job.get(metric)), _fraction(job.get("test_acc")),
                      job.get("status"), job.get("name"), job.get("differs") or ""])
     headers = ["rank", metric.replace("_", " "), "test acc", "status", "job", "what differs"]

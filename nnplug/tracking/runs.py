@@ -12,6 +12,7 @@ FAILURE_TAG = "nnplug.failure"
 # A run carries the token its folder's run record names from before the run exists: a process killed
 # between creating the run and recording its id leaves a run that a resume finds again by it.
 TOKEN_TAG = "nnplug.run_token"
+JOB_TAG = "nnplug.job"  # a sweep job's number, Hydra's (an Optuna trial's): the sweep's own order
 
 
 def now_ms():

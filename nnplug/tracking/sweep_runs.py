@@ -26,29 +26,42 @@ def sweep_children(client, parent_run_id):
                               filter_string=f"tags.`{runs.PARENT_RUN_TAG}` = '{parent_run_id}'", max_results=50000)
 
 
-def best_first(run):
-    """Sort key of a sweep's children, best last: the highest validation accuracy; of equal ones the
-    run that started first (a tie must not be settled by the store's order)."""
-    return run.data.metrics[BEST_METRIC], -run.info.start_time
+def ranked(children):
+    """A sweep's children best first, by the one rule for the whole sweep (its ranking table, the
+    ``Best:`` line, the parent's tags and the registered model): the finished runs by the highest
+    ``best_val_acc``, of equal ones the lowest job number (the first in the sweep's order, as Optuna's
+    best trial and scikit-learn's ``GridSearchCV`` take the first of equals; never the store's or the
+    launcher's order); then the runs that did not finish or have no score, by job number."""
+    def key(run):
+        scored = run.info.status == "FINISHED" and BEST_METRIC in run.data.metrics
+        return not scored, -run.data.metrics.get(BEST_METRIC, 0.0) if scored else 0.0, job_number(run)
+
+    return sorted(children, key=key)
+
+
+def job_number(run):
+    """The run's job number in its sweep (its tag), else its start time: what orders equals."""
+    number = run.data.tags.get(runs.JOB_TAG, "")
+    return (0, int(number)) if number.isdigit() else (1, run.info.start_time)
 
 
 def finish_sweep_run(uri, parent_run_id, completed=True):
     """Give the parent run its best child's params, metrics and name, end it, and return what it found.
 
-    Returns ``(best child run or None, children, number failed)``. The parent ends FAILED when the
-    sweep did not complete or no child finished. A stopped sweep gets its best child's metrics and
+    Returns ``(best child run or None, the children best first, number failed)`` (``ranked``). The
+    parent ends FAILED when the sweep did not complete or no child finished. A stopped sweep gets its best child's metrics and
     tags but not its params: MLflow params cannot change, and the resumed sweep's best may differ.
     """
     from mlflow.entities import Metric, Param, RunTag
 
     client = connect(uri)
-    children = sweep_children(client, parent_run_id)
-    finished = [c for c in children if c.info.status == "FINISHED" and BEST_METRIC in c.data.metrics]
+    children = ranked(sweep_children(client, parent_run_id))
     failed = sum(c.info.status == "FAILED" for c in children)
     tags = [RunTag("nnplug.children", str(len(children))), RunTag("nnplug.children_failed", str(failed))]
     if not completed:
         tags.append(RunTag(runs.FAILURE_TAG, f"the sweep ended with an error; {failed} of {len(children)} runs failed"))
-    best = max(finished, key=best_first, default=None)
+    best = children[0] if children and children[0].info.status == "FINISHED" and BEST_METRIC in \
+        children[0].data.metrics else None
     metrics, params = [], []
     if best is not None:
         now = runs.now_ms()

@@ -45,14 +45,16 @@ def sweep(tmp_path_factory):
     result = subprocess.run([sys.executable, "-m", "nnplug", "-m", *SWEEP], cwd=cwd,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
-    printed = re.findall(r"Open the UI: (mlflow ui .*)", result.stdout + result.stderr)
-    assert printed, "nnplug did not print the command that opens the UI"
-    command = shlex.split(printed[-1])
+    printed = re.findall(r"Open the UI: (mlflow ui .*), then open (http://127.0.0.1:5000/\S+)",
+                         result.stdout + result.stderr)
+    assert printed, "nnplug did not print the command that starts the UI and the page to open"
+    command, page = shlex.split(printed[-1][0]), printed[-1][1]
     uri = command[command.index("--backend-store-uri") + 1]
     assert uri == f"sqlite:///{cwd / 'outputs' / 'mlflow.db'}"  # the default store, by absolute path
 
     client = MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name("nnplug")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # a model-training experiment
     runs = client.search_runs([experiment.experiment_id])
     [parent] = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
@@ -63,8 +65,8 @@ def sweep(tmp_path_factory):
     assert [line.split()[0] for line in ranking[3:6]] == ["1", "2", "3"]
     assert ranked[0].info.run_name in ranking[3]
     assert [a.path for a in client.list_artifacts(parent.info.run_id)] == ["sweep_val_acc.png"]
-    return {"command": command, "cwd": cwd, "experiment_id": experiment.experiment_id,
-            "parent": parent, "children": children}
+    return {"command": command, "page": page.replace("http://127.0.0.1:5000", ""), "cwd": cwd,
+            "experiment_id": experiment.experiment_id, "parent": parent, "children": children, "client": client}
 
 
 @pytest.fixture(scope="module")
@@ -88,17 +90,20 @@ def page():
 
 
 def open_runs(page, ui, sweep):
-    """The experiment's runs in the UI's model-training mode (MLflow 3 opens in GenAI mode)."""
-    parent = sweep["parent"].info.run_name
-    page.goto(f"{ui}/#/experiments/{sweep['experiment_id']}/runs")
-    page.get_by_text(parent).first.wait_for()
+    """The page nnplug printed, on the server the test started: the experiment's runs, at once."""
+    page.goto(f"{ui}{sweep['page']}")
+    page.get_by_text(sweep["parent"].info.run_name).first.wait_for()
     assistant = page.get_by_role("button", name="Close")
     if assistant.count():  # the assistant panel opens beside the runs and hides their columns
         assistant.first.click()
-    mode = page.get_by_text("Model training", exact=True)
-    if mode.count():
-        mode.first.click()
-    page.get_by_text(parent).first.wait_for()  # the table is drawn again in the new mode
+
+
+def test_the_ui_opens_on_the_experiments_runs_not_on_its_genai_view(page, ui, sweep):
+    open_runs(page, ui, sweep)
+
+    assert page.get_by_role("heading", name="Runs", exact=True).count() == 1
+    for genai in ("Training runs", "Detect Issues", "Judges", "Traces\n0"):  # the GenAI view's own
+        assert genai not in page.inner_text("body"), genai
 
 
 def test_the_sweep_appears_as_a_parent_run_with_its_jobs_and_their_metrics(page, ui, sweep, tmp_path):
@@ -110,7 +115,13 @@ def test_the_sweep_appears_as_a_parent_run_with_its_jobs_and_their_metrics(page,
         page.get_by_text(child.info.run_name, exact=True).first.wait_for()
 
     page.locator('label:has(input[name="runs-view-mode"][value="CHART"])').click()
-    # each run also has its per-layer diag/* charts, drawn only when scrolled to: filter first
+    page.get_by_text("best_val_acc", exact=True).first.wait_for()
+    # the charts the page opens on (it draws the others as they are scrolled to): the run's own, sorted by
+    # name, before the per-layer diagnostics
+    titles = page.locator("h4").all_inner_texts()
+    assert titles[:4] == ["best_val_acc", "epoch_loss", "learning_rate", "loss"], titles
+    assert not [title for title in titles if title.startswith(("watch.", "diag/"))], titles
+    # each run also has its per-layer watch.* charts, drawn only when scrolled to: filter first
     page.get_by_placeholder("Search metric charts").fill("val_acc")
     page.get_by_text("best_val_acc", exact=True).first.wait_for()
     page.get_by_text("val_acc", exact=True).first.wait_for()
@@ -142,3 +153,18 @@ def test_a_job_page_shows_its_metrics_params_and_curves(page, ui, sweep):
 
     with Image.open(Path(child.data.tags["nnplug.output_dir"]) / "curves.png") as drawn:
         assert image.first.evaluate("img => img.complete && img.naturalWidth") == drawn.width
+
+
+def test_each_jobs_model_is_named_after_it_with_its_end_metrics_and_params(page, ui, sweep):
+    child = max(sweep["children"], key=lambda r: r.data.metrics["best_val_acc"])
+    model_id = child.data.tags["nnplug.model_id"]
+    page.goto(f"{ui}/#/experiments/{sweep['experiment_id']}/models/{model_id}")
+    name = child.info.run_name.replace(":", "-")  # a LoggedModel's name may hold no ':'
+    page.get_by_text(name, exact=True).first.wait_for()
+    page.get_by_text("Metrics (3)", exact=True).first.wait_for()
+
+    body = page.inner_text("body")
+    for metric in ("best_val_acc", "test_acc", "train_seconds"):
+        assert metric in body, metric
+    assert f"Parameters ({len(child.data.params)})" in body
+    assert sweep["client"].get_logged_model(model_id).name == name

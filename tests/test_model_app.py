@@ -79,9 +79,9 @@ def test_a_run_logs_diagnostics_per_layer_and_epoch_and_their_picture(default_ru
 
     for layer in ("W1", "W2", "W3"):
         for metric in ("update_ratio", "grad_norm", "activation_mean", "activation_std"):
-            history = client.get_metric_history(run.info.run_id, f"diag/{layer}/{metric}")
+            history = client.get_metric_history(run.info.run_id, f"watch.{layer}.{metric}")
             assert sorted(m.step for m in history) == list(range(epochs + 1)), (layer, metric)
-    assert "diag/W1/dead_fraction" in run.data.metrics and "diag/W3/dead_fraction" not in run.data.metrics
+    assert "watch.W1.dead_fraction" in run.data.metrics and "watch.W3.dead_fraction" not in run.data.metrics
     assert {"diagnostics.png", "test_predictions.npz"} <= {a.path for a in client.list_artifacts(run.info.run_id)}
     assert "update/weight ratio" not in process.stdout + process.stderr  # the defaults are sound
 
@@ -98,7 +98,7 @@ def test_diagnostics_turn_off(workdir):
     check(run_nnplug(workdir, "tracking.diagnostics=false", *QUICK))
     client, run = only_run(workdir)
 
-    assert not any(key.startswith("diag/") for key in run.data.metrics)
+    assert not any(key.startswith("watch.") for key in run.data.metrics)
     assert "diagnostics.png" not in {a.path for a in client.list_artifacts(run.info.run_id)}
 
 

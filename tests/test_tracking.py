@@ -172,9 +172,11 @@ def test_a_sweep_that_stopped_early_ends_its_parent_failed(store, client):
 
 
 def test_the_ui_hint_is_a_command_for_a_local_store_and_a_page_for_a_server():
-    assert stores.ui_hint("sqlite:////x/outputs/mlflow.db") == (
-        "mlflow ui --backend-store-uri sqlite:////x/outputs/mlflow.db --workers 1")
-    assert stores.ui_hint("http://h:5000/", "3", "abc") == "http://h:5000/#/experiments/3/runs/abc"
+    assert stores.ui_hint("sqlite:////x/outputs/mlflow.db", "3") == (
+        "mlflow ui --backend-store-uri sqlite:////x/outputs/mlflow.db --workers 1, then open "
+        "http://127.0.0.1:5000/#/experiments/3/runs?workflowType=machine_learning")
+    assert stores.ui_hint("http://h:5000/", "3", "abc") == \
+        "http://h:5000/#/experiments/3/runs/abc?workflowType=machine_learning"
     assert stores.run_url("sqlite:////x/y.db", "3", "abc") is None
     assert stores.sqlite_path("http://h:5000") is None
     assert stores.sqlite_path("sqlite:////x/y.db") == Path("/x/y.db")

@@ -82,6 +82,7 @@ class SweepTracking(Callback):
     def __init__(self):
         self.uri = None
         self.run_id = None
+        self.experiment_id = None
         self.folder = None
         self.register = None
 
@@ -108,7 +109,7 @@ class SweepTracking(Callback):
         parent_file = folder / PARENT_RUN_FILE
         if config.solver.resume and parent_file.is_file():
             self.run_id = parent_file.read_text().strip()
-            sweep_runs.resume_sweep_run(self.uri, self.run_id)
+            self.experiment_id = sweep_runs.resume_sweep_run(self.uri, self.run_id)
             log.info(f"Resuming the sweep in {folder}: MLflow parent run {self.run_id} at {self.uri}")
             return
         if config.solver.resume:
@@ -116,7 +117,7 @@ class SweepTracking(Callback):
         overrides = " ".join(hydra_cfg.overrides.task)
         # Hydra adds hydra.mode=MULTIRUN for -m; the launcher and sweeper choices are the user's.
         chosen = [o for o in hydra_cfg.overrides.hydra if not o.startswith("hydra.mode=")]
-        self.run_id = sweep_runs.start_sweep_run(
+        self.run_id, self.experiment_id = sweep_runs.start_sweep_run(
             self.uri,
             config.tracking.experiment,
             run_name=f"sweep {overrides}".strip(),
@@ -155,7 +156,7 @@ class SweepTracking(Callback):
             if completed and self.register:  # a sweep that stopped short registers nothing
                 version = sweep_runs.register_best(self.uri, self.run_id, best, self.register)
                 log.info(f"Registered its model as models:/{self.register}/{version.version}")
-        log.info(f"Open the UI: {ui_hint(self.uri)}")
+        log.info(f"Open the UI: {ui_hint(self.uri, self.experiment_id)}")
         return children
 
 

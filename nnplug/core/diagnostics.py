@@ -46,7 +46,7 @@ class Diagnostics:
     Inputs:
     - sinks: objects with ``on_diagnostics(epoch, record)``, called at each check with
       ``record = {layer name: {metric: value}}`` (the MLflow tracker logs them as
-      ``diag/<layer>/<metric>``);
+      ``watch.<layer>.<metric>``);
     - probe_rows: how many training rows the activations are measured on.
 
     ``history`` holds ``(epoch, record)`` of every check of this ``train()``. One warning line

@@ -8,7 +8,9 @@ What it logs, following PyTorch Lightning's convention for how often:
   ``train_acc``, ``val_acc``, ``learning_rate`` and ``epoch_loss`` (the mean training loss of the
   epoch that just ended: every step counts, whatever the logging interval).
 - per check too, from the training diagnostics (``nnplug.core.diagnostics``, which call
-  ``on_diagnostics``): ``diag/<layer>/<metric>``, e.g. ``diag/W1/update_ratio``.
+  ``on_diagnostics``): ``watch.<layer>.<metric>``, e.g. ``watch.W1.update_ratio``. The MLflow UI
+  puts a metric named with a "/" into a section of its own, shown before all others, and sorts the
+  rest by name: these names keep the per-layer charts after accuracy and loss.
 Rows are buffered and stored with one ``log_batch`` at each epoch end (the check after the first
 step waits for the first epoch's): a row costs the SQLite store far less than a call does. MLflow is imported inside the methods (``nnplug.tracking``).
 """
@@ -16,6 +18,7 @@ from nnplug.tracking import runs
 from nnplug.tracking.store import TrackingUnavailable, connect, describe, open_experiment
 
 DEFAULT_LOG_EVERY_N_STEPS = 10
+DIAGNOSTICS = "watch"  # the diagnostics' prefix: sorts after val_acc, the last of a run's own metrics
 
 
 class MetricsRefused(TrackingUnavailable):
@@ -123,10 +126,10 @@ class MlflowTracker:
         self.flush()
 
     def on_diagnostics(self, epoch, record):
-        """Buffer a check's diagnostics (``{layer: {metric: value}}``) as ``diag/<layer>/<metric>`` at step ``epoch``."""
+        """Buffer a check's diagnostics (``{layer: {metric: value}}``) as ``watch.<layer>.<metric>`` at step ``epoch``."""
         if epoch > self._last_epoch:
             now = runs.now_ms()
-            self._rows += [(f"diag/{layer}/{metric}", float(value), now, int(epoch))
+            self._rows += [(f"{DIAGNOSTICS}.{layer}.{metric}", float(value), now, int(epoch))
                            for layer, values in record.items() for metric, value in values.items()]
 
     @staticmethod

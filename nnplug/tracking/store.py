@@ -23,6 +23,11 @@ COMMAND_ENVIRONMENT = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQU
                        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
 
 
+# The MLflow UI opens an experiment of this kind on its runs and their charts (model training),
+# not on its GenAI view of traces.
+EXPERIMENT_KIND, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"
+
+
 def use_command_environment():
     """Set ``COMMAND_ENVIRONMENT`` in this process where the user has not set the variables: for commands.
 
@@ -64,20 +69,35 @@ def is_server(uri):
     return uri.startswith(("http://", "https://"))
 
 
+# MLflow's UI opens an experiment in its GenAI view (traces) or its model-training view (runs) as its
+# own switch says, GenAI until the user flips it; a page whose address names the view opens in it.
+TRAINING_VIEW = "?workflowType=machine_learning"
+UI_PORT = 5000  # mlflow ui's
+
+
 def run_url(uri, experiment_id, run_id=None):
-    """The page of a run (or of an experiment) on a tracking server; None for a local store."""
+    """The page of a run (or of an experiment's runs) on a tracking server, in the UI's model-training
+    view; None for a local store."""
     if not is_server(uri):
         return None
-    page = f"{uri.rstrip('/')}/#/experiments/{experiment_id}"
-    return f"{page}/runs/{run_id}" if run_id else page
+    return experiment_page(uri, experiment_id, run_id)
+
+
+def experiment_page(origin, experiment_id, run_id=None):
+    """The MLflow UI's page at ``origin`` of an experiment's runs (or of one run), in its model-training view."""
+    page = f"{origin.rstrip('/')}/#/experiments/{experiment_id}/runs"
+    return f"{page}/{run_id}{TRAINING_VIEW}" if run_id else f"{page}{TRAINING_VIEW}"
 
 
 def ui_hint(uri, experiment_id=None, run_id=None):
-    """How to see the runs of ``uri`` in the MLflow UI: a server's page, or the command to start one."""
+    """How to see the runs of ``uri`` in the MLflow UI: a server's page, or the command that starts one on a
+    local store and the page to open in it (the experiment's runs, in the UI's model-training view)."""
     if is_server(uri):
         return run_url(uri, experiment_id, run_id) if experiment_id else uri
     # One worker starts in seconds; mlflow ui's default pool of workers takes much longer.
-    return f"mlflow ui --backend-store-uri {uri} --workers 1"
+    command = f"mlflow ui --backend-store-uri {uri} --workers 1"
+    origin = f"http://127.0.0.1:{UI_PORT}"
+    return f"{command}, then open {experiment_page(origin, experiment_id) if experiment_id else origin}"
 
 
 def connect(uri):
@@ -91,7 +111,8 @@ def connect(uri):
 
 
 def open_experiment(uri, name):
-    """A client for ``uri`` and the id of experiment ``name``, creating store and experiment if new.
+    """A client for ``uri`` and the id of experiment ``name``, creating store and experiment if new, and
+    marked as a model-training experiment (``EXPERIMENT_KIND``) for the MLflow UI.
 
     Returns ``(client, experiment_id)``. Raises ``TrackingUnavailable`` in one line when the store
     does not answer, refuses, or the experiment was deleted.
@@ -109,20 +130,20 @@ def open_experiment(uri, name):
     client = connect(uri)
     try:
         experiment = client.get_experiment_by_name(name)
-        if experiment is not None:
-            if experiment.lifecycle_stage == "deleted":
-                raise TrackingUnavailable(
-                    f"tracking.experiment={name}: the experiment is deleted in {uri}; restore it "
-                    f"(mlflow experiments restore --experiment-id {experiment.experiment_id}) or pick another name")
-            return client, experiment.experiment_id
-        location = (database.parent / ARTIFACTS).as_uri() if database is not None else None
-        try:
-            return client, client.create_experiment(name, artifact_location=location)
-        except MlflowException:  # another process created it after we looked
+        if experiment is None:
+            location = (database.parent / ARTIFACTS).as_uri() if database is not None else None
+            try:
+                client.create_experiment(name, artifact_location=location)
+            except MlflowException:  # another process created it after we looked
+                pass
             experiment = client.get_experiment_by_name(name)
-            if experiment is None:
-                raise
-            return client, experiment.experiment_id
+        if experiment.lifecycle_stage == "deleted":
+            raise TrackingUnavailable(
+                f"tracking.experiment={name}: the experiment is deleted in {uri}; restore it "
+                f"(mlflow experiments restore --experiment-id {experiment.experiment_id}) or pick another name")
+        if experiment.tags.get(EXPERIMENT_KIND) != MODEL_TRAINING:
+            client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND, MODEL_TRAINING)
+        return client, experiment.experiment_id
     except TrackingUnavailable:
         raise
     except Exception as exc:  # noqa: BLE001  MLflow, SQLAlchemy, requests and OS errors alike

@@ -9,14 +9,14 @@ BEST_METRIC = "best_val_acc"
 
 
 def start_sweep_run(uri, experiment, run_name, tags):
-    """Create the parent run of a sweep and return its id; the jobs become its children."""
+    """Create the parent run of a sweep; ``(its id, its experiment's id)``. The jobs become its children."""
     client, experiment_id = open_experiment(uri, experiment)
-    return runs.create_run(client, experiment_id, run_name, tags=tags)
+    return runs.create_run(client, experiment_id, run_name, tags=tags), experiment_id
 
 
 def resume_sweep_run(uri, run_id):
-    """Reopen the parent run of a stopped sweep that is resumed."""
-    runs.reopen_run(connect(uri), run_id)
+    """Reopen the parent run of a stopped sweep that is resumed; its experiment's id."""
+    return runs.reopen_run(connect(uri), run_id).info.experiment_id
 
 
 def sweep_children(client, parent_run_id):

@@ -186,7 +186,7 @@ def _layout_solver(checkpoint_dir=None, listeners=()):
     data = {"X_train": X[:120], "y_train": y[:120], "X_val": X[120:], "y_val": y[120:]}
     np.random.seed(1)  # CS231n's classes draw their weights from numpy's global generator
     model = FullyConnectedNet([12, 8], input_dim=600, num_classes=4, use_batchnorm=True, reg=1e-3,
-                              weight_scale=5e-2)
+                              weight_scale=5e-2, dtype=np.float64)
     return Solver(model, data, update_rule="adam", num_epochs=3, batch_size=30, verbose=False, seed=2,
                   checkpoint_dir=checkpoint_dir, listeners=listeners, optim_config={"learning_rate": 1e-3})
 

@@ -141,3 +141,109 @@ def test_two_layer_net_draws_w1_then_w2_from_the_global_generator():
     np.testing.assert_array_equal(model.params["W1"], 1e-3 * np.random.randn(5, 4))
     np.testing.assert_array_equal(model.params["W2"], 1e-3 * np.random.randn(4, 3))
     assert not model.params["b1"].any() and not model.params["b2"].any()
+
+
+def run_notebook(cifar_dir):
+    """What ``tests/cs231n_notebook.py`` prints, run in this process as a notebook kernel runs its cells."""
+    import contextlib
+    import io
+    import runpy
+
+    out, argv = io.StringIO(), sys.argv
+    sys.argv = [str(NOTEBOOK_SCRIPT), str(cifar_dir)]
+    try:
+        with contextlib.redirect_stdout(out):
+            runpy.run_path(str(NOTEBOOK_SCRIPT), run_name="__main__")
+    finally:
+        sys.argv = argv
+    return out.getvalue()
+
+
+NOTEBOOK_SCRIPT = Path(__file__).resolve().parent / "cs231n_notebook.py"
+
+
+def test_a_notebook_run_twice_under_np_random_seed_prints_the_same_numbers(tmp_path):
+    from data_fixtures import write_cifar_folder
+
+    write_cifar_folder(tmp_path / "cifar-10-batches-py", n_train=50, n_test=10)
+
+    first, second = run_notebook(tmp_path / "cifar-10-batches-py"), run_notebook(tmp_path / "cifar-10-batches-py")
+
+    assert first == second
+    lines = first.splitlines()
+    assert lines[:6] == ["X_train:  (40, 3, 32, 32)", "y_train:  (40,)", "X_val:  (10, 3, 32, 32)", "y_val:  (10,)",
+                         "X_test:  (10, 3, 32, 32)", "y_test:  (10,)"]
+    errors = [float(line.split(":")[1]) for line in lines if "relative error" in line]
+    # below 1e-3 only with the same mask in every call of a check: dropout's seed goes to np.random.seed
+    assert len(errors) == 3 * 6 and max(errors) < 1e-3
+    zeros = [float(line.split(":")[1]) for line in lines if line.startswith("Fraction of train-time output")]
+    assert np.allclose(zeros, [0.3, 0.6, 0.75], atol=0.01)
+    assert "(Epoch 4 / 4) train acc:" in first
+
+
+def test_the_classic_solver_draws_its_minibatches_and_subsamples_as_cs231n_does():
+    from nnplug_std.classic import FullyConnectedNet, Solver
+
+    class Batches:
+        def __init__(self):
+            self.seen = []
+
+        def on_gradients(self, solver, iteration, grads):
+            self.seen.append(None)
+
+    rng = np.random.default_rng(0)
+    data = {"X_train": rng.standard_normal((1200, 6)), "y_train": rng.integers(0, 3, 1200),
+            "X_val": rng.standard_normal((30, 6)), "y_val": rng.integers(0, 3, 30)}
+    np.random.seed(231)
+    model = FullyConnectedNet([5], input_dim=6, num_classes=3, dtype=np.float64)
+    solver = Solver(model, data, num_epochs=1, batch_size=600, verbose=False)
+    state = np.random.get_state()
+    first_batch = np.random.choice(1200, 600)  # what CS231n's _step draws first
+    np.random.set_state(state)
+    X_first = data["X_train"][first_batch]
+    seen = []
+    original = model.loss
+    model.loss = lambda X, y=None: (seen.append(X.copy()) if y is not None else None) or original(X, y)
+    solver.train()
+
+    assert np.array_equal(seen[0], X_first)
+    # then the train accuracy on 1,000 of the 1,200 rows, chosen as CS231n chooses them: the global state moved on
+    assert solver.rng.bit_generator.state["state"]["pos"] != state[2]
+
+
+def test_get_cifar10_data_gives_cs231ns_six_arrays(tmp_path):
+    from data_fixtures import write_cifar_folder
+
+    from nnplug_std.classic import get_CIFAR10_data
+
+    x_train, y_train, x_test, y_test = write_cifar_folder(tmp_path / "cifar", n_train=50, n_test=10)
+    data = get_CIFAR10_data(num_training=30, num_validation=15, num_test=5, cifar10_dir=str(tmp_path / "cifar"))
+
+    assert list(data) == ["X_train", "y_train", "X_val", "y_val", "X_test", "y_test"]
+    images = x_train.reshape(50, 3, 32, 32).astype(np.float64)  # the rows are channel planes: channels first
+    mean = images[:30].mean(axis=0)
+    np.testing.assert_allclose(data["X_train"], images[:30] - mean)
+    np.testing.assert_allclose(data["X_val"], images[30:45] - mean)
+    np.testing.assert_allclose(data["X_test"], x_test.reshape(10, 3, 32, 32)[:5] - mean)
+    assert data["X_train"].dtype == np.float64 and data["y_val"].tolist() == y_train[30:45].tolist()
+    assert np.abs(data["X_train"].mean(axis=0)).max() < 1e-9  # the mean image subtracted
+    with pytest.raises(ValueError, match="the folder holds 50 training and 10 test images"):
+        get_CIFAR10_data(cifar10_dir=str(tmp_path / "cifar"))
+
+
+def test_visualize_grid_tiles_images_scaled_each_to_its_own_range():
+    from nnplug_std.classic import visualize_grid
+
+    images = np.arange(5 * 2 * 3 * 1, dtype=np.float64).reshape(5, 2, 3, 1)
+    grid = visualize_grid(images, ubound=255.0, padding=1)
+
+    assert grid.shape == (3 * 2 + 2, 3 * 3 + 2, 1)  # ceil(sqrt(5)) = 3 images a row
+    np.testing.assert_allclose(grid[0:2, 0:3, 0], 255.0 * (images[0, :, :, 0] - 0) / 5)
+    np.testing.assert_allclose(grid[3:5, 4:7, 0], 255.0 * (images[4, :, :, 0] - 24) / 5)
+    assert not grid[2].any() and not grid[:, 3].any() and not grid[6:].any()  # padding, and no sixth image
+
+
+def test_a_fully_connected_net_computes_in_float32_unless_told_otherwise():
+    from nnplug_std.classic import FullyConnectedNet
+
+    assert all(w.dtype == np.float32 for w in FullyConnectedNet([4], input_dim=3).params.values())

@@ -195,7 +195,7 @@ def test_a_float64_net_has_its_first_weight_f_ordered_and_the_rest_c():
     from nnplug.core.classic_models import FullyConnectedNet
 
     layouts = lambda net: {k: _layout(v) for k, v in net.params.items() if k.startswith("W")}  # noqa: E731
-    assert layouts(FullyConnectedNet([100, 100], seed=0)) == {"W1": "F", "W2": "C", "W3": "C"}
+    assert layouts(FullyConnectedNet([100, 100], seed=0, dtype=np.float64)) == {"W1": "F", "W2": "C", "W3": "C"}
     assert layouts(FullyConnectedNet([100, 100], dtype=np.float32, seed=0)) == {"W1": "C", "W2": "C", "W3": "C"}
 
 

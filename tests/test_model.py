@@ -37,7 +37,7 @@ def test_fully_connected_net_gradients(use_batchnorm, dropout, reg):
     rng = np.random.default_rng(231)
     X, y = rng.standard_normal((N, D)), rng.integers(0, C, N)
     model = FullyConnectedNet([H1, H2], input_dim=D, num_classes=C, reg=reg, weight_scale=2e-1,
-                              use_batchnorm=use_batchnorm, dropout=dropout, seed=123)
+                              use_batchnorm=use_batchnorm, dropout=dropout, seed=123, dtype=np.float64)
     loss, grads = model.loss(X, y)
     for name in sorted(model.params):
         numeric = eval_numerical_gradient(lambda _: model.loss(X, y)[0], model.params[name], verbose=False)
@@ -129,10 +129,10 @@ def test_a_net_with_an_f_ordered_first_weight_matches_its_c_ordered_twin_and_the
     X, y = rng.standard_normal((N, D)), rng.integers(0, C, N)
     np.random.seed(3)  # CS231n's classes draw their weights from numpy's global generator
     model = FullyConnectedNet([H], input_dim=D, num_classes=C, reg=0.7, weight_scale=5e-2,
-                              use_batchnorm=use_batchnorm)
+                              use_batchnorm=use_batchnorm, dtype=np.float64)
     np.random.seed(3)
     twin = FullyConnectedNet([H], input_dim=D, num_classes=C, reg=0.7, weight_scale=5e-2,
-                             use_batchnorm=use_batchnorm)
+                             use_batchnorm=use_batchnorm, dtype=np.float64)
     twin.params = {k: np.ascontiguousarray(v) for k, v in twin.params.items()}
     assert model.params["W1"].flags.f_contiguous and not model.params["W1"].flags.c_contiguous
     loss, grads = model.loss(X, y)

@@ -195,7 +195,7 @@ class LayoutWatch:
 @pytest.mark.parametrize("use_batchnorm", [False, True])
 def test_parameters_and_state_keep_their_layout_through_training(update_rule, use_batchnorm):
     model = FullyConnectedNet([16, 8], input_dim=600, num_classes=4, weight_scale=5e-2, reg=1e-3,
-                              use_batchnorm=use_batchnorm, seed=0)
+                              use_batchnorm=use_batchnorm, seed=0, dtype=np.float64)
     layouts = {name: layout(w) for name, w in model.params.items()}
     assert layouts["W1"] == "F" and layouts["W2"] == "C"  # a mix, so a mix-up would show
     watch = LayoutWatch()

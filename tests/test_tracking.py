@@ -137,7 +137,7 @@ def test_an_interrupted_run_ends_killed(store, client):
 
 
 def test_the_sweep_parent_takes_the_best_finished_childs_params_and_metrics(store, client):
-    parent_id = sweep_runs.start_sweep_run(store, "sweep", "sweep optim=sgd,adam", {"nnplug.sweep": "parent"})
+    parent_id, _ = sweep_runs.start_sweep_run(store, "sweep", "sweep optim=sgd,adam", {"nnplug.sweep": "parent"})
     for name, best_val_acc in [("sgd", 0.5), ("adam", 0.7)]:
         with tracker(store, "sweep", run_name=name, params={"optim.name": name}, parent_run_id=parent_id) as t:
             t.log_metrics({"best_val_acc": best_val_acc, "test_acc": best_val_acc - 0.1})
@@ -159,7 +159,7 @@ def test_the_sweep_parent_takes_the_best_finished_childs_params_and_metrics(stor
 
 
 def test_a_sweep_that_stopped_early_ends_its_parent_failed(store, client):
-    parent_id = sweep_runs.start_sweep_run(store, "stopped", "sweep", {})
+    parent_id, _ = sweep_runs.start_sweep_run(store, "stopped", "sweep", {})
     with tracker(store, "stopped", parent_run_id=parent_id) as t:
         t.log_metrics({"best_val_acc": 0.8})
 

@@ -3,10 +3,12 @@
 Their weights are drawn exactly as CS231n draws them, ``weight_scale * np.random.randn(fan_in,
 fan_out)`` from numpy's global generator in the order W1, W2, ..., with nothing else drawn in
 between, so that ``np.random.seed(231)`` before the constructor reproduces a notebook's printed
-numbers. ``seed`` fixes the dropout mask only, as in CS231n.
+numbers. Their layers draw from numpy's global generator too (dropout's masks); ``seed`` goes to
+``np.random.seed`` before each mask, as in CS231n (the same mask every call, for gradient checks).
 """
 import numpy as np
 
+from nnplug.core.global_random import NumpyGlobal
 from nnplug.core.network import Network
 
 
@@ -17,6 +19,8 @@ class ClassicWeights:
         for index in range(1, self.num_layers + 1):
             w = self.params[f"W{index}"]
             np.copyto(w, weight_scale * np.random.randn(*w.shape))  # into w: its dtype and layout stay
+        for layer, _ in self.layers:  # what they draw while training (dropout's masks) as well
+            layer.rng = NumpyGlobal()
 
 
 def _private_seed(seed):
@@ -29,12 +33,13 @@ class FullyConnectedNet(ClassicWeights, Network):
 
     Inputs: hidden_dims (one width per hidden layer), input_dim (D), num_classes (C), dropout (the
     probability of dropping a unit; 0 for none), use_batchnorm, reg (L2 strength), weight_scale
-    (standard deviation of the weights), dtype, seed (fixes the dropout mask).
+    (standard deviation of the weights), dtype (float32, as CS231n's 2017 starter code; the
+    notebooks pass float64 for their gradient checks), seed (fixes the dropout mask).
     Parameters: ``W1..WL``, ``b1..bL``, and ``gamma1..``, ``beta1..`` with batch norm.
     """
 
     def __init__(self, hidden_dims, input_dim=3 * 32 * 32, num_classes=10, dropout=0,
-                 use_batchnorm=False, reg=0.0, weight_scale=1e-2, dtype=np.float64, seed=None):
+                 use_batchnorm=False, reg=0.0, weight_scale=1e-2, dtype=np.float32, seed=None):
         block = ["affine", "batchnorm", "relu"] if use_batchnorm else ["affine", "relu"]
         # CS231n hands the seed to dropout, which then draws the same mask on every call
         options = {"dropout": {"seed": seed}} if dropout else None

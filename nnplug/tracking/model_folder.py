@@ -25,6 +25,7 @@ from pathlib import Path
 import yaml
 
 DATA = "data"
+OWN_FILES = "nnplug"  # data/nnplug: the model's own files (nnplug.core.trained_model's folder)
 ENV_FILES = {"requirements": "requirements.txt", "virtualenv": "python_env.yaml", "conda": "conda.yaml"}
 EXAMPLE_FILE, SERVING_EXAMPLE_FILE = "input_example.json", "serving_input_example.json"
 BUILD_PACKAGES = ("pip", "setuptools", "wheel")

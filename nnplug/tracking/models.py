@@ -26,7 +26,7 @@ from nnplug.tracking.store import connect, describe, sqlite_path, tracking_uri
 
 ARTIFACT_PATH = model_uris.RUN_MODEL  # where a run's model is among its artifacts: runs:/<run id>/model
 LOADER_MODULE = "nnplug.tracking.pyfunc_model"
-DATA_DIR = "nnplug"  # what save_model copies to the Model folder's data/
+DATA_DIR = model_folder.OWN_FILES  # what save_model copies to the Model folder's data/
 MODEL_ID_TAG = model_uris.RUN_MODEL_TAG
 
 

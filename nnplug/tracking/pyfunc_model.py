@@ -15,8 +15,7 @@ import numpy as np
 
 from nnplug.core.trained_model import TrainedModel
 from nnplug.core.tta import TTA
-from nnplug.tracking.model_folder import DATA
-from nnplug.tracking.models import DATA_DIR
+from nnplug.tracking.model_folder import DATA, OWN_FILES as DATA_DIR
 
 OUTPUTS = ("classes", "probabilities")
 DEFAULT_OUTPUT = OUTPUTS[0]

@@ -1,10 +1,16 @@
 """CS231n's names in one place: change ``from cs231n.layers import *`` (and ``.optim``,
 ``.layer_utils``, ``.solver``, ``.gradient_check``, ``.classifiers.fc_net``, ``.classifiers.cnn``,
-``.fast_layers``) to
-``from nnplug_std.classic import *`` and a notebook runs unchanged."""
+``.fast_layers``, ``.data_utils``, ``.vis_utils``) to
+``from nnplug_std.classic import *`` and a notebook runs unchanged.
+
+As in CS231n, everything random here draws from numpy's global generator (the weights, the
+Solver's minibatches and accuracy subsamples, dropout's masks), so ``np.random.seed(231)`` fixes a
+notebook's numbers (``nnplug.core.global_random``)."""
 from nnplug.core.classic_models import FullyConnectedNet, ThreeLayerConvNet, TwoLayerNet  # noqa: F401
+from nnplug.core.classic_solver import ClassicSolver as Solver  # noqa: F401
 from nnplug.core.gradcheck import eval_numerical_gradient, eval_numerical_gradient_array, rel_error  # noqa: F401
-from nnplug.core.solver import Solver  # noqa: F401
+from nnplug_std.classic.data_utils import get_CIFAR10_data  # noqa: F401
+from nnplug_std.classic.vis_utils import visualize_grid  # noqa: F401
 from nnplug_std.classic.layer_utils import affine_relu_backward, affine_relu_forward  # noqa: F401
 from nnplug_std.classic.layers import (  # noqa: F401
     affine_backward, affine_forward, dropout_backward, dropout_forward, leaky_relu_backward, leaky_relu_forward,

@@ -5,6 +5,7 @@ arguments. The normalization layers are in ``nnplug_std.classic.normalization``.
 """
 import numpy as np
 
+from nnplug.core.global_random import NumpyGlobal
 from nnplug_std.kernels.products import column_sums, weight_grad
 
 
@@ -172,9 +173,11 @@ def dropout_forward(x, dropout_param, rng=None):
     - dropout_param: dict with
       - p: the probability of DROPPING each unit
       - mode: 'train' or 'test'
-      - seed: optional; when set, the mask is drawn from a generator seeded with it (the same mask
-        every call, as CS231n's gradient checks need)
-    - rng: a ``numpy.random.Generator`` to draw the mask from when no seed is given
+      - seed: optional; when set, the mask's generator is seeded with it first (the same mask every
+        call, as CS231n's gradient checks need): ``np.random.seed(seed)``, as CS231n does, when the
+        mask comes from numpy's global generator
+    - rng: where the mask comes from: a ``numpy.random.Generator`` (a dropout layer's own), or
+      None (or ``NumpyGlobal``) for numpy's global generator, as in CS231n's code
 
     Returns a tuple of:
     - out: of x's shape and dtype
@@ -182,13 +185,17 @@ def dropout_forward(x, dropout_param, rng=None):
     """
     p, mode = dropout_param["p"], dropout_param["mode"]
     if mode == "train":
-        if "seed" in dropout_param and dropout_param["seed"] is not None:
-            rng = np.random.default_rng(dropout_param["seed"])
-        elif rng is None:
-            rng = np.random.default_rng()
+        seed = dropout_param.get("seed")
         keep = 1 - p
-        # the mask stays in x's dtype, so float32 nets never upcast here
-        mask = (rng.random(x.shape, dtype=np.float32 if x.dtype == np.float32 else np.float64) < keep)
+        if rng is None or isinstance(rng, NumpyGlobal):
+            if seed is not None:
+                np.random.seed(seed)
+            mask = np.random.rand(*x.shape) < keep
+        else:
+            if seed is not None:
+                rng = np.random.default_rng(seed)
+            # the draws stay in x's dtype, so float32 nets never upcast here
+            mask = rng.random(x.shape, dtype=np.float32 if x.dtype == np.float32 else np.float64) < keep
         mask = mask.astype(x.dtype) / x.dtype.type(keep)
         out = x * mask
     elif mode == "test":

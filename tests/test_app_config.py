@@ -177,3 +177,14 @@ def test_params_are_the_config_flattened_with_lists_whole():
                                "tracking": {"uri": None}}) == {
         "optim.name": "adam", "optim.learning_rate": 1e-3, "layer.block": ["affine", "relu"],
         "layer.options.leaky_relu.alpha": 0.1, "tracking.uri": None}
+
+
+def test_a_launcher_or_sweeper_of_the_sweep_extra_that_is_not_installed_names_the_extra():
+    from hydra.errors import MissingConfigException
+
+    # what Hydra raises for hydra/launcher=joblib where hydra-joblib-launcher is not installed
+    error = MissingConfigException("Could not find 'hydra/launcher/joblib'", "hydra/launcher/joblib", ["basic"])
+
+    assert hydra_one_line(error) == ("hydra/launcher=joblib: no such option in group 'hydra/launcher' (available: "
+                                     "basic); it comes with nnplug's sweep extra: pip install 'nnplug[sweep]'")
+    assert "sweep extra" not in problems("optim=adma")[0]

@@ -5,6 +5,7 @@ import os
 import sys
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -33,6 +34,17 @@ def serving_path(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", f"{shims}{os.pathsep}{os.environ['PATH']}")
 
 
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def readme_request():
+    """The request the README sends a served model, and the answer it says comes back."""
+    text = README.read_text()
+    request = text[text.index("/invocations -d '") + len("/invocations -d '"):]
+    request, answer = request.split("'", 1)
+    return json.loads(request), json.loads(answer.split("# -> ", 1)[1].splitlines()[0])
+
+
 def test_mlflow_models_serve_answers_invocations_with_the_runs_predictions(workdir, monkeypatch, serving_path):
     check(run_nnplug(workdir, *QUICK))
     client, (run,) = runs(default_store(workdir))
@@ -51,6 +63,8 @@ def test_mlflow_models_serve_answers_invocations_with_the_runs_predictions(workd
         with pytest.raises(urllib.error.HTTPError) as refused:
             post(f"{url}/invocations", {"inputs": raw[:2].astype(bool).tolist()})
         message = json.loads(refused.value.read())["message"]
+        request, answer = readme_request()
+        assert post(f"{url}/invocations", request) == answer  # the README's example, as written
 
     assert classes["predictions"] == images["predictions"] == flat["predictions"] == y_pred.tolist()
     assert "samples of dtype bool, not the model's (1, 8, 8), (8, 8) or (64,) samples" in message

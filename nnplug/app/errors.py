@@ -55,6 +55,11 @@ def print_error(error, stream=None):
         print(f"nnplug: error: {line}", file=stream or sys.stderr)
 
 
+# Hydra's launchers and sweeper that nnplug's `sweep` extra installs, and how to get them
+SWEEP_PLUGINS = ("joblib", "submitit_local", "submitit_slurm", "optuna")
+SWEEP_EXTRA = "; it comes with nnplug's sweep extra: pip install 'nnplug[sweep]'"
+
+
 def hydra_one_line(error):
     """Hydra's composition error as one line: what was asked, why it failed, what would work."""
     lines = [line.strip() for line in str(error).split("\nConfig search path:")[0].splitlines() if line.strip()]
@@ -63,7 +68,8 @@ def hydra_one_line(error):
         group, option = error.missing_cfg_file.rsplit("/", 1)
         hint = did_you_mean(option, error.options or [])
         available = f" (available: {', '.join(error.options)})" if error.options else ""
-        return f"{group}={option}: no such option in group '{group}'{hint}{available}"
+        extra = SWEEP_EXTRA if group in ("hydra/launcher", "hydra/sweeper") and option in SWEEP_PLUGINS else ""
+        return f"{group}={option}: no such option in group '{group}'{hint}{available}{extra}"
     if isinstance(cause, ValidationError) and getattr(cause, "full_key", None):
         return f"{cause.full_key}={cause.value!r}: {_expected(cause)}"
     if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):

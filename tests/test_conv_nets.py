@@ -44,12 +44,10 @@ def test_grey_images_without_a_channel_axis_are_one_channel(fuse):
     assert grey.layers[0][0].in_shape == (1, 8, 8) and loss == expected
     assert all(np.array_equal(grads[name], expected_grads[name]) for name in expected_grads)
     # the input's gradient, where a layer before needs it, comes back in the input's own shape
-    runner, names, _ = grey._runs[0]
-    runner_params = [{k: grey.params[v] for k, v in part.items()} for part in names] if fuse else \
-        {k: grey.params[v] for k, v in names.items()}
+    run = grey.root.runs[0]
     grey.layers[0][0].input_grad = True
-    out, cache = runner.forward(X, runner_params, "train")
-    assert runner.backward(np.ones_like(out), cache)[0].shape == X.shape
+    out, cache = run.runner.forward(X, run.params(grey.params), "train")
+    assert run.runner.backward(np.ones_like(out), cache)[0].shape == X.shape
 
 
 def test_widths_and_repeats_unroll_into_stages():

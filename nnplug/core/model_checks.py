@@ -51,14 +51,15 @@ def size_problem(architecture, shapes, registry):
     """The first size ``architecture`` asks for that the stored parameters (``{name: shape}``) cannot
     have, as one line; None when every one fits.
 
-    Each resizing layer's width (the width its option sets, else the one the model gave it) and the
-    number of classes must be the length of some axis of a stored parameter: a layer of width w
-    holds parameters with an axis of w (the columns of an affine, the filters of a conv).
+    Each resizing layer's width (the width its option sets, else the one the model gave it), inside
+    composite layers too, and the number of classes must be the length of some axis of a stored
+    parameter: a layer of width w holds parameters with an axis of w (the columns of an affine, the
+    filters of a conv). Layers are numbered depth first.
     """
     axes = {d for shape in shapes.values() for d in shape}
     listed = ", ".join(f"{name} {shape}" for name, shape in sorted(shapes.items())) or "none"
     claims = [(f"num_classes {architecture['num_classes']}", architecture["num_classes"])]
-    for position, entry in enumerate(architecture["layers"], 1):
+    for position, entry in enumerate(_entries(architecture["layers"]), 1):
         cls = registry.get("layers", entry["layer"])
         if getattr(cls, "resizes", False):
             width = (entry.get("options") or {}).get(getattr(cls, "width_option", "units")) or entry.get("width")
@@ -68,3 +69,16 @@ def size_problem(architecture, shapes, registry):
         if not isinstance(value, int) or isinstance(value, bool) or value not in axes:
             return f"{claim}: no stored parameter has an axis of that length (they are {listed})"
     return None
+
+
+def _entries(entries):
+    """Every layer entry of an architecture's layer list, depth first: those in a composite's options
+    (a layer list, or a list of them) after the composite."""
+    for entry in entries:
+        yield entry
+        for value in (entry.get("options") or {}).values():
+            for item in value if isinstance(value, list) else ():
+                if isinstance(item, dict) and "layer" in item:
+                    yield from _entries([item])
+                elif isinstance(item, list):
+                    yield from _entries([e for e in item if isinstance(e, dict) and "layer" in e])

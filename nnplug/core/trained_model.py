@@ -182,7 +182,7 @@ def reads_vectors(network):
     try:
         flat = type(first)((first.in_dim,), first.width, dtype=first.dtype,
                            **{key: getattr(first, key) for key in first.options})
-    except (TypeError, ValueError):  # a layer that takes only shaped samples (conv)
+    except Exception:  # noqa: BLE001  a layer that takes only shaped samples (conv), a composite built otherwise
         return False
     return flat.out_shape == first.out_shape
 

@@ -59,7 +59,8 @@ def test_a_run_is_logged_to_the_default_store_with_params_metrics_and_artifacts(
         assert best["W1"].shape == (64, 100)
     config = yaml.safe_load((downloaded / "config.yaml").read_text())
     assert config["layer"]["block"] == ["affine", "batchnorm", "relu"]
-    assert config["optim"] == {"name": "sgd_momentum", "learning_rate": 0.01, "momentum": 0.9}
+    assert config["optim"] == {"name": "sgd_momentum", "learning_rate": 0.01, "momentum": 0.9, "weight_decay": 0.0,
+                               "decoupled_weight_decay": False}
     assert (downloaded / "curves.png").read_bytes().startswith(b"\x89PNG")
 
     # Hydra's run folder holds the composed config, the log (named after the job, not __main__)

@@ -13,7 +13,8 @@ from nnplug_std.classic.data_utils import get_CIFAR10_data  # noqa: F401
 from nnplug_std.classic.vis_utils import visualize_grid  # noqa: F401
 from nnplug_std.classic.layer_utils import affine_relu_backward, affine_relu_forward  # noqa: F401
 from nnplug_std.classic.layers import (  # noqa: F401
-    affine_backward, affine_forward, dropout_backward, dropout_forward, leaky_relu_backward, leaky_relu_forward,
+    affine_backward, affine_forward, dropout_backward, dropout_forward, gelu_backward, gelu_forward, leaky_relu_backward,
+    leaky_relu_forward,
     relu_backward, relu_forward, sigmoid_backward, sigmoid_forward, tanh_backward, tanh_forward)
 from nnplug_std.classic.normalization import (  # noqa: F401
     batchnorm_backward, batchnorm_backward_alt, batchnorm_forward, layernorm_backward, layernorm_forward)

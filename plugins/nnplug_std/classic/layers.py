@@ -6,6 +6,7 @@ arguments. The normalization layers are in ``nnplug_std.classic.normalization``.
 import numpy as np
 
 from nnplug.core.global_random import NumpyGlobal
+from nnplug_std.kernels.gelu import check_form, gelu, gelu_grad
 from nnplug_std.kernels.products import column_sums, weight_grad
 
 
@@ -17,7 +18,7 @@ def affine_forward(x, w, b):
     Inputs:
     - x: input of shape (N, d_1, ..., d_k); each sample is reshaped to D = d_1 * ... * d_k values
     - w: weights of shape (D, M)
-    - b: biases of shape (M,)
+    - b: biases of shape (M,), or None for a layer without biases
 
     Returns a tuple of:
     - out: output of shape (N, M)
@@ -25,7 +26,8 @@ def affine_forward(x, w, b):
     """
     x2 = x.reshape(x.shape[0], -1)  # a view for contiguous x: no copy
     out = x2 @ w
-    out += b
+    if b is not None:
+        out += b
     return out, (x, w, b)
 
 
@@ -40,11 +42,11 @@ def affine_backward(dout, cache, input_grad=True):
     Returns a tuple of:
     - dx: gradient with respect to x, of shape (N, d_1, ..., d_k)
     - dw: gradient with respect to w, of shape (D, M), in w's memory layout
-    - db: gradient with respect to b, of shape (M,)
+    - db: gradient with respect to b, of shape (M,); None for a layer without biases
     """
-    x, w, _ = cache
+    x, w, b = cache
     dw = weight_grad(x.reshape(x.shape[0], -1), dout, w)
-    db = column_sums(dout)
+    db = None if b is None else column_sums(dout)
     dx = (dout @ w.T).reshape(x.shape) if input_grad else None  # as costly as dw
     return dx, dw, db
 
@@ -158,6 +160,35 @@ def sigmoid_backward(dout, cache):
     - dx: gradient with respect to x
     """
     return dout * cache * (1 - cache)
+
+
+def gelu_forward(x, approximate="none"):
+    """Forward pass of GELU, ``x * Phi(x)`` with Phi the standard normal CDF (Hendrycks and Gimpel, 2016).
+
+    Inputs:
+    - x: input of any shape
+    - approximate: 'none' (Phi itself) or 'tanh' (``0.5 * (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``
+      in its place), as PyTorch's ``nn.GELU(approximate=...)``
+
+    Returns a tuple of:
+    - out: GELU(x), of x's shape and dtype
+    - cache: (x, approximate)
+    """
+    return gelu(x, check_form(approximate)), (x, approximate)
+
+
+def gelu_backward(dout, cache):
+    """Backward pass of GELU: ``dout * (Phi(x) + x * phi(x))`` (the tanh form's own derivative for 'tanh').
+
+    Inputs:
+    - dout: upstream gradient of any shape
+    - cache: (x, approximate) from ``gelu_forward``
+
+    Returns:
+    - dx: gradient with respect to x
+    """
+    x, approximate = cache
+    return gelu_grad(x, dout, approximate)
 
 
 # --- dropout ------------------------------------------------------------------------------------

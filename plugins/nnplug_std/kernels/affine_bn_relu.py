@@ -17,7 +17,7 @@ def affine_bn_relu_forward(x, w, b, gamma, beta, bn_param):
 
     Inputs:
     - x: input of shape (N, d_1, ..., d_k)
-    - w, b: affine weights (D, M) and biases (M,)
+    - w, b: affine weights (D, M) and biases (M,) (or None for none)
     - gamma, beta: batch norm's scale and shift, of shape (M,)
     - bn_param: as for ``batchnorm_forward``
 
@@ -26,6 +26,7 @@ def affine_bn_relu_forward(x, w, b, gamma, beta, bn_param):
     - cache: what ``affine_bn_relu_backward`` needs
     """
     mode, eps, momentum, running_mean, running_var = bn_setup(bn_param, w.shape[1], w.dtype)
+    b = np.zeros(w.shape[1], w.dtype) if b is None else b
     a = x.reshape(x.shape[0], -1) @ w
     if mode == "train":
         mean, var, inv_std = bn_train_stats(a, eps)  # a is centred in place

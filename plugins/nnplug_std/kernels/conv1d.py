@@ -25,18 +25,19 @@ def conv1d_forward(x, w, b, conv_param):
     Inputs:
     - x: input of shape (N, C, L)
     - w: filters of shape (F, C, K)
-    - b: biases of shape (F,)
+    - b: biases of shape (F,), or None for none
     - conv_param: dict with 'stride' and 'pad' (zeros added at both ends)
 
     Returns a tuple of:
     - out: of shape (N, F, L'), L' = 1 + (L + 2 * pad - K) // stride
-    - cache: (x, w, cols, conv_param)
+    - cache: (x, w, b, cols, conv_param)
     """
     f, _, k = w.shape
     cols, l_out = _columns(x, k, conv_param["stride"], conv_param["pad"])
     out = cols @ w.reshape(f, -1).T  # (N*L', F)
-    out += b
-    return np.ascontiguousarray(out.reshape(x.shape[0], l_out, f).transpose(0, 2, 1)), (x, w, cols, conv_param)
+    if b is not None:
+        out += b
+    return np.ascontiguousarray(out.reshape(x.shape[0], l_out, f).transpose(0, 2, 1)), (x, w, b, cols, conv_param)
 
 
 def conv1d_backward(dout, cache, input_grad=True):
@@ -50,15 +51,15 @@ def conv1d_backward(dout, cache, input_grad=True):
     Returns a tuple of:
     - dx: of shape (N, C, L)
     - dw: of shape (F, C, K)
-    - db: of shape (F,)
+    - db: of shape (F,); None for a convolution without biases
     """
-    x, w, cols, conv_param = cache
+    x, w, b, cols, conv_param = cache
     stride, pad = conv_param["stride"], conv_param["pad"]
     n, c, length = x.shape
     f, _, k = w.shape
     d2 = dout.transpose(0, 2, 1).reshape(-1, f)  # (N*L', F)
     dw = (d2.T @ cols).reshape(w.shape)
-    db = d2.sum(axis=0)
+    db = None if b is None else d2.sum(axis=0)
     if not input_grad:
         return None, dw, db
     l_out = dout.shape[2]

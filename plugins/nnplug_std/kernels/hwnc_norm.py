@@ -1,4 +1,5 @@
-"""Spatial batch norm and ReLU of channels-inner HWNC maps ``(H, W, N, C)``, in as few passes over memory as can be.
+"""Spatial batch norm and its activation (ReLU, GELU or none) of channels-inner HWNC maps ``(H, W, N, C)``, in as few
+passes over memory as can be.
 
 In HWNC a map is a C-ordered matrix (H*W*N, C): the statistics of a channel are a column's, and
 its scale and shift broadcast along the rows. Two things make numpy do this quickly:
@@ -7,15 +8,16 @@ its scale and shift broadcast along the rows. Two things make numpy do this quic
   faster along such rows than along rows of C values, and rows of 1024 to 4096 values are the
   slowest of all; the vectors are tiled to the row's length;
 - blocks that stay in cache (``_blocks``): a feature map of a batch is megabytes, and every
-  numpy operation is a pass over all of it; the four operations of normalise, shift, mask and
-  ReLU run block by block, so that each block is read from memory once, not four times (and
-  likewise the backward pass's);
+  numpy operation is a pass over all of it; the operations of normalise, shift and activation
+  (mask and ReLU, or GELU's dozen) run block by block, so that each block is read from memory
+  once, not once per operation (and likewise the backward pass's);
 - statistics taken by the producer: ``ChannelMoments`` sums each row of tiles as the Winograd
   output transform writes it, so that the forward pass reads the map once more, not three times.
 """
 import numpy as np
 
 from nnplug_std.kernels.batch_stats import bn_setup
+from nnplug_std.kernels.gelu import check_form, gelu, gelu_grad
 
 _BLOCK = 1 << 18  # values per block: a block of each operand stays in the L2 and L3 caches
 
@@ -91,14 +93,19 @@ class ChannelMoments:
         return mean, np.maximum(_per_channel(self.squares, self.k, c) / self.total - mean * mean, 0)
 
 
-def bn_relu_forward_hwnc(a, gamma, beta, bn_param, bias=None, moments=None):
-    """Spatial batch norm and ReLU of an HWNC map: ``relu(gamma * (a - mean) / std + beta)``.
+ACTIVATIONS = (None, "relu", "gelu")
+
+
+def bn_act_forward_hwnc(a, gamma, beta, bn_param, act="relu", approximate="none", bias=None, moments=None):
+    """Spatial batch norm and an activation of an HWNC map: ``act(gamma * (a - mean) / std + beta)``.
 
     Inputs:
     - a: pre-activations of shape (H, W, N, C), C-contiguous; kept in the cache as it is (the
       caller must not change it before the backward pass)
     - gamma, beta: scale and shift of shape (C,)
-    - bn_param: as for ``spatial_batchnorm_forward``; its running statistics are updated in it
+    - bn_param: as for ``spatial_batchnorm_forward`` (mode, eps, momentum); its running statistics
+      are updated in it
+    - act: 'relu', 'gelu' or None (batch norm alone); approximate: GELU's form ('none' or 'tanh')
     - bias: a per-channel constant that was left out of ``a`` (a convolution's bias) but belongs in
       the running mean and in test mode; None for none
     - moments: a ``ChannelMoments`` of all of ``a`` that the caller took while producing it, or
@@ -106,8 +113,11 @@ def bn_relu_forward_hwnc(a, gamma, beta, bn_param, bias=None, moments=None):
 
     Returns a tuple of:
     - out: of shape (H, W, N, C)
-    - cache: what ``bn_relu_backward_hwnc`` needs
+    - cache: what ``bn_act_backward_hwnc`` needs (None in test mode)
     """
+    if act not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {act!r}: expected one of {ACTIVATIONS}")
+    check_form(approximate)
     c = a.shape[-1]
     dtype = a.dtype
     mode, eps, momentum, running_mean, running_var = bn_setup(bn_param, c, dtype)
@@ -129,57 +139,87 @@ def bn_relu_forward_hwnc(a, gamma, beta, bn_param, bias=None, moments=None):
         bn_param["running_mean"], bn_param["running_var"] = running_mean, running_var
     scale = gamma * inv_std
     tiled_scale, shift = _tiled(scale, k, dtype), _tiled(beta - centre * scale, k, dtype)
-    out, mask = np.empty_like(wide), np.empty(wide.shape, bool)
-    for rows in blocks:  # normalise, shift, mask and ReLU a block while it is in cache
+    out = np.empty_like(wide)
+    mask = np.empty(wide.shape, bool) if act == "relu" else None
+    for rows in blocks:  # normalise, shift and activate a block while it is in cache
         o = np.multiply(wide[rows], tiled_scale, out=out[rows])
         o += shift
-        np.greater(o, 0, out=mask[rows])
-        o *= mask[rows]  # a multiply by the mask: np.maximum is slower here
-    cache = (wide, _tiled(mean, k, dtype), k, inv_std, scale, mask) if mode == "train" else None
+        if act == "relu":
+            np.greater(o, 0, out=mask[rows])
+            o *= mask[rows]  # a multiply by the mask: np.maximum is slower here
+        elif act == "gelu":
+            gelu(o, approximate, out=o)
+    cache = None
+    if mode == "train":
+        cache = (wide, _tiled(mean, k, dtype), k, inv_std, scale, (act, approximate, mask, tiled_scale, shift))
     return out.reshape(a.shape), cache
 
 
-def bn_relu_backward_hwnc(dout, cache):
-    """Backward pass of ``bn_relu_forward_hwnc`` (of a train-mode forward pass).
+def bn_act_backward_hwnc(dout, cache):
+    """Backward pass of ``bn_act_forward_hwnc`` (of a train-mode forward pass).
 
-    Batch norm's simplified gradient, as ``bn_train_backward`` computes it: with dy = dout * mask,
-    xc = a - mean and m values per channel, ``da = scale * (dy - dbeta / m - xc * inv_std * dgamma / m)``.
-    xc is formed block by block in cache, never as a whole array.
+    Batch norm's simplified gradient, as ``bn_train_backward`` computes it: with dy = dL/dy (y
+    the normalised map before the activation), xc = a - mean and m values per channel,
+    ``da = scale * (dy - dbeta / m - xc * inv_std * dgamma / m)``. xc is formed block by block in
+    cache, never as a whole array. ReLU's dy is formed twice, from the mask, rather than stored;
+    GELU's is stored in da's memory and finished there (its derivative costs a dozen passes).
 
     Inputs:
     - dout: upstream gradient of shape (H, W, N, C); a strided view is fine
-    - cache: from ``bn_relu_forward_hwnc``
+    - cache: from ``bn_act_forward_hwnc``
 
     Returns a tuple of (da (H, W, N, C), dgamma (C,), dbeta (C,)).
     """
     if cache is None:
-        raise ValueError("bn_relu_backward_hwnc needs a cache from a 'train' mode forward pass")
-    a, mean, k, inv_std, scale, mask = cache
+        raise ValueError("the HWNC batch norm's backward pass needs a cache from a 'train' mode forward pass")
+    a, mean, k, inv_std, scale, (act, approximate, mask, tiled_scale, shift) = cache
     c = dout.shape[-1]
     p = dout.size // c
     dtype = a.dtype
-    blocks, mask = _blocks(dout, k), mask.reshape(dout.shape)
+    blocks = _blocks(dout, k)
+    mask = None if mask is None else mask.reshape(dout.shape)
+    da = np.empty_like(a)
     dy, xc = (np.empty((blocks[0][1].stop, a.shape[1]), dtype) for _ in range(2))  # one block each, reused
 
-    def block_terms(map_rows, rows):
-        """dy = dout * mask and xc = a - mean of one block, formed in cache (dout may be a strided view)."""
+    def block_terms(map_rows, rows, first):
+        """dy and xc = a - mean of one block, formed in cache (dout may be a strided view)."""
         n = a[rows].shape[0]
-        np.multiply(dout[map_rows], mask[map_rows], out=dy[:n].reshape(dout[map_rows].shape))
-        return dy[:n], np.subtract(a[rows], mean, out=xc[:n])
+        if act == "gelu":
+            if first:  # y again, as the forward pass computed it, then dy into da
+                y = np.multiply(a[rows], tiled_scale, out=xc[:n])
+                y += shift
+                gelu_grad(y, np.ascontiguousarray(dout[map_rows]).reshape(y.shape), approximate, out=da[rows])
+            block_dy = da[rows]
+        elif act == "relu":
+            block_dy = dy[:n]
+            np.multiply(dout[map_rows], mask[map_rows], out=block_dy.reshape(dout[map_rows].shape))
+        else:
+            block_dy = dy[:n]
+            np.copyto(block_dy.reshape(dout[map_rows].shape), dout[map_rows])
+        return block_dy, np.subtract(a[rows], mean, out=xc[:n])
 
     sums, dots = [], []
     for map_rows, rows in blocks:
-        block_dy, block_xc = block_terms(map_rows, rows)
+        block_dy, block_xc = block_terms(map_rows, rows, True)
         sums.append(column_sums(block_dy))
         dots.append(_column_dots(block_dy, block_xc))
     dbeta = _per_channel(sums, k, c).astype(dtype)
     dgamma = (_per_channel(dots, k, c) * inv_std).astype(dtype)
     k_xc, k_dy, k_0 = (_tiled(v, k, dtype) for v in (scale * inv_std * dgamma / p, scale, scale * dbeta / p))
-    da = np.empty_like(a)
-    for map_rows, rows in blocks:  # dy and xc formed again rather than stored: a write and a read of each saved
-        block_dy, block_xc = block_terms(map_rows, rows)
+    for map_rows, rows in blocks:  # xc (and ReLU's dy) formed again rather than stored: a write and a read saved
+        block_dy, block_xc = block_terms(map_rows, rows, False)
         d = np.multiply(block_dy, k_dy, out=da[rows])
         block_xc *= k_xc
         d -= block_xc
         d -= k_0
     return da.reshape(dout.shape), dgamma, dbeta
+
+
+def bn_relu_forward_hwnc(a, gamma, beta, bn_param, bias=None, moments=None):
+    """Spatial batch norm and ReLU of an HWNC map: ``bn_act_forward_hwnc`` with ``act='relu'``."""
+    return bn_act_forward_hwnc(a, gamma, beta, bn_param, "relu", bias=bias, moments=moments)
+
+
+def bn_relu_backward_hwnc(dout, cache):
+    """Backward pass of ``bn_relu_forward_hwnc``: (da, dgamma, dbeta)."""
+    return bn_act_backward_hwnc(dout, cache)

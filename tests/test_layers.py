@@ -40,8 +40,9 @@ def test_layers_keep_the_dtype(name, dtype):
 
 def test_the_standard_plugins_are_all_there():
     registry = default_registry()
-    assert {"affine", "relu", "leaky_relu", "tanh", "sigmoid", "batchnorm", "layernorm", "dropout", "conv", "conv1d",
-            "max_pool", "avg_pool", "global_avg_pool", "spatial_batchnorm", "groupnorm", "flatten"} <= set(LAYERS)
+    assert {"affine", "relu", "leaky_relu", "tanh", "sigmoid", "gelu", "batchnorm", "layernorm", "dropout", "conv",
+            "conv1d", "whiten", "max_pool", "avg_pool", "global_avg_pool", "spatial_batchnorm", "groupnorm",
+            "flatten"} <= set(LAYERS)
     assert {"softmax", "svm"} <= set(LOSSES)
     assert {"sgd", "sgd_momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"} <= set(
         registry.names("optimizers"))

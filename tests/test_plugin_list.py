@@ -14,9 +14,9 @@ import pytest
 from nnplug.app.plugins_command import main
 
 STANDARD = {
-    "layers": {"affine", "batchnorm", "dropout", "layernorm", "leaky_relu", "relu", "sigmoid", "tanh", "conv",
-               "conv1d", "max_pool", "avg_pool", "global_avg_pool", "global_max_pool", "spatial_batchnorm", "groupnorm",
-               "flatten", "scale", "residual", "parallel", "sequence"},
+    "layers": {"affine", "batchnorm", "dropout", "layernorm", "leaky_relu", "relu", "sigmoid", "tanh", "gelu", "conv",
+               "conv1d", "whiten", "max_pool", "avg_pool", "global_avg_pool", "global_max_pool", "spatial_batchnorm",
+               "groupnorm", "flatten", "scale", "residual", "parallel", "sequence"},
     "losses": {"softmax", "svm"},
     "optimizers": {"sgd", "sgd_momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"},
     "datasets": {"digits", "cifar10", "mnist", "fashion_mnist", "mnist1d", "npz"},

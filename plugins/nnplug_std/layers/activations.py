@@ -1,7 +1,9 @@
 """Elementwise nonlinearities as layer plugins, each one classic forward/backward pair."""
 from nnplug.contract.kinds import Layer
-from nnplug_std.classic.layers import (leaky_relu_backward, leaky_relu_forward, relu_backward, relu_forward,
-                                       sigmoid_backward, sigmoid_forward, tanh_backward, tanh_forward)
+from nnplug_std.classic.layers import (gelu_backward, gelu_forward, leaky_relu_backward, leaky_relu_forward,
+                                       relu_backward, relu_forward, sigmoid_backward, sigmoid_forward, tanh_backward,
+                                       tanh_forward)
+from nnplug_std.kernels.gelu import FORMS
 
 
 class Elementwise(Layer):
@@ -21,6 +23,7 @@ class ReLU(Elementwise):
     description = "Rectified linear unit: max(x, 0)"
     rectifier = True
     pair = (relu_forward, relu_backward)
+    chain_role = "relu"  # the HWNC conv chain computes it (nnplug_std.layers.conv_chain)
 
 
 class Tanh(Elementwise):
@@ -61,3 +64,29 @@ class Scale(Layer):
 
     def backward(self, dout, cache):
         return dout * dout.dtype.type(self.factor), {}
+
+
+class GELU(Layer):
+    name = "gelu"
+    description = "GELU: x * Phi(x), Phi the normal CDF; approximate: none (exact) or tanh"
+    options = {"approximate": "none"}  # PyTorch's names: nn.GELU(approximate="none" | "tanh")
+    check_cases = ({"approximate": "tanh"},)
+    chain_role = "gelu"
+
+    @classmethod
+    def check_options(cls, options):
+        if options.get("approximate") not in FORMS:
+            return [f"approximate={options.get('approximate')!r}: expected one of {', '.join(FORMS)}"]
+        return []
+
+    def __init__(self, in_shape, out_dim=None, **kwargs):
+        problems = self.check_options({**self.options, **kwargs})
+        if problems:
+            raise ValueError(f"gelu {problems[0]}")
+        super().__init__(in_shape, out_dim, **kwargs)
+
+    def forward(self, x, params, mode):
+        return gelu_forward(x, self.approximate)
+
+    def backward(self, dout, cache):
+        return gelu_backward(dout, cache), {}

@@ -16,8 +16,9 @@ class Affine(Layer):
     description = "Fully connected: x @ W + b, each sample flattened; units outputs (the last: the classes)"
     resizes = True
     regularized = ("W",)
-    options = {"units": None}
+    options = {"units": None, "bias": True}  # bias: false leaves b out altogether
     option_types = {"units": (int, type(None))}
+    check_cases = ({"bias": False},)
 
     @classmethod
     def check_options(cls, options):
@@ -30,19 +31,21 @@ class Affine(Layer):
         return (units,)
 
     def init_params(self, rng, init="gaussian", weight_scale=1e-2):
-        return {
+        params = {
             # the same values in either layout: a seed gives the same network as before
             "W": draw_weights(rng, (self.in_dim, self.out_dim), (self.in_dim, self.out_dim), init, weight_scale,
                               self.dtype, order=weight_order(self.in_dim, self.out_dim, self.dtype)),
-            "b": np.zeros(self.out_dim, dtype=self.dtype),
         }
+        if self.bias:
+            params["b"] = np.zeros(self.out_dim, dtype=self.dtype)
+        return params
 
     def forward(self, x, params, mode):
-        return affine_forward(x, params["W"], params["b"])
+        return affine_forward(x, params["W"], params.get("b"))
 
     def backward(self, dout, cache):
         dx, dw, db = affine_backward(dout, cache, self.input_grad)
-        return dx, {"W": dw, "b": db}
+        return dx, {"W": dw, "b": db} if self.bias else {"W": dw}
 
     def fuse(self, following):
         # exact types: a subclass of BatchNorm or ReLU may compute something else
@@ -65,8 +68,9 @@ class AffineBatchNormReLU:
     def forward(self, x, params, mode):
         (affine, batchnorm, _), bn_param = params, self.batchnorm.bn_param
         bn_param["mode"] = check_mode(mode)
-        return affine_bn_relu_forward(x, affine["W"], affine["b"], batchnorm["gamma"], batchnorm["beta"], bn_param)
+        return affine_bn_relu_forward(x, affine["W"], affine.get("b"), batchnorm["gamma"], batchnorm["beta"],
+                                      bn_param)
 
     def backward(self, dout, cache):
         dx, dw, db, dgamma, dbeta = affine_bn_relu_backward(dout, cache, self.affine.input_grad)
-        return dx, [{"W": dw, "b": db}, {"gamma": dgamma, "beta": dbeta}, {}]
+        return dx, [{"W": dw, "b": db} if self.affine.bias else {"W": dw}, {"gamma": dgamma, "beta": dbeta}, {}]

@@ -89,6 +89,7 @@ class SpatialBatchNorm(BatchNorm):
     description = "Batch normalization of each channel over the batch and all positions, for conv nets"
     per_channel = True
     check_shape = (3, 4, 4)
+    chain_role = "bn"  # the HWNC conv chain computes it (nnplug_std.layers.conv_chain)
 
     def __init__(self, in_shape, out_dim=None, **kwargs):
         super().__init__(in_shape, out_dim, **kwargs)

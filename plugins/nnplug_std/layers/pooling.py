@@ -50,6 +50,7 @@ class MaxPool(Pooling):
     name = "max_pool"
     description = "Max pooling: the largest value of each window (size x size on images)"
     pair = (max_pool_forward_fast, max_pool_backward_fast)
+    chain_role = "pool"  # the HWNC conv chain computes its 2x2 stride-2 form (nnplug_std.layers.conv_chain)
 
 
 class AvgPool(Pooling):

@@ -27,6 +27,11 @@ def test_the_wheel_ships_the_config_tree_and_the_app_runs_from_it_in_another_fol
     assert {"nnplug/conf/__init__.py", "nnplug/conf/config.yaml", "nnplug/conf/optim/adam.yaml",
             "nnplug/conf/layer/bn.yaml", "nnplug/conf/data/digits.yaml",
             "nnplug/conf/hparams_search/optuna.yaml", "nnplug/conf/experiment/cifar10_bn_adam.yaml"} <= shipped
+    # every module of the standard plugins: a package missing from pyproject's list would import here only
+    # through the checkout's editable install
+    modules = {f"nnplug_std/{p.relative_to(ROOT / 'plugins' / 'nnplug_std').as_posix()}"
+               for p in (ROOT / "plugins" / "nnplug_std").rglob("*.py")}
+    assert modules - shipped == set()
     check(subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-compile",
                           "--target", str(site), str(wheel)], capture_output=True, text=True, timeout=300))
     elsewhere.mkdir()

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from nnplug.core.gradcheck import eval_numerical_gradient, eval_numerical_gradient_array, rel_error
+from nnplug.core import param_groups
 from nnplug.core.network import Network
 from nnplug_std.classic import conv_forward_naive, gelu_backward, gelu_forward, max_pool_forward_naive
 from nnplug_std.kernels.hwnc_image import image_conv_backward, image_conv_forward
@@ -102,7 +103,7 @@ def test_batch_norm_momentum_and_eps_reach_the_fused_chain():
     layers = [{"conv": {"filters": 3}}, {"spatial_batchnorm": {"momentum": 0.6, "eps": 1e-12}}, "relu",
               {"conv": {"filters": 4}}, {"spatial_batchnorm": {"momentum": 0.6, "eps": 1e-12}}, "relu", "affine"]
     fused, plain = (Network(layers=layers, input_dim=(2, 8, 8), num_classes=3, seed=0, fuse=f) for f in (True, False))
-    assert isinstance(fused._runs[0][0], ConvChain)
+    assert isinstance(fused.root.runs[0].runner, ConvChain)
     X, y = rng(6).standard_normal((4, 2, 8, 8)), rng(7).integers(0, 3, 4)
     for _ in range(2):
         fused.loss(X, y), plain.loss(X, y)
@@ -128,7 +129,7 @@ AIRBENCH_LIKE = [{"conv": {"filters": 4, "bias": False}}, "max_pool", "spatial_b
 def test_the_chain_runs_pools_before_batch_norm_odd_sizes_and_gelu_as_the_layers_do():
     fused, plain = (Network(layers=AIRBENCH_LIKE, input_dim=(3, 11, 11), num_classes=4, seed=0, fuse=f,
                             init="he") for f in (True, False))
-    assert [type(r).__name__ for r, _, _ in fused._runs] == ["ConvChain", "Flatten", "Affine"]
+    assert [type(run.runner).__name__ for run in fused.root.runs] == ["ConvChain", "Flatten", "Affine"]
     X, y = rng(8).standard_normal((3, 3, 11, 11)), rng(9).integers(0, 4, 3)
     for _ in range(2):  # the second pass starts from the first one's running statistics
         (loss_f, grads_f), (loss_p, grads_p) = fused.loss(X, y), plain.loss(X, y)
@@ -140,7 +141,7 @@ def test_the_chain_runs_pools_before_batch_norm_odd_sizes_and_gelu_as_the_layers
 
 def test_the_chain_passes_the_numeric_gradient_check():
     net = Network(layers=AIRBENCH_LIKE, input_dim=(3, 7, 7), num_classes=4, seed=1, init="he")
-    assert isinstance(net._runs[0][0], ConvChain)
+    assert isinstance(net.root.runs[0].runner, ConvChain)
     X, y = rng(10).standard_normal((2, 3, 7, 7)), rng(11).integers(0, 4, 2)
     _, grads = net.loss(X, y)
     for name, w in net.params.items():
@@ -238,12 +239,28 @@ def test_whiten_gradients_against_numeric():
 def test_a_whitening_first_layer_joins_the_chain_with_gelu():
     layers = [{"whiten": {"eps": 1e-3}}, "gelu", {"conv": {"filters": 4, "bias": False}}, "max_pool",
               "spatial_batchnorm", "gelu", "flatten", "affine"]
-    fused, plain = (Network(layers=layers, input_dim=(3, 9, 9), num_classes=3, seed=0, fuse=f) for f in (True, False))
-    assert isinstance(fused._runs[0][0], ConvChain) and len(fused._runs[0][2]) == 6
     X, y = rng(22).standard_normal((3, 3, 9, 9)), rng(23).integers(0, 3, 3)
-    for net in (fused, plain):  # the filters of a sample, as the network will hand it over
-        net.params["W1"][...] = net.layers[0][0].init_params(rng(0), sample=X)["W"]
+    fused, plain = (Network(layers=layers, input_dim=(3, 9, 9), num_classes=3, seed=0, fuse=f, sample=X)
+                    for f in (True, False))
+    assert isinstance(fused.root.runs[0].runner, ConvChain) and len(fused.root.runs[0].nodes) == 6
+    assert np.array_equal(fused.params["W1"], fused.layers[0][0].init_params(rng(0), sample=X)["W"])
     (loss_f, grads_f), (loss_p, grads_p) = fused.loss(X, y), plain.loss(X, y)
     assert loss_f == pytest.approx(loss_p, rel=1e-12)
     for name in grads_p:
         assert rel_error(grads_f[name], grads_p[name]) < 1e-8, name
+
+
+def test_the_network_hands_whiten_its_sample_as_it_arrives_and_never_trains_its_filters():
+    X = correlated_images(64, 8)
+    layers = [{"conv": {"filters": 3, "size": 1, "init": "dirac", "bias": False}}, {"whiten": {"eps": 1e-12}}, "relu",
+              "flatten", "affine"]
+    net = Network(layers=layers, input_dim=X.shape[1:], num_classes=3, seed=0, sample=X)
+    out = conv_forward_naive(X, net.params["W2"], net.params["b2"], {"stride": 1, "pad": 0})[0]
+    whitened = out[:, :12].transpose(0, 2, 3, 1).reshape(-1, 12)
+    assert np.abs(np.cov(whitened, rowvar=False, bias=True) - np.eye(12)).max() < 1e-6
+    settings = param_groups.resolve([], net)
+    assert not settings["W2"].trainable and settings["b2"].trainable  # the filters are frozen, the biases train
+    y = rng(24).integers(0, 3, 4)
+    _, grads = net.loss(X[:4], y)  # whiten's input gradient reaches the conv before it
+    numeric = eval_numerical_gradient(lambda _: net.loss(X[:4], y)[0], net.params["W1"], verbose=False, h=1e-5)
+    assert np.abs(numeric - grads["W1"]).max() < 1e-6 * np.abs(numeric).max()

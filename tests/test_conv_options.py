@@ -264,3 +264,22 @@ def test_the_network_hands_whiten_its_sample_as_it_arrives_and_never_trains_its_
     _, grads = net.loss(X[:4], y)  # whiten's input gradient reaches the conv before it
     numeric = eval_numerical_gradient(lambda _: net.loss(X[:4], y)[0], net.params["W1"], verbose=False, h=1e-5)
     assert np.abs(numeric - grads["W1"]).max() < 1e-6 * np.abs(numeric).max()
+
+
+def test_the_chain_pools_before_relu_and_adds_biases_late_to_the_same_results():
+    from nnplug_std.layers.conv_chain import schedule
+    roles = ["conv", "relu", "pool", "conv", "pool", "bn", "gelu", "conv"]
+    biased = [True, False, False, True, False, False, False, True]
+    assert schedule(roles, biased) == [("conv", 0), ("pool", 2), ("bias", 0), ("relu", 1), ("conv", 3), ("pool", 4),
+                                       ("bn", 5, 6, 3), ("conv", 7), ("bias", 7)]
+    layers = [{"conv": {"filters": 4, "size": 5}}, "relu", "max_pool", {"conv": {"filters": 3}}, "relu", "max_pool",
+              {"conv": {"filters": 3}}, "flatten", "affine"]
+    fused, plain = (Network(layers=layers, input_dim=(2, 9, 9), num_classes=3, seed=0, fuse=f, init="he")
+                    for f in (True, False))
+    assert len(fused.root.runs[0].nodes) == 7
+    X, y = rng(25).standard_normal((3, 2, 9, 9)), rng(26).integers(0, 3, 3)
+    assert np.array_equal(fused.loss(X).argmax(axis=1), plain.loss(X).argmax(axis=1))
+    (loss_f, grads_f), (loss_p, grads_p) = fused.loss(X, y), plain.loss(X, y)
+    assert loss_f == pytest.approx(loss_p, rel=1e-12)
+    for name in grads_p:
+        assert rel_error(grads_f[name], grads_p[name]) < 1e-8, name  # Winograd's rounding on small entries

@@ -91,14 +91,15 @@ def image_conv_backward(dout, cache):
     f, c, hh, ww = w_shape
     h_out, w_out, n = dout.shape[:3]
     d2 = dout.reshape(-1, f)
+    # dw.T = cols @ d2, (C*HH*WW, F): the product with the long inner dimension that BLAS runs fastest
     if kept is not None:
-        dw = d2.T @ kept.T  # K = H'*W'*N: one long product
+        dw_t = kept @ d2
     else:
-        dw = np.zeros((f, c * hh * ww), dout.dtype)
+        dw_t = np.zeros((c * hh * ww, f), dout.dtype)
         step = chunk_rows(h_out, f, c * hh * ww)
         for r0 in range(0, h_out, step):
             rows = range(r0, min(h_out, r0 + step))
             cols = _columns(x_t, hh, ww, stride, rows, w_out,
                             scratch("image_cols", (c, hh, ww, len(rows), w_out, n), x_t.dtype))
-            dw += d2[r0 * w_out * n:rows.stop * w_out * n].T @ cols.reshape(c * hh * ww, -1).T
-    return None, dw.reshape(w_shape), column_sums(d2) if has_bias else None
+            dw_t += cols.reshape(c * hh * ww, -1) @ d2[r0 * w_out * n:rows.stop * w_out * n]
+    return None, np.ascontiguousarray(dw_t.T).reshape(w_shape), column_sums(d2) if has_bias else None

@@ -15,7 +15,9 @@ subclass, which may compute something else, runs on its own unless it declares t
 
 A convolution's bias is left out where a batch norm follows it (through max pools only, which
 commute with adding a constant): batch norm removes it exactly in train mode, and it still enters
-the running mean and test mode. Its gradient there is exactly zero.
+the running mean and test mode. Its gradient there is exactly zero. Elsewhere it is added after
+any max pools that follow the conv, on fewer values; and a ReLU before a max pool runs after it
+(``schedule``).
 
 The layers keep their parameters and state (the running statistics stay in each batch-norm
 layer's ``bn_param``): the chain is the same model as its layers, to rounding.
@@ -24,10 +26,10 @@ import numpy as np
 
 from nnplug.contract.kinds import check_mode
 from nnplug_std.kernels.gelu import gelu, gelu_grad
-from nnplug_std.kernels.hwnc_layers import (ChannelMoments, bn_act_backward_hwnc, bn_act_forward_hwnc, hwnc_to_nchw,
-                                            image_conv_backward, image_conv_forward, max_pool_backward_hwnc,
-                                            max_pool_forward_hwnc, nchw_to_hwnc, winograd_conv_backward_hwnc,
-                                            winograd_conv_forward_hwnc)
+from nnplug_std.kernels.hwnc_layers import (ChannelMoments, bn_act_backward_hwnc, bn_act_forward_hwnc, column_sums,
+                                            hwnc_to_nchw, image_conv_backward, image_conv_forward,
+                                            max_pool_backward_hwnc, max_pool_forward_hwnc, nchw_to_hwnc,
+                                            winograd_conv_backward_hwnc, winograd_conv_forward_hwnc)
 
 ACTIVATIONS = ("relu", "gelu")
 
@@ -66,85 +68,118 @@ def plan(conv, following):
     return taken if len(taken) > 1 else []
 
 
+def schedule(roles, biased):
+    """The chain's steps, in order, from its layers' roles and which of its convs have biases.
+
+    Each step is ``(kind, index)``, or ``("bn", index, activation index or None)`` for a batch norm
+    and the activation it runs with: ``conv`` (``image`` or ``winograd`` is decided when it runs),
+    ``pool``, ``bias`` (a conv's bias added here), ``relu``, ``gelu``. Two rewrites, both exact:
+
+    - a ReLU right before a max pool runs after it, on a quarter of the values (max and ReLU
+      commute, and so do their gradients: a window's gradient reaches its first maximum where that
+      is positive);
+    - a conv's bias is added where the next layer but a max pool needs it (adding a constant
+      commutes with the max), or left to a batch norm, which removes it.
+    """
+    order, i = [], 0
+    while i < len(roles):
+        if roles[i] == "relu" and i + 1 < len(roles) and roles[i + 1] == "pool":
+            order += [i + 1, i]
+            i += 2
+        else:
+            order.append(i)
+            i += 1
+    steps, pending, skip = [], None, set()
+    for position, i in enumerate(order):
+        kind = roles[i]
+        if i in skip:
+            continue
+        if kind == "pool":
+            steps.append(("pool", i))
+            continue
+        if kind == "bn":
+            after = order[position + 1] if position + 1 < len(order) else None
+            act = after if after is not None and roles[after] in ACTIVATIONS else None
+            steps.append(("bn", i, act, pending))  # the pending bias goes to batch norm, which removes it
+            skip.add(act)
+            pending = None
+            continue
+        if pending is not None:
+            steps.append(("bias", pending))
+            pending = None
+        steps.append((kind, i))
+        if kind == "conv" and biased[i]:
+            pending = i
+    if pending is not None:
+        steps.append(("bias", pending))
+    return steps
+
+
 class ConvChain:
     """Runs ``layers`` (see ``plan``) as one forward and one backward pass (see ``Layer.fuse``)."""
 
     def __init__(self, layers):
         self.layers = list(layers)
-        self.roles = [role(layer) for layer in self.layers]
-        # a conv's bias is left to the batch norm that follows it through pools only
-        self.defer = []
-        for i, kind in enumerate(self.roles):
-            after = [k for k in self.roles[i + 1:] if k != "pool"]
-            self.defer.append(kind == "conv" and after[:1] == ["bn"])
+        roles = [role(layer) for layer in self.layers]
+        self.steps = schedule(roles, [kind == "conv" and bool(layer.bias) for kind, layer in zip(roles, self.layers)])
 
     def forward(self, x, params, mode):
         check_mode(mode)
-        caches, h, i = [None] * len(self.layers), x, 0
-        pending_bias, moments = None, None  # a deferred bias; statistics taken by the last convolution
-        while i < len(self.layers):
-            layer, kind, p = self.layers[i], self.roles[i], params[i]
+        caches, h, moments = [], x, None  # moments: batch norm's statistics taken by the conv before it
+        for number, step in enumerate(self.steps):
+            kind, i = step[:2]
+            layer, p = self.layers[i], params[i]
+            cache = None
             if kind == "conv":
-                b = p.get("b")
-                added = None if self.defer[i] else b
                 if i == 0 and not layer.input_grad:  # the images: im2col straight into HWNC
-                    h, cache = image_conv_forward(h, p["W"], added, layer.conv_param)
-                    caches[i], moments = ("image", cache), None
+                    h, cache = image_conv_forward(h, p["W"], None, layer.conv_param)
+                    kind, moments = "image", None
                 else:
-                    fused = mode == "train" and self.roles[i + 1:i + 2] == ["bn"]
-                    moments = ChannelMoments() if fused else None
-                    h, cache = winograd_conv_forward_hwnc(nchw_to_hwnc(h) if i == 0 else h, p["W"], added,
+                    after = self.steps[number + 1] if number + 1 < len(self.steps) else ()
+                    moments = ChannelMoments() if mode == "train" and after[:1] == ("bn",) else None
+                    h, cache = winograd_conv_forward_hwnc(nchw_to_hwnc(h) if i == 0 else h, p["W"], None,
                                                           layer.conv_param, moments)
-                    caches[i] = ("winograd", cache)
-                    moments = moments if moments is not None and moments.total else None
-                pending_bias = b if self.defer[i] else None
-                i += 1
+                    kind, moments = "winograd", moments if moments is not None and moments.total else None
+            elif kind == "bias":
+                h += p["b"].astype(h.dtype, copy=False)
             elif kind == "bn":
-                after = self.roles[i + 1] if i + 1 < len(self.layers) else None
-                act = after if after in ACTIVATIONS else None
-                approximate = self.layers[i + 1].approximate if act == "gelu" else "none"
+                act, bias = step[2], step[3]
+                activation = role(self.layers[act]) if act is not None else None
+                approximate = self.layers[act].approximate if activation == "gelu" else "none"
                 layer.bn_param["mode"] = mode
-                h, cache = bn_act_forward_hwnc(h, p["gamma"], p["beta"], layer.bn_param, act, approximate,
-                                               bias=pending_bias, moments=moments)
-                caches[i], pending_bias, moments = ("bn", cache), None, None
-                i += 2 if act else 1  # the activation's slot stays None: its gradient is in batch norm's
+                h, cache = bn_act_forward_hwnc(h, p["gamma"], p["beta"], layer.bn_param, activation, approximate,
+                                               bias=None if bias is None else params[bias]["b"], moments=moments)
+                moments = None
             elif kind == "pool":
                 h, cache = max_pool_forward_hwnc(h, layer.pool_param)
-                caches[i], moments = ("pool", cache), None
-                i += 1
-            else:
-                if kind == "relu":
-                    mask = h > 0
-                    h, caches[i] = h * mask, ("relu", mask)
-                else:
-                    caches[i] = ("gelu", (h, layer.approximate))
-                    h = gelu(h, layer.approximate)
                 moments = None
-                i += 1
+            elif kind == "relu":
+                cache = h > 0
+                h = h * cache
+            else:
+                h, cache = gelu(h, layer.approximate), (h, layer.approximate)
+            caches.append((kind, cache))
         return hwnc_to_nchw(h), caches
 
     def backward(self, dout, caches):
         grads, dh = [{} for _ in self.layers], nchw_to_hwnc(dout)
-        for i in reversed(range(len(self.layers))):
-            if caches[i] is None:
-                continue
-            kind, cache = caches[i]
+        for step, (kind, cache) in zip(reversed(self.steps), reversed(caches)):
+            i = step[1]
             if kind == "bn":
                 dh, dgamma, dbeta = bn_act_backward_hwnc(dh, cache)
                 grads[i] = {"gamma": dgamma, "beta": dbeta}
+                if step[3] is not None:  # batch norm removed this conv's bias: its gradient is zero
+                    grads[step[3]]["b"] = np.zeros(dgamma.shape, dgamma.dtype)
+            elif kind == "bias":
+                grads[i]["b"] = column_sums(dh.reshape(-1, dh.shape[-1]))
             elif kind == "pool":
                 dh = max_pool_backward_hwnc(dh, cache)
             elif kind == "relu":
                 dh = dh * cache
             elif kind == "gelu":
-                dh = gelu_grad(*cache[:1], dh, cache[1])
+                dh = gelu_grad(cache[0], dh, cache[1])
+            elif kind == "image":
+                dh, grads[i]["W"], _ = image_conv_backward(dh, cache)
             else:
-                layer = self.layers[i]
-                if kind == "image":
-                    dh, dw, db = image_conv_backward(dh, cache)
-                else:
-                    dh, dw, db = winograd_conv_backward_hwnc(dh, cache, i > 0 or layer.input_grad)
-                grads[i] = {"W": dw}
-                if layer.bias:
-                    grads[i]["b"] = np.zeros(dw.shape[0], dw.dtype) if self.defer[i] else db
+                dh, grads[i]["W"], _ = winograd_conv_backward_hwnc(dh, cache, i > 0 or self.layers[i].input_grad)
         return (None if dh is None else hwnc_to_nchw(dh)), grads

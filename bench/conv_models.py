@@ -1,14 +1,14 @@
-"""python bench/conv_models.py [--nets cifar10_vgg three_layer] [--batches 64 128] [--threads 1 2]:
-conv nets trained by nnplug's Solver against PyTorch eager on the same net.
+"""python bench/conv_models.py [--nets ...] [--batches 64 128] [--threads 1 2]: conv nets trained by
+nnplug's Solver against PyTorch eager on the same net, weights, batches and update rule.
 
-The nets:
-- ``cifar10_vgg``: the net of ``conf/experiment/cifar10_vgg.yaml`` as Hydra composes it, built by
-  the registry into a ``Network`` (its conv - batch norm - relu - pool stages run fused);
-- ``three_layer``: CS231n's ``ThreeLayerConvNet`` with its defaults (32 7x7 filters, 100 hidden).
+The nets (``bench/model_zoo.py``): ``cifar10_vgg`` and ``cifar10_fast`` (the presets' nets),
+``resnet20`` and ``resnet20_plain`` (ResNet-20 with and without its shortcuts), ``three_layer``
+(CS231n's ``ThreeLayerConvNet``). The PyTorch side is the net's twin (``bench/torch_twin.py``).
 
 Both sides start from the same weights (nnplug draws them, PyTorch copies them), see the same
-minibatches (the Solver's own draws, replayed) and take SGD-with-momentum steps (lr 1e-2, momentum
-0.9; no L2, no augmentation), in float32. Printed, as markdown:
+minibatches (the Solver's own draws, replayed) and take the same steps: SGD with momentum 0.9, or
+Nesterov's at 0.85 for ``cifar10_fast`` as airbench94 (lr 1e-2; no L2, no augmentation; a frozen
+whitening layer frozen on both sides), in float32. Printed, as markdown:
 
 (a) samples/s of training, for every net, batch and thread count: nnplug is the Solver's whole
     ``train()`` over ``--steps`` steps minus its accuracy checks (minibatch sampling, the step,
@@ -17,6 +17,8 @@ minibatches (the Solver's own draws, replayed) and take SGD-with-momentum steps 
     The roofline fraction: the time the step's multiply-adds (a direct convolution's: forward, dx
     and dW of every conv and affine layer) would take at this machine's float32 GEMM rate, over the
     measured step time. Winograd convolutions do fewer multiplications, so nnplug's can pass 1.
+    With ``resnet20`` and ``resnet20_plain`` both timed, the cost of the skips: the ratio of their
+    nnplug times (and PyTorch's) at each batch and thread count.
 (b) the peak memory of 3 training steps: the peak RSS growth over the set-up, in a fresh process
     per side (the same method for both).
 """
@@ -32,72 +34,11 @@ sys.path[:0] = [os.path.join(ROOM, "plugins"), ROOM]  # this checkout's code, no
 import numpy as np  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-LEARNING_RATE, MOMENTUM, SEED = 1e-2, 0.9, 0
-INPUT_SHAPE, NUM_CLASSES = (3, 32, 32), 10
-NETS = ("cifar10_vgg", "three_layer")
+from bench.model_zoo import INPUT_SHAPE, NETS, NUM_CLASSES, SEED, build, step_flops, update_rule  # noqa: E402
+from bench.torch_twin import twin  # noqa: E402
 
-
-def build(net):
-    """The nnplug model of ``net``, float32, its weights drawn with seed 0."""
-    if net == "three_layer":
-        from nnplug.core.classic_models import ThreeLayerConvNet
-        np.random.seed(SEED)  # CS231n's classes draw from numpy's global generator
-        return ThreeLayerConvNet(dtype=np.float32)
-    from hydra import compose, initialize_config_module
-
-    from nnplug.app import plugin_configs, schema
-    from nnplug.app.experiment import network_options
-    from nnplug.app.validate import validate
-    from nnplug.contract.registry import default_registry
-    from nnplug.core.network import Network
-
-    schema.register()
-    plugin_configs.register()
-    with initialize_config_module("nnplug.conf", version_base="1.3"):
-        settings = validate(compose("config", overrides=[f"experiment={net}", "model.reg=0"]), default_registry())
-    return Network(input_dim=INPUT_SHAPE, num_classes=NUM_CLASSES, registry=default_registry(),
-                   **network_options(settings["model"]))
-
-
-def torch_twin(net, model):
-    """The same net in PyTorch with ``model``'s weights: ``torch.nn.Sequential``."""
-    import torch
-    nn = torch.nn
-    p = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in model.params.items()}
-    if net == "three_layer":
-        filters, _, size, _ = model.params["W1"].shape
-        conv = nn.Conv2d(3, filters, size, padding=(size - 1) // 2)
-        layers = [(conv, "W1", "b1"), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                  (nn.Linear(*model.params["W2"].shape), "W2", "b2"), nn.ReLU(),
-                  (nn.Linear(*model.params["W3"].shape), "W3", "b3")]
-    else:
-        layers = []
-        for (layer, names), step in zip(model.layers, model.steps):
-            kind = step.spec
-            if kind == "conv":
-                f, c, size, _ = model.params[names["W"]].shape
-                layers.append((nn.Conv2d(c, f, size, padding=size // 2), names["W"], names["b"]))
-            elif kind == "spatial_batchnorm":
-                layers.append((nn.BatchNorm2d(len(model.params[names["gamma"]])), names["gamma"], names["beta"]))
-            elif kind == "relu":
-                layers.append(nn.ReLU())
-            elif kind == "max_pool":
-                layers.append(nn.MaxPool2d(2))
-            elif kind == "affine":
-                layers += [nn.Flatten(), (nn.Linear(*model.params[names["W"]].shape), names["W"], names["b"])]
-            else:
-                raise ValueError(f"bench/conv_models.py has no PyTorch twin for layer {kind!r}")
-    modules = []
-    with torch.no_grad():
-        for entry in layers:
-            if isinstance(entry, tuple):
-                module, weight, bias = entry
-                w = p[weight]
-                module.weight.copy_(w.T if isinstance(module, nn.Linear) else w)  # nnplug's affine W is (D, M)
-                module.bias.copy_(p[bias])
-                entry = module
-            modules.append(entry)
-    return nn.Sequential(*modules)
+LEARNING_RATE = 1e-2
+SAMPLE = 5000  # training images a whitening layer computes its filters from (airbench94's)
 
 
 def make_data(batch, steps):
@@ -141,8 +82,9 @@ def nnplug_run(net, data, batch, steps):
     """One epoch of ``steps`` Solver steps on a fresh model: (seconds per step, losses)."""
     from nnplug.core.solver import Solver
 
-    solver = Solver(build(net), data, update_rule="sgd_momentum", batch_size=batch,
-                    optim_config={"learning_rate": LEARNING_RATE, "momentum": MOMENTUM},
+    rule, momentum = update_rule(net)
+    solver = Solver(build(net, data["X_train"][:SAMPLE]), data, update_rule=rule, batch_size=batch,
+                    optim_config={"learning_rate": LEARNING_RATE, "momentum": momentum},
                     num_epochs=1, verbose=False, seed=SEED)
     clock = CheckClock(solver)
     start = time.perf_counter()
@@ -153,8 +95,10 @@ def nnplug_run(net, data, batch, steps):
 def torch_run(net, data, batch, steps):
     """The same steps in PyTorch from the same weights: (seconds per step, losses)."""
     import torch
-    model = torch_twin(net, build(net))
-    opt = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE, momentum=MOMENTUM)
+    model = twin(build(net, data["X_train"][:SAMPLE]))
+    rule, momentum = update_rule(net)
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=LEARNING_RATE, momentum=momentum,
+                          nesterov=rule == "nesterov")
     X, y = torch.from_numpy(data["X_train"]), torch.from_numpy(data["y_train"])
     indices = [torch.from_numpy(i) for i in solver_indices(batch, steps)]
     losses = []
@@ -166,23 +110,6 @@ def torch_run(net, data, batch, steps):
         opt.step()
         losses.append(float(loss.detach()))
     return (time.perf_counter() - start) / steps, losses
-
-
-def step_flops(net, model, batch):
-    """Multiply-adds of one training step of a direct convolution, as flops (2 per multiply-add):
-    forward, dW and dx of every conv and affine layer, the first layer without dx."""
-    if net == "three_layer":
-        f, c, size, _ = model.params["W1"].shape
-        first = 2 * batch * f * 32 * 32 * c * size * size * 2
-        return first + sum(2 * batch * int(np.prod(model.params[w].shape)) * 3 for w in ("W2", "W3"))
-    flops, first = 0, True
-    for (layer, names), step in zip(model.layers, model.steps):
-        if step.spec in ("conv", "affine"):
-            w = model.params[names["W"]]
-            per_output = int(np.prod(w.shape[1:])) if step.spec == "conv" else w.shape[0]
-            flops += 2 * batch * int(np.prod(layer.out_shape)) * per_output * (2 if first else 3)
-            first = False
-    return flops
 
 
 def gemm_rate(size=1024, calls=10):
@@ -259,27 +186,43 @@ def main(argv=None):
     p.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--steps", type=int, default=4, help="training steps per repetition")
+    p.add_argument("--no-memory", action="store_true", help="leave out (b), the peak memory")
     p.add_argument("--memory-child", nargs=3, metavar=("SIDE", "NET", "BATCH"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.memory_child:
         side, net, batch = args.memory_child
         memory_child(side, net, int(batch))
         return
+    print(f"load average at the start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}\n")
     print(f"(a) training, samples/s, median of {args.reps} interleaved repetitions of {args.steps} steps, float32\n")
     print("| net | batch | threads | nnplug | PyTorch | nnplug / PyTorch | roofline fraction, nnplug / PyTorch "
           "| first two losses, nnplug / PyTorch |")
     print("|---|---|---|---|---|---|---|---|")
+    found = {}
     for net in args.nets:
         for batch in args.batches:
-            flops = step_flops(net, build(net), batch)
+            flops = step_flops(build(net, make_data(batch, 1)["X_train"]), batch)
             for threads in args.threads:
                 seconds, losses, rate = speed(net, batch, threads, args.reps, args.steps)
+                found[net, batch, threads] = seconds
                 ours, theirs = batch / seconds["nnplug"], batch / seconds["torch"]
                 roof = {side: flops / rate / s for side, s in seconds.items()}
                 pairs = ", ".join(f"{a:.6f} / {b:.6f}" for a, b in zip(losses["nnplug"], losses["torch"]))
                 print(f"| {net} | {batch} | {threads} | {ours:.0f} | {theirs:.0f} | {ours / theirs:.2f} "
                       f"| {roof['nnplug']:.2f} / {roof['torch']:.2f} ({flops / 1e9:.2f} GFLOP at "
                       f"{rate / 1e9:.0f} GFLOP/s) | {pairs} |", flush=True)
+    skips = [(key[1:], seconds, found.get(("resnet20_plain", *key[1:]))) for key, seconds in found.items()
+             if key[0] == "resnet20"]
+    if any(plain for _, _, plain in skips):
+        print("\nthe skips' cost: step time of resnet20 over resnet20_plain (the same layers without shortcuts)\n")
+        print("| batch | threads | nnplug | PyTorch |\n|---|---|---|---|")
+        for (batch, threads), seconds, plain in skips:
+            if plain:
+                print(f"| {batch} | {threads} | {seconds['nnplug'] / plain['nnplug']:.2f} "
+                      f"| {seconds['torch'] / plain['torch']:.2f} |")
+    print(f"\nload average at the end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    if args.no_memory:
+        return
     print("\n(b) peak memory of 3 training steps: peak RSS (VmHWM) growth over the set-up, fresh process per side, "
           "median of 3, 1 thread\n")
     print("| net | batch | nnplug MiB | PyTorch MiB | nnplug / PyTorch |\n|---|---|---|---|---|")

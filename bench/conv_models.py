@@ -19,8 +19,8 @@ whitening layer frozen on both sides), in float32. Printed, as markdown:
     measured step time. Winograd convolutions do fewer multiplications, so nnplug's can pass 1.
     With ``resnet20`` and ``resnet20_plain`` both timed, the cost of the skips: the ratio of their
     nnplug times (and PyTorch's) at each batch and thread count.
-(b) the peak memory of 3 training steps: the peak RSS growth over the set-up, in a fresh process
-    per side (the same method for both).
+(b) the peak memory of 3 training steps: the peak RSS growth over the set-up (imports, data, model,
+    update rule; no step), in a fresh process per side (the same method for both).
 """
 import argparse
 import os
@@ -78,8 +78,8 @@ def solver_indices(batch, steps):
     return out
 
 
-def nnplug_run(net, data, batch, steps):
-    """One epoch of ``steps`` Solver steps on a fresh model: (seconds per step, losses)."""
+def nnplug_session(net, data, batch):
+    """A fresh model and Solver for one epoch of ``data``: a function that trains it and returns the losses."""
     from nnplug.core.solver import Solver
 
     rule, momentum = update_rule(net)
@@ -87,29 +87,41 @@ def nnplug_run(net, data, batch, steps):
                     optim_config={"learning_rate": LEARNING_RATE, "momentum": momentum},
                     num_epochs=1, verbose=False, seed=SEED)
     clock = CheckClock(solver)
-    start = time.perf_counter()
-    solver.train()
-    return (time.perf_counter() - start - clock.seconds) / steps, list(solver.loss_history)
+
+    def train():
+        solver.train()
+        return clock.seconds, list(solver.loss_history)
+    return train
 
 
-def torch_run(net, data, batch, steps):
-    """The same steps in PyTorch from the same weights: (seconds per step, losses)."""
+def torch_session(net, data, batch):
+    """The same in PyTorch from the same weights: a function that takes the same steps and returns the losses."""
     import torch
     model = twin(build(net, data["X_train"][:SAMPLE]))
     rule, momentum = update_rule(net)
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=LEARNING_RATE, momentum=momentum,
                           nesterov=rule == "nesterov")
     X, y = torch.from_numpy(data["X_train"]), torch.from_numpy(data["y_train"])
-    indices = [torch.from_numpy(i) for i in solver_indices(batch, steps)]
-    losses = []
+    indices = [torch.from_numpy(i) for i in solver_indices(batch, len(X) // batch)]
+
+    def train():
+        losses = []
+        for idx in indices:
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(X[idx]), y[idx])
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+        return 0.0, losses
+    return train
+
+
+def timed(session, net, data, batch, steps):
+    """Seconds per training step (the accuracy checks left out) and the losses of a fresh session."""
+    train = session(net, data, batch)
     start = time.perf_counter()
-    for idx in indices:
-        opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model(X[idx]), y[idx])
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
-    return (time.perf_counter() - start) / steps, losses
+    checks, losses = train()
+    return (time.perf_counter() - start - checks) / steps, losses
 
 
 def gemm_rate(size=1024, calls=10):
@@ -130,12 +142,12 @@ def speed(net, batch, threads, reps, steps):
     import torch
     torch.set_num_threads(threads)
     data = make_data(batch, steps)
-    runs = {"nnplug": nnplug_run, "torch": torch_run}
+    runs = {"nnplug": nnplug_session, "torch": torch_session}
     seconds, losses = {side: [] for side in runs}, {}
     with threadpool_limits(threads):
         for rep in range(reps + 1):  # the first repetition warms both sides up and is not counted
             for side in (runs if rep % 2 == 0 else list(runs)[::-1]):
-                per_step, curve = runs[side](net, data, batch, steps)
+                per_step, curve = timed(runs[side], net, data, batch, steps)
                 losses[side] = curve[:2]
                 if rep:
                     seconds[side].append(per_step)
@@ -146,19 +158,21 @@ def speed(net, batch, threads, reps, steps):
 def memory_child(side, net, batch):
     """In a fresh process: print the peak RSS growth (MiB) of 3 training steps over the set-up.
 
-    The peak is VmHWM, reset to the current RSS just before training (``/proc/self/clear_refs``).
+    The set-up is the imports, the data, the model and its update rule's state, and no step; the peak
+    is VmHWM, reset to the current RSS just before training (``/proc/self/clear_refs``). So the
+    buffers either side keeps from step to step (nnplug's scratch arrays, PyTorch's cached blocks)
+    count, once.
     """
     data = make_data(batch, 3)
     if side == "torch":
         import torch
         torch.set_num_threads(1)
-    run = torch_run if side == "torch" else nnplug_run
     with threadpool_limits(1):
-        run(net, make_data(batch, 1), batch, 1)  # imports, first-touch buffers: the set-up
+        train = (torch_session if side == "torch" else nnplug_session)(net, data, batch)
         with open("/proc/self/clear_refs", "w") as clear:
             clear.write("5")  # VmHWM := VmRSS
         base = status_kib("VmRSS")
-        run(net, data, batch, 3)
+        train()
         print(f"{(status_kib('VmHWM') - base) / 1024:.1f}")
 
 
@@ -223,8 +237,8 @@ def main(argv=None):
     print(f"\nload average at the end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     if args.no_memory:
         return
-    print("\n(b) peak memory of 3 training steps: peak RSS (VmHWM) growth over the set-up, fresh process per side, "
-          "median of 3, 1 thread\n")
+    print("\n(b) peak memory of 3 training steps: peak RSS (VmHWM) growth over the set-up (no step), fresh process "
+          "per side, median of 3, 1 thread\n")
     print("| net | batch | nnplug MiB | PyTorch MiB | nnplug / PyTorch |\n|---|---|---|---|---|")
     for net in args.nets:
         for batch in args.batches:

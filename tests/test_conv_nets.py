@@ -97,10 +97,11 @@ def test_the_chain_in_float32_agrees_with_float64():
 
 
 def test_a_chain_stops_where_its_pattern_does():
-    net = vgg(fuse=True, layers=[{"conv": {"filters": 3}}, "spatial_batchnorm", "relu",
-                                 {"conv": {"filters": 4, "size": 5}}, "spatial_batchnorm", "relu", "affine"])
-    assert [type(run.runner).__name__ for run in net.root.runs] == ["ConvChain", "Conv", "SpatialBatchNorm", "ReLU", "Affine"]
-    assert len(net.root.runs[0].nodes) == 3
+    net = vgg(fuse=True, layers=[{"conv": {"filters": 3}}, "spatial_batchnorm", "relu", {"groupnorm": {"groups": 1}},
+                                 {"conv": {"filters": 4, "size": 5}}, "spatial_batchnorm", "tanh", "affine"])
+    assert [type(run.runner).__name__ for run in net.root.runs] == ["ConvChain", "GroupNorm", "ConvChain", "Tanh",
+                                                                    "Affine"]
+    assert [len(run.nodes) for run in net.root.runs] == [3, 1, 2, 1, 1]
 
 
 def test_three_layer_conv_net_has_cs231n_shapes_and_starts_near_log_10():

@@ -11,7 +11,8 @@ import pytest
 from nnplug.core.gradcheck import eval_numerical_gradient, eval_numerical_gradient_array, rel_error
 from nnplug.core import param_groups
 from nnplug.core.network import Network
-from nnplug_std.classic import conv_forward_naive, gelu_backward, gelu_forward, max_pool_forward_naive
+from nnplug_std.classic import (conv_backward_naive, conv_forward_naive, gelu_backward, gelu_forward,
+                                max_pool_forward_naive)
 from nnplug_std.kernels.hwnc_image import image_conv_backward, image_conv_forward
 from nnplug_std.kernels.hwnc_layers import hwnc_to_nchw, max_pool_backward_hwnc, max_pool_forward_hwnc, nchw_to_hwnc
 from nnplug_std.layers.conv_chain import ConvChain
@@ -283,3 +284,33 @@ def test_the_chain_pools_before_relu_and_adds_biases_late_to_the_same_results():
     assert loss_f == pytest.approx(loss_p, rel=1e-12)
     for name in grads_p:
         assert rel_error(grads_f[name], grads_p[name]) < 1e-8, name  # Winograd's rounding on small entries
+
+
+@pytest.mark.parametrize("size, stride, pad", [(3, 2, 1), (1, 2, 0), (5, 1, 2), (2, 3, 1)])
+def test_hwnc_im2col_conv_is_the_convolution(size, stride, pad):
+    from nnplug_std.kernels.hwnc_conv import conv_backward_hwnc, conv_forward_hwnc
+    x, w, b = rng(27).standard_normal((3, 4, 9, 8)), rng(28).standard_normal((5, 4, size, size)), rng(29).standard_normal(5)
+    param = {"stride": stride, "pad": pad}
+    out, cache = conv_forward_hwnc(nchw_to_hwnc(x), w, b, param)
+    expected = conv_forward_naive(x, w, b, param)[0]
+    assert rel_error(hwnc_to_nchw(out), expected) < 1e-10
+    dout = rng(30).standard_normal(expected.shape)
+    dx, dw, db = conv_backward_hwnc(nchw_to_hwnc(dout), cache)
+    naive = conv_backward_naive(dout, conv_forward_naive(x, w, b, param)[1])  # numerically checked elsewhere
+    for got, want in zip((hwnc_to_nchw(dx), dw, db), naive):
+        assert rel_error(got, want) < 1e-10
+    assert conv_backward_hwnc(nchw_to_hwnc(dout), cache, input_grad=False)[0] is None
+
+
+def test_strided_and_1x1_convs_join_the_chain_as_a_resnet_stage_has_them():
+    layers = [{"conv": {"filters": 4}}, "spatial_batchnorm", "relu", {"conv": {"filters": 6, "stride": 2}},
+              "spatial_batchnorm", "relu", {"conv": {"filters": 6, "size": 1}}, "spatial_batchnorm", "gelu",
+              "global_avg_pool", "affine"]
+    fused, plain = (Network(layers=layers, input_dim=(3, 8, 8), num_classes=3, seed=0, fuse=f, init="he")
+                    for f in (True, False))
+    assert len(fused.root.runs[0].nodes) == 9
+    X, y = rng(31).standard_normal((3, 3, 8, 8)), rng(32).integers(0, 3, 3)
+    (loss_f, grads_f), (loss_p, grads_p) = fused.loss(X, y), plain.loss(X, y)
+    assert loss_f == pytest.approx(loss_p, rel=1e-12)
+    for name in grads_p:
+        assert rel_error(grads_f[name], grads_p[name]) < 1e-8, name

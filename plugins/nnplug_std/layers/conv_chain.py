@@ -6,8 +6,9 @@ every layer the chain can compute joins it; the first that it cannot ends it. In
 stay in HWNC, the 3x3 stride-1 convolutions run by Winograd F(4x4, 3x3), a batch norm and the
 activation after it are one blocked pass, and a batch norm right after a convolution takes its
 statistics as the convolution writes its output; only the chain's input and output are
-transposed. The net's first convolution (no input gradient needed) may have any size and stride:
-it is computed by im2col straight from the images into HWNC.
+transposed. The net's first convolution (no input gradient needed) is computed by im2col straight
+from the images into HWNC, and other convolutions of any size and stride by im2col on HWNC maps
+(``nnplug_std.kernels.hwnc_conv``).
 
 Which layers the chain computes is said by their classes themselves: a class's own
 ``chain_role`` ('conv', 'bn', 'relu', 'gelu', 'pool'), read from the class body only, so that a
@@ -26,6 +27,7 @@ import numpy as np
 
 from nnplug.contract.kinds import check_mode
 from nnplug_std.kernels.gelu import gelu, gelu_grad
+from nnplug_std.kernels.hwnc_conv import conv_backward_hwnc, conv_forward_hwnc
 from nnplug_std.kernels.hwnc_layers import (ChannelMoments, bn_act_backward_hwnc, bn_act_forward_hwnc, column_sums,
                                             hwnc_to_nchw, image_conv_backward, image_conv_forward,
                                             max_pool_backward_hwnc, max_pool_forward_hwnc, nchw_to_hwnc,
@@ -51,17 +53,15 @@ def pools_pairs(pool):
 def plan(conv, following):
     """The layers one chain from ``conv`` on runs, ``[conv, ...]``; empty when not even two fit.
 
-    The chain starts at a convolution that is the net's first (any size and stride) or that
-    Winograd computes; it takes every later layer with a role, convolutions Winograd computes and
-    pools of pairs, and stops at the first other one.
+    The chain starts at a convolution of images; it takes every later layer with a role (pools of
+    pairs only) and stops at the first other one.
     """
-    if role(conv) != "conv" or not (not conv.input_grad or winograd_fits(conv)) or len(conv.in_shape) != 3:
+    if role(conv) != "conv" or len(conv.in_shape) != 3:
         return []
     taken = [conv]
     for layer in following:
         kind = role(layer)
-        if kind in ("bn", *ACTIVATIONS) or kind == "conv" and winograd_fits(layer) or \
-                kind == "pool" and pools_pairs(layer):
+        if kind in ("bn", "conv", *ACTIVATIONS) or kind == "pool" and pools_pairs(layer):
             taken.append(layer)
         else:
             break
@@ -134,6 +134,9 @@ class ConvChain:
                 if i == 0 and not layer.input_grad:  # the images: im2col straight into HWNC
                     h, cache = image_conv_forward(h, p["W"], None, layer.conv_param)
                     kind, moments = "image", None
+                elif not winograd_fits(layer):  # strided, 1x1, 5x5: im2col on HWNC maps
+                    h, cache = conv_forward_hwnc(nchw_to_hwnc(h) if i == 0 else h, p["W"], None, layer.conv_param)
+                    kind, moments = "hwnc", None
                 else:
                     after = self.steps[number + 1] if number + 1 < len(self.steps) else ()
                     moments = ChannelMoments() if mode == "train" and after[:1] == ("bn",) else None
@@ -180,6 +183,8 @@ class ConvChain:
                 dh = gelu_grad(cache[0], dh, cache[1])
             elif kind == "image":
                 dh, grads[i]["W"], _ = image_conv_backward(dh, cache)
+            elif kind == "hwnc":
+                dh, grads[i]["W"], _ = conv_backward_hwnc(dh, cache, i > 0 or self.layers[i].input_grad)
             else:
                 dh, grads[i]["W"], _ = winograd_conv_backward_hwnc(dh, cache, i > 0 or self.layers[i].input_grad)
         return (None if dh is None else hwnc_to_nchw(dh)), grads

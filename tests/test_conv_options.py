@@ -268,7 +268,7 @@ def test_the_network_hands_whiten_its_sample_as_it_arrives_and_never_trains_its_
 
 
 def test_the_chain_pools_before_relu_and_adds_biases_late_to_the_same_results():
-    from nnplug_std.layers.conv_chain import schedule
+    from nnplug_std.layers.chain_plan import schedule
     roles = ["conv", "relu", "pool", "conv", "pool", "bn", "gelu", "conv"]
     biased = [True, False, False, True, False, False, False, True]
     assert schedule(roles, biased) == [("conv", 0), ("pool", 2), ("bias", 0), ("relu", 1), ("conv", 3), ("pool", 4),
@@ -314,3 +314,44 @@ def test_strided_and_1x1_convs_join_the_chain_as_a_resnet_stage_has_them():
     assert loss_f == pytest.approx(loss_p, rel=1e-12)
     for name in grads_p:
         assert rel_error(grads_f[name], grads_p[name]) < 1e-8, name
+
+
+@pytest.mark.parametrize("shortcut", ["projection", "pad", "pool"])
+def test_residual_blocks_join_the_chain_and_compute_what_the_blocks_do(shortcut):
+    def block(stride, activation="relu"):
+        return {"residual": {"layers": [{"conv": {"stride": stride, "bias": False}}, "spatial_batchnorm", "relu",
+                                        "conv", "spatial_batchnorm"],
+                             "shortcut": shortcut if stride > 1 else "identity", "activation": activation}}
+    layers = [{"conv": {"filters": 3}}, "spatial_batchnorm", "relu",
+              {"widths": [3], "layers": [block(1), block(1, None)]}, {"widths": [5], "layers": [block(2), block(1)]},
+              {"widths": [5], "layers": [{"residual": {"layers": [block(1, "gelu")]}}]}, "global_avg_pool", "affine"]
+    fused, plain = (Network(layers=layers, input_dim=(3, 8, 8), num_classes=3, seed=0, fuse=f, init="he")
+                    for f in (True, False))
+    assert [type(run.runner).__name__ for run in fused.root.runs] == ["ConvChain", "GlobalAvgPool", "Affine"]
+    X, y = rng(33).standard_normal((4, 3, 8, 8)), rng(34).integers(0, 3, 4)
+    for _ in range(2):
+        (loss_f, grads_f), (loss_p, grads_p) = fused.loss(X, y), plain.loss(X, y)
+        assert loss_f == pytest.approx(loss_p, rel=1e-12)
+        assert grads_f.keys() == grads_p.keys() == fused.params.keys()
+        for name in grads_p:  # (the biases batch norm removes: 0 fused, rounding unfused)
+            np.testing.assert_allclose(grads_f[name], grads_p[name], rtol=1e-8, atol=1e-12, err_msg=name)
+    for (a, _), (b, _) in zip(fused.layers, plain.layers):  # the blocks' batch norms keep their statistics
+        if hasattr(a, "bn_param"):
+            assert rel_error(a.bn_param["running_var"], b.bn_param["running_var"]) < 1e-12
+    assert np.allclose(fused.loss(X), plain.loss(X), rtol=1e-10, atol=1e-12)
+
+
+def test_a_resnet_in_the_chain_passes_the_numeric_gradient_check():
+    block = {"residual": {"layers": [{"conv": {"stride": 2}}, "spatial_batchnorm", "relu", "conv"],
+                          "shortcut": "projection", "activation": "relu"}}
+    net = Network(layers=[{"conv": {"filters": 2}}, "relu", {"widths": [3], "layers": [block]}, "flatten", "affine"],
+                  input_dim=(2, 4, 4), num_classes=3, seed=2, init="he")
+    assert isinstance(net.root.runs[0].runner, ConvChain) and len(net.root.runs[0].nodes) == 3
+    X, y = rng(35).standard_normal((2, 2, 4, 4)), rng(36).integers(0, 3, 2)
+    _, grads = net.loss(X, y)
+    for name, w in net.params.items():
+        numeric = eval_numerical_gradient(lambda _: net.loss(X, y)[0], w, verbose=False, h=1e-5)
+        if name in ("residual3.b1", "residual3.shortcut.b1"):  # batch norm removes these biases
+            assert not grads[name].any() and np.abs(numeric).max() < 1e-8, name
+        else:
+            assert np.abs(numeric - grads[name]).max() < 1e-6 * np.abs(numeric).max(), name

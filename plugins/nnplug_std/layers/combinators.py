@@ -27,6 +27,7 @@ class Residual(Composite):
     options = {"layers": [], "shortcut": "auto", "activation": None, "label": None}
     option_types = {"activation": (str, type(None)), "label": (str, type(None))}
     layer_lists = {"layers": 1}
+    chain_role = "residual"  # the HWNC conv chain runs it when its layers all join (nnplug_std.layers.chain_plan)
     check_shape = (2, 4, 4)
     check_cases = ({"layers": [{"conv": {"filters": 2}}, "spatial_batchnorm", "relu"], "activation": "relu"},
                    {"layers": [{"conv": {"filters": 3, "stride": 2}}], "shortcut": "projection"},

@@ -1,27 +1,27 @@
 """The fast path of a convolutional net: a run of convolutions, spatial batch norms, activations (ReLU,
-GELU) and 2x2 max pools computed on channels-inner HWNC maps (``nnplug_std.kernels.hwnc_layers``).
+GELU), 2x2 max pools and residual blocks of them, computed on channels-inner HWNC maps
+(``nnplug_std.kernels.hwnc_layers``).
 
 A conv layer offers it through ``Layer.fuse`` (``nnplug_std.layers.conv``): from that conv on,
-every layer the chain can compute joins it; the first that it cannot ends it. Inside, the maps
-stay in HWNC, the 3x3 stride-1 convolutions run by Winograd F(4x4, 3x3), a batch norm and the
-activation after it are one blocked pass, and a batch norm right after a convolution takes its
-statistics as the convolution writes its output; only the chain's input and output are
-transposed. The net's first convolution (no input gradient needed) is computed by im2col straight
-from the images into HWNC, and other convolutions of any size and stride by im2col on HWNC maps
+every layer the chain can compute joins it (``nnplug_std.layers.chain_plan``); the first that it
+cannot ends it. Inside, the maps stay in HWNC, the 3x3 stride-1 convolutions run by Winograd
+F(4x4, 3x3), a batch norm and the activation after it are one blocked pass, and a batch norm
+right after a convolution takes its statistics as the convolution writes its output; only the
+chain's input and output are transposed, and a residual block's addition is one more pass. The
+net's first convolution (no input gradient needed) is computed by im2col straight from the
+images into HWNC, and other convolutions of any size and stride by im2col on HWNC maps
 (``nnplug_std.kernels.hwnc_conv``).
-
-Which layers the chain computes is said by their classes themselves: a class's own
-``chain_role`` ('conv', 'bn', 'relu', 'gelu', 'pool'), read from the class body only, so that a
-subclass, which may compute something else, runs on its own unless it declares the role itself.
 
 A convolution's bias is left out where a batch norm follows it (through max pools only, which
 commute with adding a constant): batch norm removes it exactly in train mode, and it still enters
 the running mean and test mode. Its gradient there is exactly zero. Elsewhere it is added after
 any max pools that follow the conv, on fewer values; and a ReLU before a max pool runs after it
-(``schedule``).
+(``chain_plan.schedule``).
 
 The layers keep their parameters and state (the running statistics stay in each batch-norm
-layer's ``bn_param``): the chain is the same model as its layers, to rounding.
+layer's ``bn_param``): the chain is the same model as its layers, to rounding. The layers inside
+a residual block get their parameters from their branch's network and give it their gradients,
+as the branch itself would (``nnplug.contract.kinds.Composite``).
 """
 import numpy as np
 
@@ -32,149 +32,96 @@ from nnplug_std.kernels.hwnc_layers import (ChannelMoments, bn_act_backward_hwnc
                                             hwnc_to_nchw, image_conv_backward, image_conv_forward,
                                             max_pool_backward_hwnc, max_pool_forward_hwnc, nchw_to_hwnc,
                                             winograd_conv_backward_hwnc, winograd_conv_forward_hwnc)
-
-ACTIVATIONS = ("relu", "gelu")
-
-
-def role(layer):
-    """What the chain computes for ``layer``: its class's own ``chain_role``, or None."""
-    return vars(type(layer)).get("chain_role")
-
-
-def winograd_fits(conv):
-    return conv.size == 3 and conv.stride == 1 and 0 <= conv.padding <= 2
-
-
-def pools_pairs(pool):
-    """2x2 windows, stride 2, on maps of at least 2x2: what the HWNC max pool takes."""
-    return len(pool.in_shape) == 3 and pool.size == 2 and pool.stride in (None, 2) and min(pool.in_shape[1:]) >= 2
-
-
-def plan(conv, following):
-    """The layers one chain from ``conv`` on runs, ``[conv, ...]``; empty when not even two fit.
-
-    The chain starts at a convolution of images; it takes every later layer with a role (pools of
-    pairs only) and stops at the first other one.
-    """
-    if role(conv) != "conv" or len(conv.in_shape) != 3:
-        return []
-    taken = [conv]
-    for layer in following:
-        kind = role(layer)
-        if kind in ("bn", "conv", *ACTIVATIONS) or kind == "pool" and pools_pairs(layer):
-            taken.append(layer)
-        else:
-            break
-    return taken if len(taken) > 1 else []
-
-
-def schedule(roles, biased):
-    """The chain's steps, in order, from its layers' roles and which of its convs have biases.
-
-    Each step is ``(kind, index)``, or ``("bn", index, activation index or None)`` for a batch norm
-    and the activation it runs with: ``conv`` (``image`` or ``winograd`` is decided when it runs),
-    ``pool``, ``bias`` (a conv's bias added here), ``relu``, ``gelu``. Two rewrites, both exact:
-
-    - a ReLU right before a max pool runs after it, on a quarter of the values (max and ReLU
-      commute, and so do their gradients: a window's gradient reaches its first maximum where that
-      is positive);
-    - a conv's bias is added where the next layer but a max pool needs it (adding a constant
-      commutes with the max), or left to a batch norm, which removes it.
-    """
-    order, i = [], 0
-    while i < len(roles):
-        if roles[i] == "relu" and i + 1 < len(roles) and roles[i + 1] == "pool":
-            order += [i + 1, i]
-            i += 2
-        else:
-            order.append(i)
-            i += 1
-    steps, pending, skip = [], None, set()
-    for position, i in enumerate(order):
-        kind = roles[i]
-        if i in skip:
-            continue
-        if kind == "pool":
-            steps.append(("pool", i))
-            continue
-        if kind == "bn":
-            after = order[position + 1] if position + 1 < len(order) else None
-            act = after if after is not None and roles[after] in ACTIVATIONS else None
-            steps.append(("bn", i, act, pending))  # the pending bias goes to batch norm, which removes it
-            skip.add(act)
-            pending = None
-            continue
-        if pending is not None:
-            steps.append(("bias", pending))
-            pending = None
-        steps.append((kind, i))
-        if kind == "conv" and biased[i]:
-            pending = i
-    if pending is not None:
-        steps.append(("bias", pending))
-    return steps
+from nnplug_std.layers.chain_plan import flatten, plan, role, winograd_fits  # noqa: F401  (plan: conv's offer)
 
 
 class ConvChain:
-    """Runs ``layers`` (see ``plan``) as one forward and one backward pass (see ``Layer.fuse``)."""
+    """Runs ``layers`` (see ``chain_plan.plan``) as one forward and one backward pass (see ``Layer.fuse``)."""
 
     def __init__(self, layers):
         self.layers = list(layers)
-        roles = [role(layer) for layer in self.layers]
-        self.steps = schedule(roles, [kind == "conv" and bool(layer.bias) for kind, layer in zip(roles, self.layers)])
+        self.slots, self.steps = flatten(self.layers, range(len(self.layers)))
+
+    def _params(self, params, i):
+        source = self.slots[i].source
+        if isinstance(source, int):
+            return params[source]
+        branch, node = source
+        return {local: branch.owner.params[name] for local, name in node.names.items()}
 
     def forward(self, x, params, mode):
         check_mode(mode)
-        caches, h, moments = [], x, None  # moments: batch norm's statistics taken by the conv before it
+        image = self.steps[0][:2] == ("conv", 0) and not self.layers[0].input_grad
+        # moments: batch norm's statistics, taken by a Winograd conv right before it
+        caches, h, moments = [], x if image else nchw_to_hwnc(x), None
+        kept = {}  # a residual block's input, then its body's output
         for number, step in enumerate(self.steps):
             kind, i = step[:2]
-            layer, p = self.layers[i], params[i]
-            cache = None
+            layer, cache = self.slots[i].layer, None
+            p = self._params(params, i) if kind in ("conv", "bias", "bn") else None
             if kind == "conv":
-                if i == 0 and not layer.input_grad:  # the images: im2col straight into HWNC
+                moments = None
+                if number == 0 and image:  # the images: im2col straight into HWNC
                     h, cache = image_conv_forward(h, p["W"], None, layer.conv_param)
-                    kind, moments = "image", None
+                    kind = "image"
                 elif not winograd_fits(layer):  # strided, 1x1, 5x5: im2col on HWNC maps
-                    h, cache = conv_forward_hwnc(nchw_to_hwnc(h) if i == 0 else h, p["W"], None, layer.conv_param)
-                    kind, moments = "hwnc", None
+                    h, cache = conv_forward_hwnc(h, p["W"], None, layer.conv_param)
+                    kind = "hwnc"
                 else:
                     after = self.steps[number + 1] if number + 1 < len(self.steps) else ()
                     moments = ChannelMoments() if mode == "train" and after[:1] == ("bn",) else None
-                    h, cache = winograd_conv_forward_hwnc(nchw_to_hwnc(h) if i == 0 else h, p["W"], None,
-                                                          layer.conv_param, moments)
+                    h, cache = winograd_conv_forward_hwnc(h, p["W"], None, layer.conv_param, moments)
                     kind, moments = "winograd", moments if moments is not None and moments.total else None
             elif kind == "bias":
                 h += p["b"].astype(h.dtype, copy=False)
             elif kind == "bn":
                 act, bias = step[2], step[3]
-                activation = role(self.layers[act]) if act is not None else None
-                approximate = self.layers[act].approximate if activation == "gelu" else "none"
+                activation = role(self.slots[act].layer) if act is not None else None
+                approximate = self.slots[act].layer.approximate if activation == "gelu" else "none"
                 layer.bn_param["mode"] = mode
                 h, cache = bn_act_forward_hwnc(h, p["gamma"], p["beta"], layer.bn_param, activation, approximate,
-                                               bias=None if bias is None else params[bias]["b"], moments=moments)
+                                               bias=None if bias is None else self._params(params, bias)["b"],
+                                               moments=moments)
                 moments = None
             elif kind == "pool":
                 h, cache = max_pool_forward_hwnc(h, layer.pool_param)
-                moments = None
             elif kind == "relu":
                 cache = h > 0
                 h = h * cache
-            else:
+            elif kind == "gelu":
                 h, cache = gelu(h, layer.approximate), (h, layer.approximate)
+            elif kind == "save":
+                kept[i] = h
+            elif kind == "swap":
+                h, kept[i] = kept[i], h
+            elif kind == "reshape":
+                h, cache = shortcut_forward(h, layer), h.shape
+            else:  # add
+                h = kept.pop(i) + h
             caches.append((kind, cache))
         return hwnc_to_nchw(h), caches
 
     def backward(self, dout, caches):
-        grads, dh = [{} for _ in self.layers], nchw_to_hwnc(dout)
+        grads, dh, kept = [{} for _ in self.layers], nchw_to_hwnc(dout), {}
+
+        def store(i, found):
+            source = self.slots[i].source
+            if isinstance(source, int):
+                grads[source].update(found)
+            else:
+                branch, node = source
+                for local, value in found.items():
+                    branch.owner.grads[node.names[local]] = value
+
         for step, (kind, cache) in zip(reversed(self.steps), reversed(caches)):
             i = step[1]
             if kind == "bn":
                 dh, dgamma, dbeta = bn_act_backward_hwnc(dh, cache)
-                grads[i] = {"gamma": dgamma, "beta": dbeta}
+                store(i, {"gamma": dgamma, "beta": dbeta})
                 if step[3] is not None:  # batch norm removed this conv's bias: its gradient is zero
-                    grads[step[3]]["b"] = np.zeros(dgamma.shape, dgamma.dtype)
+                    store(step[3], {"b": np.zeros(dgamma.shape, dgamma.dtype)})
             elif kind == "bias":
-                grads[i]["b"] = column_sums(dh.reshape(-1, dh.shape[-1]))
+                store(i, {"b": column_sums(dh.reshape(-1, dh.shape[-1]))})
             elif kind == "pool":
                 dh = max_pool_backward_hwnc(dh, cache)
             elif kind == "relu":
@@ -182,9 +129,44 @@ class ConvChain:
             elif kind == "gelu":
                 dh = gelu_grad(cache[0], dh, cache[1])
             elif kind == "image":
-                dh, grads[i]["W"], _ = image_conv_backward(dh, cache)
-            elif kind == "hwnc":
-                dh, grads[i]["W"], _ = conv_backward_hwnc(dh, cache, i > 0 or self.layers[i].input_grad)
-            else:
-                dh, grads[i]["W"], _ = winograd_conv_backward_hwnc(dh, cache, i > 0 or self.layers[i].input_grad)
+                dh, dw, _ = image_conv_backward(dh, cache)
+                store(i, {"W": dw})
+            elif kind in ("hwnc", "winograd"):
+                backward = conv_backward_hwnc if kind == "hwnc" else winograd_conv_backward_hwnc
+                dh, dw, _ = backward(dh, cache, i > 0 or self.layers[0].input_grad)
+                store(i, {"W": dw})
+            elif kind == "add":  # the same gradient down the shortcut and, kept, down the body
+                kept[i] = dh
+            elif kind == "reshape":
+                dh = shortcut_backward(dh, self.slots[i].layer, cache)
+            elif kind == "swap":
+                dh, kept[i] = kept[i], dh
+            elif kind == "save":
+                dh = dh + kept.pop(i)
         return (None if dh is None else hwnc_to_nchw(dh)), grads
+
+
+def shortcut_forward(x, block):
+    """A residual block's padded or pooled shortcut on an HWNC map: every stride-th position, or the mean
+    of each stride x stride window, with zero channels added (He et al.'s option A)."""
+    s, (c, h, w) = block.stride, block.out_shape
+    if block.kind == "pad":
+        taken = x[::s, ::s]
+    else:
+        taken = x.reshape(h, s, w, s, *x.shape[2:]).mean(axis=(1, 3))
+    out = np.zeros((h, w, x.shape[2], c), x.dtype)
+    out[..., :x.shape[3]] = taken
+    return out
+
+
+def shortcut_backward(dout, block, shape):
+    """The gradient of ``shortcut_forward`` for an input of ``shape``."""
+    s, c = block.stride, shape[3]
+    dx = np.zeros(shape, dout.dtype)
+    kept = dout[..., :c]
+    if block.kind == "pad":
+        dx[::s, ::s] = kept
+    else:
+        h, w = dout.shape[:2]
+        dx.reshape(h, s, w, s, *shape[2:])[...] = (kept / (s * s))[:, None, :, None]
+    return dx

@@ -148,8 +148,18 @@ def pad_into(x, pad, ty, tx, purpose):
     return x_pad
 
 
+def tile_row_chunks(ty):
+    """Ranges of tile rows a convolution takes at a time: as many as keep a chunk's 36 transformed points
+    per tile position (the products M, their gradient dM, dV) no larger than the whole output (16 values
+    per tile position), at least one row. The scratch arrays are then bounded by the layer's output."""
+    step = max(1, ty * 16 // 36)
+    return [range(t0, min(ty, t0 + step)) for t0 in range(0, ty, step)]
+
+
 def conv3x3_hwnc(x, u, pad, out_h, out_w, each_row_block=None):
     """The Winograd convolution of an HWNC input with transformed filters ``u``.
+
+    The point products and the output transform run by chunks of tile rows (``tile_row_chunks``).
 
     Inputs:
     - x: input of shape (H, W, N, C)
@@ -164,23 +174,33 @@ def conv3x3_hwnc(x, u, pad, out_h, out_w, each_row_block=None):
     - v: the transformed input tiles, (36, TY*TX*N, C)
     """
     ty, tx = tiles(out_h), tiles(out_w)
+    n, c, f = x.shape[2], u.shape[1], u.shape[2]
     v = input_transform(pad_into(x, pad, ty, tx, "winograd_pad"), ty, tx)
-    m = scratch("winograd_points", (36, v.shape[1], u.shape[2]), v.dtype)
-    np.matmul(v, u, out=m)
-    return output_transform(m, ty, tx, x.shape[2], each_row_block=each_row_block), v
+    by_row = v.reshape(36, ty, tx * n, c)
+    out = np.empty((4 * ty, 4 * tx, n, f), v.dtype)
+    for rows in tile_row_chunks(ty):
+        m = scratch("winograd_points", (36, len(rows) * tx * n, f), v.dtype)
+        np.matmul(by_row[:, rows.start:rows.stop].reshape(36, -1, c), u, out=m)
+        output_transform(m, len(rows), tx, n, out=out[4 * rows.start:4 * rows.stop], each_row_block=each_row_block)
+    return out, v
 
 
-def input_transform_transpose(dv, ty, tx, n):
+def input_transform_transpose(dv, ty, tx, n, dx_pad=None, first=0, carry=None):
     """The transpose of ``input_transform``: dL/d(x_pad) (4 TY + 2, 4 TX + 2, N, C) from dL/dV (36, TY*TX*N, C).
 
     Each tile's gradient B dV B^T is 6x6 and neighbouring tiles overlap by 2 rows or columns:
     the first 4 rows (columns) of every tile go straight into their place, the last 2 into a
     scratch array that is then added onto the next tile's first 2. Returns a new array.
+
+    By chunks of tile rows: ``dv`` holds the tile rows from ``first`` on (``ty`` of them), written into
+    ``dx_pad`` (the whole array, from a first call without it); ``carry`` is the last 2 rows the chunk
+    before left for this one's first 2 (None for the first chunk). Returns ``(dx_pad, carry)``: the
+    last chunk's carry goes into the last 2 rows. Without ``dx_pad``, the one chunk's result alone.
     """
     c = dv.shape[2]
     dtype = dv.dtype
     b = _BT.T.astype(dtype)  # (6, 6): a = b @ a' for each tile
-    hp, wp = 4 * ty + 2, 4 * tx + 2
+    wp = 4 * tx + 2
     # columns: (6, 6) @ (6, N*C) for every tile, into the rows-transformed gradient (6, TY, W+2, N*C)
     d_rows = scratch("winograd_stage", (6, ty, wp, n * c), dtype)
     per_tile = dv.reshape(6, 6, ty, tx, n * c).transpose(0, 2, 3, 1, 4)
@@ -194,17 +214,25 @@ def input_transform_transpose(dv, ty, tx, n):
 
     each(tile_row, range(ty))
     # rows: (6, 6) @ (6, (W+2)*N*C) for every tile row
-    dx_pad = np.empty((hp, wp, n, c), dtype)
-    flat, per_row = dx_pad.reshape(hp, wp * n * c), d_rows.reshape(6, ty, wp * n * c).transpose(1, 0, 2)
+    alone = dx_pad is None
+    if alone:
+        dx_pad = np.empty((4 * ty + 2, wp, n, c), dtype)
+    flat, per_row = dx_pad.reshape(-1, wp * n * c)[4 * first:], d_rows.reshape(6, ty, wp * n * c).transpose(1, 0, 2)
     np.matmul(b[:4], per_row, out=flat[:4 * ty].reshape(ty, 4, wp * n * c))
     tail = np.matmul(b[4:], per_row, out=scratch("winograd_tail", (ty, 2, wp * n * c), dtype))
     flat[4:4 * ty].reshape(ty - 1, 4, wp * n * c)[:, :2] += tail[:-1]
-    flat[4 * ty:] = tail[-1]
-    return dx_pad
+    if carry is not None:
+        flat[:2] += carry
+    if alone:
+        flat[4 * ty:] = tail[-1]
+        return dx_pad
+    return dx_pad, tail[-1].copy()  # the scratch serves the next chunk
 
 
 def conv3x3_backward_hwnc(dy, v, u, w_shape, pad, in_h, in_w, input_grad=True):
     """Gradients of ``conv3x3_hwnc`` by the transposed algorithm: dM = A dY A^T, then dU and dV from dM.
+
+    By chunks of tile rows (``tile_row_chunks``): dU adds up each chunk's ``V^T dM``.
 
     Inputs:
     - dy: output gradient (4 TY, 4 TX, N, F), zero past the real output
@@ -217,14 +245,21 @@ def conv3x3_backward_hwnc(dy, v, u, w_shape, pad, in_h, in_w, input_grad=True):
     - dx: (H, W, N, C), a view into a new padded array (or None)
     - dw: (F, C, 3, 3)
     """
-    ty, tx = dy.shape[0] // 4, dy.shape[1] // 4
+    ty, tx, n = dy.shape[0] // 4, dy.shape[1] // 4, dy.shape[2]
     f, c = w_shape[:2]
-    dm = grad_transform(dy, ty, tx)
-    dw = filter_grad(np.matmul(v.transpose(0, 2, 1), dm), f, c)
+    by_row = v.reshape(36, ty, tx * n, c)
+    du = np.zeros((36, c, f), v.dtype)
+    dx_pad, carry = (np.empty((4 * ty + 2, 4 * tx + 2, n, c), v.dtype) if input_grad else None), None
+    for rows in tile_row_chunks(ty):
+        dm = grad_transform(dy[4 * rows.start:4 * rows.stop], len(rows), tx)
+        du += np.matmul(by_row[:, rows.start:rows.stop].reshape(36, -1, c).transpose(0, 2, 1), dm)
+        if input_grad:
+            dv = np.matmul(dm, u.transpose(0, 2, 1), out=scratch("winograd_dv", (36, dm.shape[1], c), v.dtype))
+            dx_pad, carry = input_transform_transpose(dv, len(rows), tx, n, dx_pad, rows.start, carry)
+    dw = filter_grad(du, f, c)
     if not input_grad:
         return None, dw
-    dv = np.matmul(dm, u.transpose(0, 2, 1), out=scratch("winograd_dv", v.shape, v.dtype))
-    dx_pad = input_transform_transpose(dv, ty, tx, dy.shape[2])
+    dx_pad.reshape(4 * ty + 2, -1)[4 * ty:] = carry
     return dx_pad[pad:pad + in_h, pad:pad + in_w], dw
 
 

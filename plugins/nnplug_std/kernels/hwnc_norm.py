@@ -13,16 +13,11 @@ its scale and shift broadcast along the rows. Two things make numpy do this quic
   once, not once per operation (and likewise the backward pass's);
 - statistics taken by the producer: ``ChannelMoments`` sums each row of tiles as the Winograd
   output transform writes it, so that the forward pass reads the map once more, not three times.
-
-The blocks go to as many threads as BLAS may use (``nnplug_std.kernels.parallel``); their partial
-sums are added up in block order whatever the threads, so the results do not depend on them.
 """
 import numpy as np
 
 from nnplug_std.kernels.batch_stats import bn_setup
 from nnplug_std.kernels.gelu import check_form, gelu, gelu_grad
-from nnplug_std.kernels.parallel import each
-from nnplug_std.kernels.workspace import scratch
 
 _BLOCK = 1 << 18  # values per block: a block of each operand stays in the L2 and L3 caches
 
@@ -83,11 +78,8 @@ class ChannelMoments:
 
     def add(self, block):
         wide, self.k = _wide(block)
-        rows = [rows for _, rows in _blocks(block, self.k)]
-        # partial sums in float32, block by block, added up once in mean_var
-        for sums, squares in each(lambda r: (column_sums(wide[r]), _column_dots(wide[r], wide[r])), rows):
-            self.sums.append(sums)
-            self.squares.append(squares)
+        self.sums.append(column_sums(wide))  # partial sums in float32, added up once in mean_var
+        self.squares.append(_column_dots(wide, wide))
         self.total += block.size // block.shape[-1]
 
     def mean_var(self):
@@ -149,8 +141,7 @@ def bn_act_forward_hwnc(a, gamma, beta, bn_param, act="relu", approximate="none"
     tiled_scale, shift = _tiled(scale, k, dtype), _tiled(beta - centre * scale, k, dtype)
     out = np.empty_like(wide)
     mask = np.empty(wide.shape, bool) if act == "relu" else None
-
-    def block(rows):  # normalise, shift and activate a block while it is in cache
+    for rows in blocks:  # normalise, shift and activate a block while it is in cache
         o = np.multiply(wide[rows], tiled_scale, out=out[rows])
         o += shift
         if act == "relu":
@@ -158,8 +149,6 @@ def bn_act_forward_hwnc(a, gamma, beta, bn_param, act="relu", approximate="none"
             o *= mask[rows]  # a multiply by the mask: np.maximum is slower here
         elif act == "gelu":
             gelu(o, approximate, out=o)
-
-    each(block, blocks)
     cache = None
     if mode == "train":
         cache = (wide, _tiled(mean, k, dtype), k, inv_std, scale, (act, approximate, mask, tiled_scale, shift))
@@ -190,13 +179,11 @@ def bn_act_backward_hwnc(dout, cache):
     blocks = _blocks(dout, k)
     mask = None if mask is None else mask.reshape(dout.shape)
     da = np.empty_like(a)
-    size = (blocks[0][1].stop, a.shape[1])
+    dy, xc = (np.empty((blocks[0][1].stop, a.shape[1]), dtype) for _ in range(2))  # one block each, reused
 
     def block_terms(map_rows, rows, first):
-        """dy and xc = a - mean of one block, formed in cache (dout may be a strided view); this thread's
-        scratch holds them."""
+        """dy and xc = a - mean of one block, formed in cache (dout may be a strided view)."""
         n = a[rows].shape[0]
-        dy, xc = scratch("bn_dy", size, dtype), scratch("bn_xc", size, dtype)
         if act == "gelu":
             if first:  # y again, as the forward pass computed it, then dy into da
                 y = np.multiply(a[rows], tiled_scale, out=xc[:n])
@@ -211,23 +198,20 @@ def bn_act_backward_hwnc(dout, cache):
             np.copyto(block_dy.reshape(dout[map_rows].shape), dout[map_rows])
         return block_dy, np.subtract(a[rows], mean, out=xc[:n])
 
-    def partial(block):
-        block_dy, block_xc = block_terms(*block, True)
-        return column_sums(block_dy), _column_dots(block_dy, block_xc)
-
-    sums, dots = zip(*each(partial, blocks))
+    sums, dots = [], []
+    for map_rows, rows in blocks:
+        block_dy, block_xc = block_terms(map_rows, rows, True)
+        sums.append(column_sums(block_dy))
+        dots.append(_column_dots(block_dy, block_xc))
     dbeta = _per_channel(sums, k, c).astype(dtype)
     dgamma = (_per_channel(dots, k, c) * inv_std).astype(dtype)
     k_xc, k_dy, k_0 = (_tiled(v, k, dtype) for v in (scale * inv_std * dgamma / p, scale, scale * dbeta / p))
-
-    def finish(block):  # xc (and ReLU's dy) formed again rather than stored: a write and a read saved
-        block_dy, block_xc = block_terms(*block, False)
-        d = np.multiply(block_dy, k_dy, out=da[block[1]])
+    for map_rows, rows in blocks:  # xc (and ReLU's dy) formed again rather than stored: a write and a read saved
+        block_dy, block_xc = block_terms(map_rows, rows, False)
+        d = np.multiply(block_dy, k_dy, out=da[rows])
         block_xc *= k_xc
         d -= block_xc
         d -= k_0
-
-    each(finish, blocks)
     return da.reshape(dout.shape), dgamma, dbeta
 
 

@@ -21,7 +21,6 @@ the largest error is a few 1e-6 of the output's largest value, about 6 times im2
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from nnplug_std.kernels.parallel import each
 from nnplug_std.kernels.workspace import scratch, zero_border
 
 _BT = np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
@@ -30,13 +29,6 @@ _G = np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
                [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]])
 _AT = np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]], dtype=float)
 _GG = np.kron(_G, _G)  # (36, 9): both sides of G g G^T at once, points (a, b) row-major, taps (i, j)
-
-
-def _per_tile_row(a, b, out):
-    """``np.matmul(a, b, out=out)`` for b and out of shape (6, TY, ...), one row of tiles at a time, the rows
-    shared out over as many threads as BLAS may use: these products are many small ones, each too small
-    for BLAS to thread."""
-    each(lambda i: np.matmul(a, b[:, i], out=out[:, i]), range(b.shape[1]))
 
 
 def tiles(size):
@@ -91,7 +83,7 @@ def input_transform(x_pad, ty, tx):
     s = r.strides
     cols = as_strided(r, (6, ty, tx, 6, n * c), (s[0], s[1], 4 * s[2], s[2], s[3]))
     v = np.empty((6, 6, ty, tx, n * c), dtype)
-    _per_tile_row(bt, cols, v.transpose(0, 2, 3, 1, 4))
+    np.matmul(bt, cols, out=v.transpose(0, 2, 3, 1, 4))
     return v.reshape(36, ty * tx * n, c)
 
 
@@ -107,7 +99,7 @@ def output_transform(m, ty, tx, n, out=None, each_row_block=None):
     at = _AT.astype(dtype)
     # columns first: (4, 6) @ (6, N*F) for every tile, written as 4 output columns of N*F values
     z = scratch("winograd_stage", (6, ty, tx, 4, n * f), dtype)
-    _per_tile_row(at, m.reshape(6, 6, ty, tx, n * f).transpose(0, 2, 3, 1, 4), z)
+    np.matmul(at, m.reshape(6, 6, ty, tx, n * f).transpose(0, 2, 3, 1, 4), out=z)
     # then rows: (4, 6) @ (6, 4 TX * N * F) for every tile row
     if out is None:
         out = np.empty((4 * ty, 4 * tx, n, f), dtype)
@@ -132,7 +124,7 @@ def grad_transform(dy, ty, tx):
     d = scratch("winograd_stage", (6, ty, 4 * tx, n * f), dtype)
     np.matmul(a, dy.reshape(ty, 4, 4 * tx * n * f), out=d.reshape(6, ty, 4 * tx * n * f).transpose(1, 0, 2))
     dm = scratch("winograd_points", (6, 6, ty, tx, n * f), dtype)
-    _per_tile_row(a, d.reshape(6, ty, tx, 4, n * f), dm.transpose(0, 2, 3, 1, 4))
+    np.matmul(a, d.reshape(6, ty, tx, 4, n * f), out=dm.transpose(0, 2, 3, 1, 4))
     return dm.reshape(36, ty * tx * n, f)
 
 
@@ -204,15 +196,10 @@ def input_transform_transpose(dv, ty, tx, n, dx_pad=None, first=0, carry=None):
     # columns: (6, 6) @ (6, N*C) for every tile, into the rows-transformed gradient (6, TY, W+2, N*C)
     d_rows = scratch("winograd_stage", (6, ty, wp, n * c), dtype)
     per_tile = dv.reshape(6, 6, ty, tx, n * c).transpose(0, 2, 3, 1, 4)
-
-    def tile_row(i):  # many small products, each too small for BLAS to thread: the rows go to threads
-        row = d_rows[:, i]
-        np.matmul(b[:4], per_tile[:, i], out=row[:, :4 * tx].reshape(6, tx, 4, n * c))
-        tail = np.matmul(b[4:], per_tile[:, i], out=scratch("winograd_tail", (6, tx, 2, n * c), dtype))
-        row[:, 4:4 * tx].reshape(6, tx - 1, 4, n * c)[:, :, :2] += tail[:, :-1]
-        row[:, 4 * tx:] = tail[:, -1]
-
-    each(tile_row, range(ty))
+    np.matmul(b[:4], per_tile, out=d_rows[:, :, :4 * tx].reshape(6, ty, tx, 4, n * c))
+    tail = np.matmul(b[4:], per_tile, out=scratch("winograd_tail", (6, ty, tx, 2, n * c), dtype))
+    d_rows[:, :, 4:4 * tx].reshape(6, ty, tx - 1, 4, n * c)[:, :, :, :2] += tail[:, :, :-1]
+    d_rows[:, :, 4 * tx:] = tail[:, :, -1]
     # rows: (6, 6) @ (6, (W+2)*N*C) for every tile row
     alone = dx_pad is None
     if alone:

@@ -158,7 +158,7 @@ def memory(batch, runs=3):
 def winograd_errors():
     from nnplug_std.classic.conv_layers import conv_forward_naive
     from nnplug_std.kernels.im2col import conv_forward_fast
-    from nnplug_std.kernels.winograd import conv_forward_winograd
+    from nnplug_std.kernels.winograd_nchw import conv_forward_winograd
     rng = np.random.default_rng(0)
     print("\n(e) Winograd F(4x4, 3x3) in float32 vs the naive float64 convolution, batch 4\n")
     print("| layer | Winograd: max abs error / max abs output | Winograd: max relative error where abs output "

@@ -16,7 +16,7 @@ from nnplug_std.kernels.hwnc_layers import (
     bn_relu_backward_hwnc, bn_relu_forward_hwnc, conv_bn_relu_backward_hwnc, conv_bn_relu_forward_hwnc,
     hwnc_to_nchw, image_conv_backward, image_conv_forward, max_pool_backward_hwnc, max_pool_forward_hwnc,
     nchw_to_hwnc)
-from nnplug_std.kernels.winograd import conv_backward_winograd, conv_forward_winograd
+from nnplug_std.kernels.winograd_nchw import conv_backward_winograd, conv_forward_winograd
 
 CASES = [  # (x shape, F, pad): sizes that are and are not multiples of the 4x4 tile
     ((2, 3, 8, 8), 4, 1),

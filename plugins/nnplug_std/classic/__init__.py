@@ -36,4 +36,4 @@ from nnplug_std.classic.layer_utils import (  # noqa: F401
     conv_relu_pool_forward)
 from nnplug_std.classic.spatial_normalization import (  # noqa: F401
     spatial_batchnorm_backward, spatial_batchnorm_forward, spatial_groupnorm_backward, spatial_groupnorm_forward)
-from nnplug_std.kernels.winograd import conv_backward_winograd, conv_forward_winograd  # noqa: F401
+from nnplug_std.kernels.winograd_nchw import conv_backward_winograd, conv_forward_winograd  # noqa: F401

@@ -7,6 +7,7 @@ import numpy as np
 
 from nnplug.core.global_random import NumpyGlobal
 from nnplug_std.kernels.gelu import check_form, gelu, gelu_grad
+from nnplug_std.kernels.parallel import dot
 from nnplug_std.kernels.products import column_sums, weight_grad
 
 
@@ -25,7 +26,7 @@ def affine_forward(x, w, b):
     - cache: (x, w, b)
     """
     x2 = x.reshape(x.shape[0], -1)  # a view for contiguous x: no copy
-    out = x2 @ w
+    out = dot(x2, w)  # rows shared out where the caller spreads its work (nnplug_std.kernels.parallel)
     if b is not None:
         out += b
     return out, (x, w, b)
@@ -47,7 +48,7 @@ def affine_backward(dout, cache, input_grad=True):
     x, w, b = cache
     dw = weight_grad(x.reshape(x.shape[0], -1), dout, w)
     db = None if b is None else column_sums(dout)
-    dx = (dout @ w.T).reshape(x.shape) if input_grad else None  # as costly as dw
+    dx = dot(dout, w.T).reshape(x.shape) if input_grad else None  # as costly as dw
     return dx, dw, db
 
 

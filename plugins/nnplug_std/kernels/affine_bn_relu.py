@@ -6,6 +6,7 @@ offer them through ``Layer.fuse``.
 import numpy as np
 
 from nnplug_std.kernels.batch_stats import bn_setup, bn_train_backward, bn_train_stats
+from nnplug_std.kernels.parallel import dot
 from nnplug_std.kernels.products import weight_grad
 
 
@@ -27,7 +28,7 @@ def affine_bn_relu_forward(x, w, b, gamma, beta, bn_param):
     """
     mode, eps, momentum, running_mean, running_var = bn_setup(bn_param, w.shape[1], w.dtype)
     b = np.zeros(w.shape[1], w.dtype) if b is None else b
-    a = x.reshape(x.shape[0], -1) @ w
+    a = dot(x.reshape(x.shape[0], -1), w)
     if mode == "train":
         mean, var, inv_std = bn_train_stats(a, eps)  # a is centred in place
         bn_param["running_mean"] = momentum * running_mean + (1 - momentum) * (mean + b)
@@ -63,5 +64,5 @@ def affine_bn_relu_backward(dout, cache, input_grad=True):
     da, dgamma, dbeta = bn_train_backward(dout * (out > 0), xc, inv_std, scale)
     dw = weight_grad(x.reshape(x.shape[0], -1), da, w)
     db = np.zeros_like(dbeta)
-    dx = (da @ w.T).reshape(x.shape) if input_grad else None
+    dx = dot(da, w.T).reshape(x.shape) if input_grad else None
     return dx, dw, db, dgamma, dbeta

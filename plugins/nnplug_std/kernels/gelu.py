@@ -10,10 +10,13 @@ Two forms, as PyTorch's ``approximate`` names them:
 - ``"tanh"``: ``0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3)))``, exact to rounding in
   either dtype through numpy's tanh.
 
-The float32 work runs block by block (``BLOCK`` values), so that a dozen passes of numpy over a
-block stay in cache; the derivative is ``Phi(x) + x * phi(x)`` (tanh form: its own derivative).
+The work runs block by block (``BLOCK`` values), so that a dozen passes of numpy over a block stay
+in cache, and the blocks go to as many threads as BLAS may use (``nnplug_std.kernels.parallel``);
+the derivative is ``Phi(x) + x * phi(x)`` (tanh form: its own derivative).
 """
 import numpy as np
+
+from nnplug_std.kernels.parallel import each
 
 FORMS = ("none", "tanh")
 BLOCK = 1 << 16  # values per block: a block and its few temporaries stay in a core's L2 cache
@@ -36,8 +39,7 @@ def check_form(approximate):
 def _blocks(x, *others):
     """Flat views of ``x`` and ``others`` (arrays of x's size), cut into blocks of ``BLOCK`` values."""
     flat = [a.reshape(-1) for a in (x, *others)]
-    for start in range(0, flat[0].size, BLOCK):
-        yield [a[start:start + BLOCK] for a in flat]
+    return [[a[start:start + BLOCK] for a in flat] for start in range(0, flat[0].size, BLOCK)]
 
 
 def _half_erfc_float32(z, out):
@@ -93,7 +95,9 @@ def gelu(x, approximate="none", out=None):
     """
     check_form(approximate)
     out = np.empty_like(x) if out is None else out
-    for xb, ob in _blocks(x, out):
+
+    def block(pair):
+        xb, ob = pair
         if approximate == "tanh":
             th, _ = _tanh_inner(xb)
             th += xb.dtype.type(1)
@@ -102,6 +106,8 @@ def gelu(x, approximate="none", out=None):
         else:
             cdf = _cdf_block(xb, np.empty_like(xb))
             np.multiply(xb, cdf, out=ob)
+
+    each(block, _blocks(x, out))
     return out
 
 
@@ -120,28 +126,32 @@ def gelu_grad(x, dout, approximate="none", out=None):
     check_form(approximate)
     out = np.empty_like(x) if out is None else out
     dout = np.ascontiguousarray(dout)
-    for xb, db, ob in _blocks(x, dout, out):
-        if approximate == "tanh":
-            th, x2 = _tanh_inner(xb)
-            # d/dx = 0.5 (1 + th) + 0.5 x (1 - th^2) k0 (1 + 3 k1 x^2)
-            x2 *= xb.dtype.type(3 * _TANH_K1)
-            x2 += xb.dtype.type(1)
-            x2 *= xb
-            x2 *= xb.dtype.type(0.5 * _TANH_K0)
-            sech2 = np.multiply(th, th)
-            np.subtract(xb.dtype.type(1), sech2, out=sech2)
-            x2 *= sech2
-            th += xb.dtype.type(1)
-            th *= xb.dtype.type(0.5)
-            th += x2
-            np.multiply(db, th, out=ob)
-        else:
-            grad = _cdf_block(xb, np.empty_like(xb))
-            pdf = np.multiply(xb, xb)
-            pdf *= xb.dtype.type(-0.5)
-            np.exp(pdf, out=pdf)
-            pdf *= xb.dtype.type(_PHI_SCALE)
-            pdf *= xb
-            grad += pdf
-            np.multiply(db, grad, out=ob)
+    each(lambda blocks: _grad_block(*blocks, approximate), _blocks(x, dout, out))
     return out
+
+
+def _grad_block(xb, db, ob, approximate):
+    """``db * GELU'(xb)`` of one block into ``ob``."""
+    if approximate == "tanh":
+        th, x2 = _tanh_inner(xb)
+        # d/dx = 0.5 (1 + th) + 0.5 x (1 - th^2) k0 (1 + 3 k1 x^2)
+        x2 *= xb.dtype.type(3 * _TANH_K1)
+        x2 += xb.dtype.type(1)
+        x2 *= xb
+        x2 *= xb.dtype.type(0.5 * _TANH_K0)
+        sech2 = np.multiply(th, th)
+        np.subtract(xb.dtype.type(1), sech2, out=sech2)
+        x2 *= sech2
+        th += xb.dtype.type(1)
+        th *= xb.dtype.type(0.5)
+        th += x2
+        np.multiply(db, th, out=ob)
+    else:
+        grad = _cdf_block(xb, np.empty_like(xb))
+        pdf = np.multiply(xb, xb)
+        pdf *= xb.dtype.type(-0.5)
+        np.exp(pdf, out=pdf)
+        pdf *= xb.dtype.type(_PHI_SCALE)
+        pdf *= xb
+        grad += pdf
+        np.multiply(db, grad, out=ob)

@@ -12,6 +12,7 @@ import numpy as np
 
 from nnplug_std.kernels.hwnc_image import chunk_rows
 from nnplug_std.kernels.hwnc_norm import column_sums
+from nnplug_std.kernels.parallel import each, matmul, split
 from nnplug_std.kernels.shapes import conv_output_size
 from nnplug_std.kernels.workspace import scratch, zero_border
 
@@ -32,11 +33,13 @@ def _columns(x_pad, hh, ww, stride, rows, w_out):
     n, c = x_pad.shape[2:]
     cols = scratch("hwnc_conv_cols", (len(rows), w_out, n, hh, ww, c), x_pad.dtype)
     r0 = rows.start
-    for k in range(hh):
+
+    def tap(kl):
+        k, l = divmod(kl, ww)
         top = k + stride * r0
-        for l in range(ww):
-            cols[:, :, :, k, l] = x_pad[top:top + stride * (len(rows) - 1) + 1:stride,
-                                        l:l + stride * (w_out - 1) + 1:stride]
+        cols[:, :, :, k, l] = x_pad[top:top + stride * (len(rows) - 1) + 1:stride, l:l + stride * (w_out - 1) + 1:stride]
+
+    each(tap, range(hh * ww))
     return cols
 
 
@@ -69,7 +72,7 @@ def conv_forward_hwnc(x, w, b, conv_param):
     for r0 in range(0, h_out, step):
         rows = range(r0, min(h_out, r0 + step))
         cols = _columns(x_pad, hh, ww, stride, rows, w_out)
-        np.matmul(cols.reshape(-1, w2.shape[0]), w2, out=out[rows.start:rows.stop].reshape(-1, f))
+        matmul(cols.reshape(-1, w2.shape[0]), w2, out=out[rows.start:rows.stop].reshape(-1, f))
     if b is not None:
         out += b.astype(dtype, copy=False)
     return out, (x, w, conv_param, b is not None)
@@ -100,15 +103,18 @@ def conv_backward_hwnc(dout, cache, input_grad=True):
         rows = range(r0, min(h_out, r0 + step))
         cols = _columns(x_pad, hh, ww, stride, rows, w_out).reshape(-1, w2.shape[0])
         d_rows = d2[r0 * w_out * n:rows.stop * w_out * n]
-        dw2 += cols.T @ d_rows
+        dw2 += matmul(cols.T, d_rows, out=np.empty(w2.shape, dtype))
         if not input_grad:
             continue
-        dcols = np.matmul(d_rows, w2.T, out=cols).reshape(len(rows), w_out, n, hh, ww, c)  # the columns are spent
-        for k in range(hh):
-            top = k + stride * r0
-            for l in range(ww):
-                dx_pad[top:top + stride * (len(rows) - 1) + 1:stride,
-                       l:l + stride * (w_out - 1) + 1:stride] += dcols[:, :, :, k, l]
+        dcols = matmul(d_rows, w2.T, out=cols).reshape(len(rows), w_out, n, hh, ww, c)  # the columns are spent
+
+        def col2im(samples, top0=stride * r0, count=len(rows)):  # the taps overlap; the samples do not
+            for k in range(hh):
+                for l in range(ww):
+                    dx_pad[k + top0:k + top0 + stride * (count - 1) + 1:stride, l:l + stride * (w_out - 1) + 1:stride,
+                           samples] += dcols[:, :, samples, k, l]
+
+        each(col2im, split(n))
     dw = np.ascontiguousarray(dw2.reshape(hh, ww, c, f).transpose(3, 2, 0, 1))
     dx = None if dx_pad is None else dx_pad[pad:pad + h, pad:pad + w_in]
     return dx, dw, column_sums(d2) if has_bias else None

@@ -16,6 +16,7 @@ The first layer needs no input gradient, so the backward pass returns none.
 """
 import numpy as np
 
+from nnplug_std.kernels.parallel import each, matmul
 from nnplug_std.kernels.products import column_sums
 from nnplug_std.kernels.shapes import conv_output_size
 from nnplug_std.kernels.workspace import scratch
@@ -31,10 +32,13 @@ def _columns(x_t, hh, ww, stride, rows, w_out, out):
     """im2col of output rows ``rows`` (a range) from the padded (C, Hp, Wp, N) images into ``out``
     of shape (C, HH, WW, len(rows), W', N)."""
     r0, r1 = rows.start, rows.stop
-    for k in range(hh):
+
+    def tap(kl):
+        k, l = divmod(kl, ww)
         top = k + stride * r0
-        for l in range(ww):
-            out[:, k, l] = x_t[:, top:top + stride * (r1 - r0 - 1) + 1:stride, l:l + stride * (w_out - 1) + 1:stride]
+        out[:, k, l] = x_t[:, top:top + stride * (r1 - r0 - 1) + 1:stride, l:l + stride * (w_out - 1) + 1:stride]
+
+    each(tap, range(hh * ww))
     return out
 
 
@@ -68,7 +72,7 @@ def image_conv_forward(x, w, b, conv_param):
         # one chunk: its columns are the weight gradient's, kept; several: a scratch array, built again later
         cols = _columns(x_t, hh, ww, stride, rows, w_out, np.empty(shape, dtype) if step >= h_out else
                         scratch("image_cols", shape, dtype)).reshape(c * hh * ww, -1)
-        np.matmul(cols.T, w2, out=out[rows.start:rows.stop].reshape(-1, f))
+        matmul(cols.T, w2, out=out[rows.start:rows.stop].reshape(-1, f))
         kept = cols if step >= h_out else None
     if b is not None:
         out += b.astype(dtype, copy=False)
@@ -93,7 +97,7 @@ def image_conv_backward(dout, cache):
     d2 = dout.reshape(-1, f)
     # dw.T = cols @ d2, (C*HH*WW, F): the product with the long inner dimension that BLAS runs fastest
     if kept is not None:
-        dw_t = kept @ d2
+        dw_t = matmul(kept, d2, out=np.empty((c * hh * ww, f), dout.dtype))
     else:
         dw_t = np.zeros((c * hh * ww, f), dout.dtype)
         step = chunk_rows(h_out, f, c * hh * ww)
@@ -101,5 +105,6 @@ def image_conv_backward(dout, cache):
             rows = range(r0, min(h_out, r0 + step))
             cols = _columns(x_t, hh, ww, stride, rows, w_out,
                             scratch("image_cols", (c, hh, ww, len(rows), w_out, n), x_t.dtype))
-            dw_t += cols.reshape(c * hh * ww, -1) @ d2[r0 * w_out * n:rows.stop * w_out * n]
+            dw_t += matmul(cols.reshape(c * hh * ww, -1), d2[r0 * w_out * n:rows.stop * w_out * n],
+                           out=np.empty((c * hh * ww, f), dout.dtype))
     return None, np.ascontiguousarray(dw_t.T).reshape(w_shape), column_sums(d2) if has_bias else None

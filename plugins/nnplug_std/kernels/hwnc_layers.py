@@ -24,6 +24,7 @@ import numpy as np
 from nnplug_std.kernels.hwnc_image import image_conv_backward, image_conv_forward  # noqa: F401
 from nnplug_std.kernels.hwnc_norm import (ChannelMoments, bn_act_backward_hwnc, bn_act_forward_hwnc,  # noqa: F401
                                           bn_relu_backward_hwnc, bn_relu_forward_hwnc, column_sums)
+from nnplug_std.kernels.parallel import each
 from nnplug_std.kernels.winograd import check_winograd_params, conv3x3_backward_hwnc, conv3x3_hwnc, filter_transform, \
     tiles
 
@@ -44,8 +45,11 @@ def hwnc_to_nchw(x):
     h, w, n, c = x.shape
     out = np.empty((n, c, h, w), x.dtype)
     flat, step = x.reshape(h * w, n, c), _positions_per_block(x)
-    for p in range(0, h * w, step):  # a straight transpose writes one value to each line it touches
+
+    def move(p):  # a straight transpose writes one value to each line it touches
         out.reshape(n, c, h * w)[:, :, p:p + step] = flat[p:p + step].transpose(1, 2, 0)
+
+    each(move, range(0, h * w, step))
     return out
 
 
@@ -162,10 +166,19 @@ def max_pool_forward_hwnc(x, pool_param):
         raise ValueError(f"max_pool_forward_hwnc pools 2x2 windows with stride 2, not {pool_param} on {h}x{w}; "
                          f"max_pool_forward_fast takes any")
     x = x[:h - h % 2, :w - w % 2]
-    left = x[:, 0::2] >= x[:, 1::2]  # ties: the left one
-    pairs = np.maximum(x[:, 0::2], x[:, 1::2])
-    top = pairs[0::2] >= pairs[1::2]  # ties: the top one
-    return np.maximum(pairs[0::2], pairs[1::2]), (left, top, (h, w))
+    rest = x.shape[2:]
+    left, top = np.empty((h // 2 * 2, w // 2) + rest, bool), np.empty((h // 2, w // 2) + rest, bool)
+    out = np.empty((h // 2, w // 2) + rest, x.dtype)
+
+    def pool_row(i):  # one row of windows: two rows of x
+        rows = x[2 * i:2 * i + 2]
+        np.greater_equal(rows[:, 0::2], rows[:, 1::2], out=left[2 * i:2 * i + 2])  # ties: the left one
+        pairs = np.maximum(rows[:, 0::2], rows[:, 1::2])
+        np.greater_equal(pairs[0], pairs[1], out=top[i])  # ties: the top one
+        np.maximum(pairs[0], pairs[1], out=out[i])
+
+    each(pool_row, range(h // 2))
+    return out, (left, top, (h, w))
 
 
 def max_pool_backward_hwnc(dout, cache):
@@ -179,14 +192,19 @@ def max_pool_backward_hwnc(dout, cache):
     - dx: gradient with respect to x, of shape (H, W, N, C); zero in a dropped last row or column
     """
     left, top, (h, w) = cache
-    d_top = dout * top
-    d_bottom = dout - d_top  # exact: dout minus dout or minus zero
     dx = np.empty((h, w) + left.shape[2:], dout.dtype)
     if h % 2:
         dx[-1] = 0
     if w % 2:
         dx[:, -1] = 0
-    for row, d_row in ((0, d_top), (1, d_bottom)):
-        np.multiply(d_row, left[row::2], out=dx[row:h - h % 2:2, 0:w - w % 2:2])
-        np.subtract(d_row, dx[row:h - h % 2:2, 0:w - w % 2:2], out=dx[row:h - h % 2:2, 1:w - w % 2:2])
+
+    def spread_row(i):  # one row of windows: two rows of dx
+        d_top = dout[i] * top[i]
+        d_rows = (d_top, dout[i] - d_top)  # exact: dout minus dout or minus zero
+        for row, d_row in enumerate(d_rows):
+            target = dx[2 * i + row, :w - w % 2]
+            np.multiply(d_row, left[2 * i + row], out=target[0::2])
+            np.subtract(d_row, target[0::2], out=target[1::2])
+
+    each(spread_row, range(h // 2))
     return dx

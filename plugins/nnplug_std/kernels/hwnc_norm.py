@@ -13,11 +13,16 @@ its scale and shift broadcast along the rows. Two things make numpy do this quic
   once, not once per operation (and likewise the backward pass's);
 - statistics taken by the producer: ``ChannelMoments`` sums each row of tiles as the Winograd
   output transform writes it, so that the forward pass reads the map once more, not three times.
+
+The blocks go to as many threads as BLAS may use (``nnplug_std.kernels.parallel``); their partial
+sums are added up in block order whatever the threads, so the results do not depend on them.
 """
 import numpy as np
 
 from nnplug_std.kernels.batch_stats import bn_setup
 from nnplug_std.kernels.gelu import check_form, gelu, gelu_grad
+from nnplug_std.kernels.parallel import each
+from nnplug_std.kernels.workspace import scratch
 
 _BLOCK = 1 << 18  # values per block: a block of each operand stays in the L2 and L3 caches
 
@@ -70,17 +75,24 @@ class ChannelMoments:
     """Per-channel sums of x and of x**2 over the rows of an HWNC map, added up block by block in float64.
 
     ``add`` takes blocks of map rows (h, W, N, C) as they are produced, so that a convolution can
-    hand each over while it is still in cache; ``total`` is the number of pixels seen.
+    hand each over while it is still in cache, from any of the kernel's threads; ``key`` orders the
+    blocks (the sums are added up in that order, whatever thread produced them); ``total`` is the
+    number of pixels seen.
     """
 
     def __init__(self):
-        self.sums, self.squares, self.total, self.k = [], [], 0, None
+        self.parts, self.k = {}, None
 
-    def add(self, block):
+    def add(self, block, key=0):
         wide, self.k = _wide(block)
-        self.sums.append(column_sums(wide))  # partial sums in float32, added up once in mean_var
-        self.squares.append(_column_dots(wide, wide))
-        self.total += block.size // block.shape[-1]
+        rows = [rows for _, rows in _blocks(block, self.k)]
+        # partial sums in float32, block by block, added up once in mean_var
+        found = each(lambda r: (column_sums(wide[r]), _column_dots(wide[r], wide[r])), rows)
+        self.parts[key] = (found, block.size // block.shape[-1])
+
+    @property
+    def total(self):
+        return sum(count for _, count in self.parts.values())
 
     def mean_var(self):
         """The mean and the biased variance, E[x^2] - E[x]^2 (in float64, from float32 partial sums).
@@ -88,9 +100,11 @@ class ChannelMoments:
         The difference loses digits only in proportion to mean^2 / var, which for the inputs of a
         batch norm (convolution outputs without their bias) stays small.
         """
-        c = self.sums[0].size // self.k
-        mean = _per_channel(self.sums, self.k, c) / self.total
-        return mean, np.maximum(_per_channel(self.squares, self.k, c) / self.total - mean * mean, 0)
+        found = [pair for key in sorted(self.parts) for pair in self.parts[key][0]]
+        sums, squares = [s for s, _ in found], [q for _, q in found]
+        c = sums[0].size // self.k
+        mean = _per_channel(sums, self.k, c) / self.total
+        return mean, np.maximum(_per_channel(squares, self.k, c) / self.total - mean * mean, 0)
 
 
 ACTIVATIONS = (None, "relu", "gelu")
@@ -141,7 +155,8 @@ def bn_act_forward_hwnc(a, gamma, beta, bn_param, act="relu", approximate="none"
     tiled_scale, shift = _tiled(scale, k, dtype), _tiled(beta - centre * scale, k, dtype)
     out = np.empty_like(wide)
     mask = np.empty(wide.shape, bool) if act == "relu" else None
-    for rows in blocks:  # normalise, shift and activate a block while it is in cache
+
+    def block(rows):  # normalise, shift and activate a block while it is in cache
         o = np.multiply(wide[rows], tiled_scale, out=out[rows])
         o += shift
         if act == "relu":
@@ -149,6 +164,8 @@ def bn_act_forward_hwnc(a, gamma, beta, bn_param, act="relu", approximate="none"
             o *= mask[rows]  # a multiply by the mask: np.maximum is slower here
         elif act == "gelu":
             gelu(o, approximate, out=o)
+
+    each(block, blocks)
     cache = None
     if mode == "train":
         cache = (wide, _tiled(mean, k, dtype), k, inv_std, scale, (act, approximate, mask, tiled_scale, shift))
@@ -179,11 +196,13 @@ def bn_act_backward_hwnc(dout, cache):
     blocks = _blocks(dout, k)
     mask = None if mask is None else mask.reshape(dout.shape)
     da = np.empty_like(a)
-    dy, xc = (np.empty((blocks[0][1].stop, a.shape[1]), dtype) for _ in range(2))  # one block each, reused
+    size = (blocks[0][1].stop, a.shape[1])
 
     def block_terms(map_rows, rows, first):
-        """dy and xc = a - mean of one block, formed in cache (dout may be a strided view)."""
+        """dy and xc = a - mean of one block, formed in cache (dout may be a strided view); this thread's
+        scratch holds them."""
         n = a[rows].shape[0]
+        dy, xc = scratch("bn_dy", size, dtype), scratch("bn_xc", size, dtype)
         if act == "gelu":
             if first:  # y again, as the forward pass computed it, then dy into da
                 y = np.multiply(a[rows], tiled_scale, out=xc[:n])
@@ -198,20 +217,23 @@ def bn_act_backward_hwnc(dout, cache):
             np.copyto(block_dy.reshape(dout[map_rows].shape), dout[map_rows])
         return block_dy, np.subtract(a[rows], mean, out=xc[:n])
 
-    sums, dots = [], []
-    for map_rows, rows in blocks:
-        block_dy, block_xc = block_terms(map_rows, rows, True)
-        sums.append(column_sums(block_dy))
-        dots.append(_column_dots(block_dy, block_xc))
+    def partial(block):
+        block_dy, block_xc = block_terms(*block, True)
+        return column_sums(block_dy), _column_dots(block_dy, block_xc)
+
+    sums, dots = zip(*each(partial, blocks))
     dbeta = _per_channel(sums, k, c).astype(dtype)
     dgamma = (_per_channel(dots, k, c) * inv_std).astype(dtype)
     k_xc, k_dy, k_0 = (_tiled(v, k, dtype) for v in (scale * inv_std * dgamma / p, scale, scale * dbeta / p))
-    for map_rows, rows in blocks:  # xc (and ReLU's dy) formed again rather than stored: a write and a read saved
-        block_dy, block_xc = block_terms(map_rows, rows, False)
-        d = np.multiply(block_dy, k_dy, out=da[rows])
+
+    def finish(block):  # xc (and ReLU's dy) formed again rather than stored: a write and a read saved
+        block_dy, block_xc = block_terms(*block, False)
+        d = np.multiply(block_dy, k_dy, out=da[block[1]])
         block_xc *= k_xc
         d -= block_xc
         d -= k_0
+
+    each(finish, blocks)
     return da.reshape(dout.shape), dgamma, dbeta
 
 

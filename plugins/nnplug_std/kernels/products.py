@@ -3,6 +3,8 @@ import functools
 
 import numpy as np
 
+from nnplug_std.kernels.parallel import dot
+
 
 def column_sums(a):
     """Sum of the rows of a C-ordered ``(N, D)`` array, shape ``(D,)``.
@@ -44,5 +46,5 @@ def weight_grad(x2, dout, w):
     never mixes layouts. A C-ordered w (a classic caller's) gets the classic ``x2.T @ dout``.
     """
     if w.flags.f_contiguous and not w.flags.c_contiguous:
-        return (dout.T @ x2).T
-    return x2.T @ dout
+        return dot(dout.T, x2).T
+    return dot(x2.T, dout)

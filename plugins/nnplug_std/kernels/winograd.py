@@ -10,8 +10,8 @@ The layout is channels-inner, HWNC: ``(H, W, N, C)``. In it every transform is a
 side is a contiguous run of ``N*C`` (or ``W*N*C``) values, and where tiles overlap, they overlap
 in the batch dimension of ``np.matmul``, never inside one matrix; the transforms of rows and of
 columns are two such calls each way. Channels-first arrays would need a transposing copy in
-and out of every layer (``conv_forward_winograd`` pays it, for classic callers); a net that runs
-in HWNC throughout pays it once (``nnplug_std.kernels.hwnc_layers``).
+and out of every layer (``winograd_nchw.conv_forward_winograd`` pays it, for classic callers); a
+net that runs in HWNC throughout pays it once (``nnplug_std.kernels.hwnc_layers``).
 
 Accuracy: the transforms' constants (up to 8, down to 1/24) cost about three bits. In float32
 the largest error is a few 1e-6 of the output's largest value, about 6 times im2col's in float32
@@ -21,6 +21,7 @@ the largest error is a few 1e-6 of the output's largest value, about 6 times im2
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from nnplug_std.kernels.parallel import each, matmul, split
 from nnplug_std.kernels.workspace import scratch, zero_border
 
 _BT = np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
@@ -29,6 +30,13 @@ _G = np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
                [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]])
 _AT = np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]], dtype=float)
 _GG = np.kron(_G, _G)  # (36, 9): both sides of G g G^T at once, points (a, b) row-major, taps (i, j)
+
+
+def _per_tile_row(a, b, out, axis=1):
+    """``np.matmul(a, b, out=out)`` for b and out with the rows of tiles along ``axis``, one row of tiles at
+    a time, the rows shared out over the kernel's threads (``nnplug_std.kernels.parallel``)."""
+    at = (slice(None),) * axis
+    each(lambda i: np.matmul(a, b[at + (i,)], out=out[at + (i,)]), range(b.shape[axis]))
 
 
 def tiles(size):
@@ -77,13 +85,13 @@ def input_transform(x_pad, ty, tx):
     s0, s1 = rows.strides
     # rows first: each tile row's 6 input rows, a matrix of 6 contiguous rows; tile rows overlap in the batch axis
     r = scratch("winograd_stage", (6, ty, wp, n * c), dtype)
-    np.matmul(bt, as_strided(rows, (ty, 6, wp * n * c), (4 * s0, s0, s1)),
-              out=r.reshape(6, ty, wp * n * c).transpose(1, 0, 2))
+    _per_tile_row(bt, as_strided(rows, (ty, 6, wp * n * c), (4 * s0, s0, s1)),
+                  r.reshape(6, ty, wp * n * c).transpose(1, 0, 2), axis=0)
     # then columns: each tile's 6 columns of N*C values
     s = r.strides
     cols = as_strided(r, (6, ty, tx, 6, n * c), (s[0], s[1], 4 * s[2], s[2], s[3]))
     v = np.empty((6, 6, ty, tx, n * c), dtype)
-    np.matmul(bt, cols, out=v.transpose(0, 2, 3, 1, 4))
+    _per_tile_row(bt, cols, v.transpose(0, 2, 3, 1, 4))
     return v.reshape(36, ty * tx * n, c)
 
 
@@ -91,25 +99,27 @@ def output_transform(m, ty, tx, n, out=None, each_row_block=None):
     """Y = A^T M A of every tile: the HWNC output (4 TY, 4 TX, N, F) from the products M (36, TY*TX*N, F).
 
     ``out`` (optional) receives the result; it must be C-contiguous of that shape.
-    ``each_row_block`` (optional) is called with each row of tiles, (4, 4 TX, N, F), as soon as it
-    is written, while it is still in cache (batch norm's statistics are taken there).
+    ``each_row_block`` (optional) is called with each row of tiles, (4, 4 TX, N, F), and its index, as
+    soon as it is written, while it is still in cache (batch norm's statistics are taken there); rows
+    are written on the kernel's threads, so it may be called from any of them.
     """
     f = m.shape[2]
     dtype = m.dtype
     at = _AT.astype(dtype)
     # columns first: (4, 6) @ (6, N*F) for every tile, written as 4 output columns of N*F values
     z = scratch("winograd_stage", (6, ty, tx, 4, n * f), dtype)
-    np.matmul(at, m.reshape(6, 6, ty, tx, n * f).transpose(0, 2, 3, 1, 4), out=z)
+    _per_tile_row(at, m.reshape(6, 6, ty, tx, n * f).transpose(0, 2, 3, 1, 4), z)
     # then rows: (4, 6) @ (6, 4 TX * N * F) for every tile row
     if out is None:
         out = np.empty((4 * ty, 4 * tx, n, f), dtype)
     rows, z_rows = out.reshape(ty, 4, 4 * tx * n * f), z.reshape(6, ty, 4 * tx * n * f).transpose(1, 0, 2)
-    if each_row_block is None:
-        np.matmul(at, z_rows, out=rows)
-        return out
-    for i in range(ty):
+
+    def tile_row(i):
         np.matmul(at, z_rows[i], out=rows[i])
-        each_row_block(out[4 * i:4 * i + 4])
+        if each_row_block is not None:
+            each_row_block(out[4 * i:4 * i + 4], i)
+
+    each(tile_row, range(ty))
     return out
 
 
@@ -122,9 +132,9 @@ def grad_transform(dy, ty, tx):
     dtype = dy.dtype
     a = _AT.T.astype(dtype)  # (6, 4)
     d = scratch("winograd_stage", (6, ty, 4 * tx, n * f), dtype)
-    np.matmul(a, dy.reshape(ty, 4, 4 * tx * n * f), out=d.reshape(6, ty, 4 * tx * n * f).transpose(1, 0, 2))
+    _per_tile_row(a, dy.reshape(ty, 4, 4 * tx * n * f), d.reshape(6, ty, 4 * tx * n * f).transpose(1, 0, 2), axis=0)
     dm = scratch("winograd_points", (6, 6, ty, tx, n * f), dtype)
-    np.matmul(a, d.reshape(6, ty, tx, 4, n * f), out=dm.transpose(0, 2, 3, 1, 4))
+    _per_tile_row(a, d.reshape(6, ty, tx, 4, n * f), dm.transpose(0, 2, 3, 1, 4))
     return dm.reshape(36, ty * tx * n, f)
 
 
@@ -136,7 +146,11 @@ def pad_into(x, pad, ty, tx, purpose):
     h, w, n, c = x.shape
     x_pad = scratch(purpose, (4 * ty + 2, 4 * tx + 2, n, c), x.dtype)
     zero_border(x_pad, pad, 4 * ty + 2 - pad - h, pad, 4 * tx + 2 - pad - w)
-    x_pad[pad:pad + h, pad:pad + w] = x
+
+    def copy(rows):
+        x_pad[pad + rows.start:pad + rows.stop, pad:pad + w] = x[rows]
+
+    each(copy, split(h))
     return x_pad
 
 
@@ -172,8 +186,10 @@ def conv3x3_hwnc(x, u, pad, out_h, out_w, each_row_block=None):
     out = np.empty((4 * ty, 4 * tx, n, f), v.dtype)
     for rows in tile_row_chunks(ty):
         m = scratch("winograd_points", (36, len(rows) * tx * n, f), v.dtype)
-        np.matmul(by_row[:, rows.start:rows.stop].reshape(36, -1, c), u, out=m)
-        output_transform(m, len(rows), tx, n, out=out[4 * rows.start:4 * rows.stop], each_row_block=each_row_block)
+        matmul(by_row[:, rows.start:rows.stop].reshape(36, -1, c), u, out=m)
+        output_transform(m, len(rows), tx, n, out=out[4 * rows.start:4 * rows.stop],
+                         each_row_block=None if each_row_block is None else
+                         lambda block, i, first=rows.start: each_row_block(block, first + i))
     return out, v
 
 
@@ -196,17 +212,23 @@ def input_transform_transpose(dv, ty, tx, n, dx_pad=None, first=0, carry=None):
     # columns: (6, 6) @ (6, N*C) for every tile, into the rows-transformed gradient (6, TY, W+2, N*C)
     d_rows = scratch("winograd_stage", (6, ty, wp, n * c), dtype)
     per_tile = dv.reshape(6, 6, ty, tx, n * c).transpose(0, 2, 3, 1, 4)
-    np.matmul(b[:4], per_tile, out=d_rows[:, :, :4 * tx].reshape(6, ty, tx, 4, n * c))
-    tail = np.matmul(b[4:], per_tile, out=scratch("winograd_tail", (6, ty, tx, 2, n * c), dtype))
-    d_rows[:, :, 4:4 * tx].reshape(6, ty, tx - 1, 4, n * c)[:, :, :, :2] += tail[:, :, :-1]
-    d_rows[:, :, 4 * tx:] = tail[:, :, -1]
+
+    def tile_row(i):  # many small products, each too small for BLAS to thread: the rows go to threads
+        row = d_rows[:, i]
+        np.matmul(b[:4], per_tile[:, i], out=row[:, :4 * tx].reshape(6, tx, 4, n * c))
+        tail = np.matmul(b[4:], per_tile[:, i], out=scratch("winograd_tail", (6, tx, 2, n * c), dtype))
+        row[:, 4:4 * tx].reshape(6, tx - 1, 4, n * c)[:, :, :2] += tail[:, :-1]
+        row[:, 4 * tx:] = tail[:, -1]
+
+    each(tile_row, range(ty))
     # rows: (6, 6) @ (6, (W+2)*N*C) for every tile row
     alone = dx_pad is None
     if alone:
         dx_pad = np.empty((4 * ty + 2, wp, n, c), dtype)
     flat, per_row = dx_pad.reshape(-1, wp * n * c)[4 * first:], d_rows.reshape(6, ty, wp * n * c).transpose(1, 0, 2)
-    np.matmul(b[:4], per_row, out=flat[:4 * ty].reshape(ty, 4, wp * n * c))
-    tail = np.matmul(b[4:], per_row, out=scratch("winograd_tail", (ty, 2, wp * n * c), dtype))
+    _per_tile_row(b[:4], per_row, flat[:4 * ty].reshape(ty, 4, wp * n * c), axis=0)
+    tail = scratch("winograd_tail", (ty, 2, wp * n * c), dtype)
+    _per_tile_row(b[4:], per_row, tail, axis=0)
     flat[4:4 * ty].reshape(ty - 1, 4, wp * n * c)[:, :2] += tail[:-1]
     if carry is not None:
         flat[:2] += carry
@@ -239,9 +261,10 @@ def conv3x3_backward_hwnc(dy, v, u, w_shape, pad, in_h, in_w, input_grad=True):
     dx_pad, carry = (np.empty((4 * ty + 2, 4 * tx + 2, n, c), v.dtype) if input_grad else None), None
     for rows in tile_row_chunks(ty):
         dm = grad_transform(dy[4 * rows.start:4 * rows.stop], len(rows), tx)
-        du += np.matmul(by_row[:, rows.start:rows.stop].reshape(36, -1, c).transpose(0, 2, 1), dm)
+        du += matmul(by_row[:, rows.start:rows.stop].reshape(36, -1, c).transpose(0, 2, 1), dm,
+                     out=np.empty((36, c, f), v.dtype))
         if input_grad:
-            dv = np.matmul(dm, u.transpose(0, 2, 1), out=scratch("winograd_dv", (36, dm.shape[1], c), v.dtype))
+            dv = matmul(dm, u.transpose(0, 2, 1), out=scratch("winograd_dv", (36, dm.shape[1], c), v.dtype))
             dx_pad, carry = input_transform_transpose(dv, len(rows), tx, n, dx_pad, rows.start, carry)
     dw = filter_grad(du, f, c)
     if not input_grad:
@@ -255,55 +278,3 @@ def check_winograd_params(w, conv_param):
     if w.shape[2:] != (3, 3) or conv_param["stride"] != 1 or not 0 <= conv_param["pad"] <= 2:
         raise ValueError(f"Winograd F(4x4, 3x3) takes 3x3 filters, stride 1 and pad 0 to 2, not filters "
                          f"{w.shape[2:]}, stride {conv_param['stride']}, pad {conv_param['pad']}")
-
-
-def conv_forward_winograd(x, w, b, conv_param):
-    """Forward pass of a 3x3 stride-1 convolution by Winograd F(4x4, 3x3), on channels-first arrays.
-
-    The same result as ``conv_forward_fast`` to within Winograd's rounding (see the module's
-    docstring). It transposes x to HWNC and the output back, which costs about as much as the
-    convolution's transforms: nets should stay in HWNC (``nnplug_std.kernels.hwnc_layers``).
-
-    Inputs:
-    - x: input of shape (N, C, H, W)
-    - w: filters of shape (F, C, 3, 3)
-    - b: biases of shape (F,)
-    - conv_param: dict with 'stride' (must be 1) and 'pad' (0, 1 or 2); else ValueError
-
-    Returns a tuple of:
-    - out: output of shape (N, F, H + 2 pad - 2, W + 2 pad - 2)
-    - cache: what ``conv_backward_winograd`` needs
-    """
-    check_winograd_params(w, conv_param)
-    pad = conv_param["pad"]
-    dtype = np.result_type(x, w)
-    n, c, h, w_in = x.shape
-    out_h, out_w = h + 2 * pad - 2, w_in + 2 * pad - 2
-    out, v = conv3x3_hwnc(x.transpose(2, 3, 0, 1).astype(dtype, copy=False), filter_transform(w, dtype), pad,
-                          out_h, out_w)
-    out = np.ascontiguousarray(out[:out_h, :out_w].transpose(2, 3, 0, 1))  # channels-first in memory too
-    out += b.astype(dtype, copy=False)[:, None, None]
-    return out, (w, pad, (h, w_in), v)
-
-
-def conv_backward_winograd(dout, cache):
-    """Backward pass of ``conv_forward_winograd``.
-
-    Inputs:
-    - dout: upstream gradient of shape (N, F, H', W')
-    - cache: from ``conv_forward_winograd``
-
-    Returns a tuple of:
-    - dx: gradient with respect to x, of shape (N, C, H, W)
-    - dw: gradient with respect to w, of shape (F, C, 3, 3)
-    - db: gradient with respect to b, of shape (F,)
-    """
-    w, pad, (h, w_in), v = cache
-    f = w.shape[0]
-    dtype = v.dtype
-    n, _, out_h, out_w = dout.shape
-    ty, tx = tiles(out_h), tiles(out_w)
-    dy = np.zeros((4 * ty, 4 * tx, n, f), dtype)  # past (out_h, out_w) the tiles' gradient is zero
-    dy[:out_h, :out_w] = dout.transpose(2, 3, 0, 1)
-    dx, dw = conv3x3_backward_hwnc(dy, v, filter_transform(w, dtype), w.shape, pad, h, w_in)
-    return np.ascontiguousarray(dx.transpose(2, 3, 0, 1)), dw.astype(dtype, copy=False), dout.sum(axis=(0, 2, 3))

@@ -28,6 +28,7 @@ import numpy as np
 from nnplug.contract.kinds import check_mode
 from nnplug_std.kernels.gelu import gelu, gelu_grad
 from nnplug_std.kernels.hwnc_conv import conv_backward_hwnc, conv_forward_hwnc
+from nnplug_std.kernels.parallel import spread
 from nnplug_std.kernels.hwnc_layers import (ChannelMoments, bn_act_backward_hwnc, bn_act_forward_hwnc, column_sums,
                                             hwnc_to_nchw, image_conv_backward, image_conv_forward,
                                             max_pool_backward_hwnc, max_pool_forward_hwnc, nchw_to_hwnc,
@@ -51,6 +52,14 @@ class ConvChain:
 
     def forward(self, x, params, mode):
         check_mode(mode)
+        with spread():  # the kernels share their work out themselves, BLAS on one thread meanwhile
+            return self._forward(x, params, mode)
+
+    def backward(self, dout, caches):
+        with spread():
+            return self._backward(dout, caches)
+
+    def _forward(self, x, params, mode):
         image = self.steps[0][:2] == ("conv", 0) and not self.layers[0].input_grad
         # moments: batch norm's statistics, taken by a Winograd conv right before it
         caches, h, moments = [], x if image else nchw_to_hwnc(x), None
@@ -101,7 +110,7 @@ class ConvChain:
             caches.append((kind, cache))
         return hwnc_to_nchw(h), caches
 
-    def backward(self, dout, caches):
+    def _backward(self, dout, caches):
         grads, dh, kept = [{} for _ in self.layers], nchw_to_hwnc(dout), {}
 
         def store(i, found):

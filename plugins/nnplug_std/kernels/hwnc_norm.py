@@ -72,27 +72,33 @@ def _per_channel(partial, k, c):
 
 
 class ChannelMoments:
-    """Per-channel sums of x and of x**2 over the rows of an HWNC map, added up block by block in float64.
+    """Per-channel sums of x and of x**2 over the rows of an HWNC map, added up in float64.
 
-    ``add`` takes blocks of map rows (h, W, N, C) as they are produced, so that a convolution can
-    hand each over while it is still in cache, from any of the kernel's threads; ``key`` orders the
-    blocks (the sums are added up in that order, whatever thread produced them); ``total`` is the
-    number of pixels seen.
+    ``add`` takes blocks of the map (h, W, n, C), a block of rows or of rows and samples (a strided
+    view), as they are produced, so that a convolution can hand each over while it is still in
+    cache, from any of the kernel's threads; ``key`` orders the blocks (their sums are added up in
+    that order, whatever thread produced them); ``total`` is the number of pixels seen.
     """
 
     def __init__(self):
-        self.parts, self.k = {}, None
+        self.parts = {}
 
     def add(self, block, key=0):
-        wide, self.k = _wide(block)
-        rows = [rows for _, rows in _blocks(block, self.k)]
-        # partial sums in float32, block by block, added up once in mean_var
-        found = each(lambda r: (column_sums(wide[r]), _column_dots(wide[r], wide[r])), rows)
-        self.parts[key] = (found, block.size // block.shape[-1])
+        c = block.shape[-1]
+        if block.flags.c_contiguous:
+            wide, k = _wide(block)
+            # partial sums in float32, block by block, added up in float64
+            found = each(lambda r: (column_sums(wide[r]), _column_dots(wide[r], wide[r])),
+                         [rows for _, rows in _blocks(block, k)])
+            sums, squares = (_per_channel([f[i] for f in found], k, c) for i in (0, 1))
+        else:
+            sums = np.einsum("hwnc->c", block).astype(np.float64)
+            squares = np.einsum("hwnc,hwnc->c", block, block).astype(np.float64)
+        self.parts[key] = (sums, squares, block.size // c)
 
     @property
     def total(self):
-        return sum(count for _, count in self.parts.values())
+        return sum(count for _, _, count in self.parts.values())
 
     def mean_var(self):
         """The mean and the biased variance, E[x^2] - E[x]^2 (in float64, from float32 partial sums).
@@ -100,11 +106,9 @@ class ChannelMoments:
         The difference loses digits only in proportion to mean^2 / var, which for the inputs of a
         batch norm (convolution outputs without their bias) stays small.
         """
-        found = [pair for key in sorted(self.parts) for pair in self.parts[key][0]]
-        sums, squares = [s for s, _ in found], [q for _, q in found]
-        c = sums[0].size // self.k
-        mean = _per_channel(sums, self.k, c) / self.total
-        return mean, np.maximum(_per_channel(squares, self.k, c) / self.total - mean * mean, 0)
+        parts = [self.parts[key] for key in sorted(self.parts)]
+        mean = sum(p[0] for p in parts) / self.total
+        return mean, np.maximum(sum(p[1] for p in parts) / self.total - mean * mean, 0)
 
 
 ACTIVATIONS = (None, "relu", "gelu")

@@ -28,7 +28,7 @@ import numpy as np
 from nnplug.contract.kinds import check_mode
 from nnplug_std.kernels.gelu import gelu, gelu_grad
 from nnplug_std.kernels.hwnc_conv import conv_backward_hwnc, conv_forward_hwnc
-from nnplug_std.kernels.parallel import spread
+from nnplug_std.kernels.parallel import each, split, spread
 from nnplug_std.kernels.hwnc_layers import (ChannelMoments, bn_act_backward_hwnc, bn_act_forward_hwnc, column_sums,
                                             hwnc_to_nchw, image_conv_backward, image_conv_forward,
                                             max_pool_backward_hwnc, max_pool_forward_hwnc, nchw_to_hwnc,
@@ -95,8 +95,8 @@ class ConvChain:
             elif kind == "pool":
                 h, cache = max_pool_forward_hwnc(h, layer.pool_param)
             elif kind == "relu":
-                cache = h > 0
-                h = h * cache
+                cache = np.empty(h.shape, bool)
+                h = by_rows(h, lambda a, rows: (np.greater(a[rows], 0, out=cache[rows]), a[rows] * cache[rows])[1])
             elif kind == "gelu":
                 h, cache = gelu(h, layer.approximate), (h, layer.approximate)
             elif kind == "save":
@@ -106,7 +106,8 @@ class ConvChain:
             elif kind == "reshape":
                 h, cache = shortcut_forward(h, layer), h.shape
             else:  # add
-                h = kept.pop(i) + h
+                body = kept.pop(i)
+                h = by_rows(h, lambda a, rows: body[rows] + a[rows])
             caches.append((kind, cache))
         return hwnc_to_nchw(h), caches
 
@@ -134,7 +135,7 @@ class ConvChain:
             elif kind == "pool":
                 dh = max_pool_backward_hwnc(dh, cache)
             elif kind == "relu":
-                dh = dh * cache
+                dh = by_rows(dh, lambda a, rows, mask=cache: a[rows] * mask[rows])
             elif kind == "gelu":
                 dh = gelu_grad(cache[0], dh, cache[1])
             elif kind == "image":
@@ -151,8 +152,20 @@ class ConvChain:
             elif kind == "swap":
                 dh, kept[i] = kept[i], dh
             elif kind == "save":
-                dh = dh + kept.pop(i)
+                short = kept.pop(i)
+                dh = by_rows(dh, lambda a, rows: a[rows] + short[rows])
         return (None if dh is None else hwnc_to_nchw(dh)), grads
+
+
+def by_rows(a, function):
+    """A new array of a's shape and dtype whose rows (first axis) are ``function(a, rows)``, the rows shared out."""
+    out = np.empty(a.shape, a.dtype)
+
+    def part(rows):
+        out[rows] = function(a, rows)
+
+    each(part, split(len(a)))
+    return out
 
 
 def shortcut_forward(x, block):

@@ -1,0 +1,158 @@
+"""The four tile transforms of Winograd F(4x4, 3x3) on channels-inner HWNC arrays (see
+``nnplug_std.kernels.winograd``): V = B^T d B of the input's tiles, Y = A^T M A of the products',
+and their transposes for the gradients.
+
+Each transform is two small products per tile, one along its rows and one along its columns,
+written as ``np.matmul`` of the 6x6 (or 4x6) matrix with stacks of (6, K) views whose K is a
+contiguous run of samples times channels. The samples are independent, so the work is shared out
+by ranges of samples (``nnplug_std.kernels.parallel``): each part runs every product on its
+slice of the runs.
+"""
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from nnplug_std.kernels.parallel import each, split
+from nnplug_std.kernels.workspace import scratch
+
+BT = np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+               [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], dtype=float)
+AT = np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]], dtype=float)
+
+
+def _by_samples(n, per_sample, part):
+    """``part(cols)`` for slices ``cols`` of a run of ``n`` samples of ``per_sample`` values, shared out."""
+    each(lambda s: part(slice(s.start * per_sample, s.stop * per_sample)), split(n))
+
+
+def input_transform(x_pad, ty, tx):
+    """V = B^T d B of every 6x6 tile of a padded HWNC input, shape (36, TY*TX*N, C).
+
+    Inputs:
+    - x_pad: (4 TY + 2, 4 TX + 2, N, C), the input with its zero border; tile (i, j) starts at
+      row 4i and column 4j
+    - ty, tx: the number of tile rows and columns
+
+    Returns:
+    - V, a new array (the weight gradient needs it again): one (tiles, C) matrix per point, tiles
+      in (row, column, sample) order
+    """
+    hp, wp, n, c = x_pad.shape
+    dtype = x_pad.dtype
+    bt = BT.astype(dtype)
+    rows = x_pad.reshape(hp, wp, n * c)
+    r = scratch("winograd_stage", (6, ty, wp, n * c), dtype)
+    v = np.empty((6, 6, ty, tx, n * c), dtype)
+
+    def part(k):
+        # rows first: each tile row's 6 input rows (tile rows overlap, in the stack's axes only)
+        src = rows[:, :, k]
+        s0, s1, s2 = src.strides
+        np.matmul(bt, as_strided(src, (ty, wp, 6, src.shape[2]), (4 * s0, s1, s0, s2)),
+                  out=r[..., k].transpose(1, 2, 0, 3))
+        # then columns: each tile's 6 columns
+        q = r[..., k].strides
+        cols = as_strided(r[..., k], (6, ty, tx, 6, src.shape[2]), (q[0], q[1], 4 * q[2], q[2], q[3]))
+        np.matmul(bt, cols, out=v[..., k].transpose(0, 2, 3, 1, 4))
+
+    _by_samples(n, c, part)
+    return v.reshape(36, ty * tx * n, c)
+
+
+def output_transform(m, ty, tx, n, out=None, each_row_block=None):
+    """Y = A^T M A of every tile: the HWNC output (4 TY, 4 TX, N, F) from the products M (36, TY*TX*N, F).
+
+    ``out`` (optional) receives the result; it must be C-contiguous of that shape.
+    ``each_row_block`` (optional) is called with each row of tiles of a part's samples, (4, 4 TX, n, F)
+    (a strided view), and a key that orders the calls, as soon as it is written, while it is still in
+    cache (batch norm's statistics are taken there); parts run on the kernel's threads.
+    """
+    f = m.shape[2]
+    dtype = m.dtype
+    at = AT.astype(dtype)
+    points = m.reshape(6, 6, ty, tx, n * f)
+    z = scratch("winograd_stage", (6, ty, tx, 4, n * f), dtype)
+    if out is None:
+        out = np.empty((4 * ty, 4 * tx, n, f), dtype)
+    flat = out.reshape(ty, 4, 4 * tx, n * f)
+
+    def part(k):
+        # columns first: (4, 6) @ (6, k) for every tile, written as its 4 output columns
+        np.matmul(at, points[..., k].transpose(0, 2, 3, 1, 4), out=z[..., k])
+        # then rows, tile row by tile row: (4, 6) @ (6, k) for every column of the row
+        by_column = z[..., k].transpose(1, 2, 3, 0, 4).reshape(ty, 4 * tx, 6, -1)
+        for i in range(ty):
+            np.matmul(at, by_column[i], out=flat[i, :, :, k].transpose(1, 0, 2))
+            if each_row_block is not None:
+                each_row_block(out[4 * i:4 * i + 4, :, k.start // f:k.stop // f], (i, k.start))
+
+    _by_samples(n, f, part)
+    return out
+
+
+def grad_transform(dy, ty, tx):
+    """dM = A dY A^T of every 4x4 tile of the output gradient dY (4 TY, 4 TX, N, F): shape (36, TY*TX*N, F).
+
+    The transpose of ``output_transform``; the result is a scratch array.
+    """
+    _, _, n, f = dy.shape
+    dtype = dy.dtype
+    a = AT.T.astype(dtype)  # (6, 4)
+    rows = dy.reshape(ty, 4, 4 * tx, n * f)
+    d = scratch("winograd_stage", (6, ty, 4 * tx, n * f), dtype)
+    dm = scratch("winograd_points", (6, 6, ty, tx, n * f), dtype)
+
+    def part(k):
+        np.matmul(a, rows[..., k].transpose(0, 2, 1, 3), out=d[..., k].transpose(1, 2, 0, 3))
+        np.matmul(a, d[..., k].reshape(6, ty, tx, 4, -1), out=dm[..., k].transpose(0, 2, 3, 1, 4))
+
+    _by_samples(n, f, part)
+    return dm.reshape(36, ty * tx * n, f)
+
+
+def input_transform_transpose(dv, ty, tx, n, dx_pad=None, first=0, carry=None):
+    """The transpose of ``input_transform``: dL/d(x_pad) (4 TY + 2, 4 TX + 2, N, C) from dL/dV (36, TY*TX*N, C).
+
+    Each tile's gradient B dV B^T is 6x6 and neighbouring tiles overlap by 2 rows or columns:
+    the first 4 rows (columns) of every tile go straight into their place, the last 2 into a
+    scratch array that is then added onto the next tile's first 2. Returns a new array.
+
+    By chunks of tile rows: ``dv`` holds the tile rows from ``first`` on (``ty`` of them), written into
+    ``dx_pad`` (the whole array, from a first call without it); ``carry`` is the last 2 rows the chunk
+    before left for this one's first 2 (None for the first chunk). Returns ``(dx_pad, carry)``: the
+    last chunk's carry goes into the last 2 rows. Without ``dx_pad``, the one chunk's result alone.
+    """
+    c = dv.shape[2]
+    dtype = dv.dtype
+    b = BT.T.astype(dtype)  # (6, 6): a = b @ a' for each tile
+    wp = 4 * tx + 2
+    alone = dx_pad is None
+    if alone:
+        dx_pad = np.empty((4 * ty + 2, wp, n, c), dtype)
+    rows = dx_pad.reshape(-1, wp, n * c)[4 * first:4 * first + 4 * ty + 2]
+    per_tile = dv.reshape(6, 6, ty, tx, n * c).transpose(0, 2, 3, 1, 4)
+    d_rows = scratch("winograd_stage", (6, ty, wp, n * c), dtype)
+    last = np.empty((2, wp, n * c), dtype)
+
+    def part(k):
+        # columns: (6, 6) @ (6, k) for every tile, into the rows-transformed gradient (6, TY, W+2, k)
+        d = d_rows[..., k]
+        np.matmul(b[:4], per_tile[..., k], out=d[:, :, :4 * tx].reshape(6, ty, tx, 4, -1))
+        tail = np.matmul(b[4:], per_tile[..., k], out=scratch("winograd_tail", (6, ty, tx, 2, d.shape[3]), dtype))
+        if tx > 1:
+            d[:, :, 4:4 * tx].reshape(6, ty, tx - 1, 4, -1)[:, :, :, :2] += tail[:, :, :-1]
+        d[:, :, 4 * tx:] = tail[:, :, -1]
+        # rows: (6, 6) @ (6, k) for every column of every tile row
+        by_column = d.transpose(1, 2, 0, 3)
+        np.matmul(b[:4], by_column, out=rows[:4 * ty, :, k].reshape(ty, 4, wp, -1).transpose(0, 2, 1, 3))
+        tail = np.matmul(b[4:], by_column, out=scratch("winograd_tail", (ty, wp, 2, d.shape[3]), dtype))
+        if ty > 1:
+            rows[4:4 * ty, :, k].reshape(ty - 1, 4, wp, -1)[:, :2] += tail[:-1].transpose(0, 2, 1, 3)
+        if carry is not None:
+            rows[:2, :, k] += carry[..., k]
+        last[..., k] = tail[-1].transpose(1, 0, 2)
+
+    _by_samples(n, c, part)
+    if alone:
+        rows[4 * ty:] = last
+        return dx_pad
+    return dx_pad, last

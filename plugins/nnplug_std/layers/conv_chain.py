@@ -52,12 +52,16 @@ class ConvChain:
 
     def forward(self, x, params, mode):
         check_mode(mode)
+        shape = x.shape  # (N, H, W) grey images: one channel
         with spread():  # the kernels share their work out themselves, BLAS on one thread meanwhile
-            return self._forward(x, params, mode)
+            out, caches = self._forward(x.reshape(len(x), *self.layers[0].in_shape), params, mode)
+        return out, (caches, shape)
 
-    def backward(self, dout, caches):
+    def backward(self, dout, cache):
+        caches, shape = cache
         with spread():
-            return self._backward(dout, caches)
+            dx, grads = self._backward(dout, caches)
+        return (None if dx is None else dx.reshape(shape)), grads
 
     def _forward(self, x, params, mode):
         image = self.steps[0][:2] == ("conv", 0) and not self.layers[0].input_grad

@@ -10,8 +10,10 @@ without tracking, a bare numpy loop, PyTorch), ``roofline`` (the GEMMs of one st
 ``suite`` (runs and interleaves them), ``sweep`` (basic against joblib launcher) and ``report``
 (the table and JSON). The run quoted in the README is kept in bench/RESULTS.md.
 
-Conv nets have their own scripts: ``python bench/conv_models.py`` trains the CIFAR-10 preset's net
-and ``ThreeLayerConvNet`` with nnplug's Solver and with PyTorch (samples/s, roofline fraction, peak
-memory); ``python bench/conv.py`` takes the preset-like net's step apart into its GEMMs. Their runs
-are kept in bench/CONV_RESULTS.md.
+Conv nets have their own scripts: ``python bench/conv_models.py`` trains the CIFAR-10 presets' nets
+(``cifar10_vgg``, airbench94's ``cifar10_fast``), ResNet-20 with and without its skips and
+``ThreeLayerConvNet`` with nnplug's Solver and with their PyTorch twins (samples/s, roofline
+fraction, peak memory; ``model_zoo`` builds them, ``torch_twin`` mirrors any of them in PyTorch);
+``python bench/conv.py`` takes the VGG-like net's step apart into its GEMMs. Their runs are kept in
+bench/CONV_RESULTS.md.
 """

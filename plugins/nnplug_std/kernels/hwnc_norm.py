@@ -216,6 +216,8 @@ def bn_act_backward_hwnc(dout, cache):
         elif act == "relu":
             block_dy = dy[:n]
             np.multiply(dout[map_rows], mask[map_rows], out=block_dy.reshape(dout[map_rows].shape))
+        elif dout.flags.c_contiguous:  # batch norm alone: dy is dout itself
+            block_dy = dout[map_rows].reshape(n, -1)
         else:
             block_dy = dy[:n]
             np.copyto(block_dy.reshape(dout[map_rows].shape), dout[map_rows])

@@ -9,7 +9,7 @@ projection of such layers, or zero-padded or pooled, on maps).
 The steps (``flatten``): each run of plain layers is scheduled by ``schedule``; a residual block
 becomes ``save`` (its input kept for the shortcut), its body's steps, ``swap`` (the body's output
 kept, the input taken up again), its shortcut's steps (or ``reshape`` for a padded or pooled one),
-``add``, and its activation's steps. A step names its layers by their index in the chain's list
+``add``, and its activation's steps (``add_relu``: the addition and a ReLU after it in one pass). A step names its layers by their index in the chain's list
 of layers (``slots``), which holds a residual block's child layers too, each with where its
 parameters are: an index into the runner's own parameters, or its branch and node.
 """
@@ -106,6 +106,10 @@ def flatten(layers, sources, slots=None, steps=None):
             flatten([n.layer for n in short.nodes], [(short, n) for n in short.nodes], slots, steps)
         elif layer.out_shape != layer.in_shape:
             steps.append(("reshape", r))
+        if act is not None and [role(n.layer) for n in act.nodes] == ["relu"]:  # add and relu in one pass
+            slots.append(Slot(act.nodes[0].layer, (act, act.nodes[0])))
+            steps.append(("add_relu", r, len(slots) - 1))
+            continue
         steps.append(("add", r))
         if act is not None:
             flatten([n.layer for n in act.nodes], [(act, n) for n in act.nodes], slots, steps)

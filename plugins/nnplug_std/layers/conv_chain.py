@@ -109,9 +109,17 @@ class ConvChain:
                 h, kept[i] = kept[i], h
             elif kind == "reshape":
                 h, cache = shortcut_forward(h, layer), h.shape
-            else:  # add
+            elif kind == "add":
                 body = kept.pop(i)
                 h = by_rows(h, lambda a, rows: body[rows] + a[rows])
+            else:  # add_relu: the sum, its mask and the product a row at a time, in cache
+                body, cache = kept.pop(i), np.empty(h.shape, bool)
+
+                def add_relu(a, rows):
+                    total = np.add(body[rows], a[rows])
+                    return np.multiply(total, np.greater(total, 0, out=cache[rows]), out=total)
+
+                h = by_rows(h, add_relu)
             caches.append((kind, cache))
         return hwnc_to_nchw(h), caches
 
@@ -149,7 +157,9 @@ class ConvChain:
                 backward = conv_backward_hwnc if kind == "hwnc" else winograd_conv_backward_hwnc
                 dh, dw, _ = backward(dh, cache, i > 0 or self.layers[0].input_grad)
                 store(i, {"W": dw})
-            elif kind == "add":  # the same gradient down the shortcut and, kept, down the body
+            elif kind in ("add", "add_relu"):  # the same gradient down the shortcut and, kept, down the body
+                if kind == "add_relu":
+                    dh = by_rows(dh, lambda a, rows, mask=cache: a[rows] * mask[rows])
                 kept[i] = dh
             elif kind == "reshape":
                 dh = shortcut_backward(dh, self.slots[i].layer, cache)

@@ -55,13 +55,16 @@ def plan(conv, following):
     """The layers one chain from ``conv`` on runs, ``[conv, ...]``; empty when not even two fit.
 
     The chain starts at a convolution of images; it takes every later layer that ``joins`` and
-    stops at the first other one.
+    stops at the first other one, unless that is an affine layer (the net's head: it runs as itself,
+    after the chain's maps are channels-first again, its products shared out with the chain's).
     """
     if role(conv) != "conv" or len(conv.in_shape) != 3:
         return []
     taken = [conv]
     for layer in following:
         if not joins(layer):
+            if role(layer) == "affine":
+                taken.append(layer)
             break
         taken.append(layer)
     return taken if len(taken) > 1 else []

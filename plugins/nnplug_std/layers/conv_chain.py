@@ -41,7 +41,9 @@ class ConvChain:
 
     def __init__(self, layers):
         self.layers = list(layers)
-        self.slots, self.steps = flatten(self.layers, range(len(self.layers)))
+        head = role(self.layers[-1]) == "affine"  # an affine layer after the maps (chain_plan.plan)
+        self.head = self.layers[-1] if head else None
+        self.slots, self.steps = flatten(self.layers[:-1] if head else self.layers, range(len(self.layers)))
 
     def _params(self, params, i):
         source = self.slots[i].source
@@ -121,10 +123,18 @@ class ConvChain:
 
                 h = by_rows(h, add_relu)
             caches.append((kind, cache))
-        return hwnc_to_nchw(h), caches
+        out = hwnc_to_nchw(h)
+        if self.head is not None:
+            out, cache = self.head.forward(out, params[-1], mode)
+            caches.append(("head", (cache, out.shape)))
+        return out, caches
 
     def _backward(self, dout, caches):
-        grads, dh, kept = [{} for _ in self.layers], nchw_to_hwnc(dout), {}
+        grads, kept = [{} for _ in self.layers], {}
+        if self.head is not None:
+            (cache, _), caches = caches[-1][1], caches[:-1]
+            dout, grads[-1] = self.head.backward(dout, cache)
+        dh = nchw_to_hwnc(dout)
 
         def store(i, found):
             source = self.slots[i].source

@@ -4,7 +4,6 @@ import numpy as np
 from nnplug.contract.kinds import Layer, check_mode
 from nnplug.contract.options import in_range
 from nnplug_std.classic.layers import affine_backward, affine_forward
-from nnplug_std.kernels.parallel import spread
 from nnplug_std.kernels.products import weight_order
 from nnplug_std.kernels.affine_bn_relu import affine_bn_relu_backward, affine_bn_relu_forward
 from nnplug_std.layers.activations import ReLU
@@ -18,6 +17,7 @@ class Affine(Layer):
     resizes = True
     regularized = ("W",)
     options = {"units": None, "bias": True}  # bias: false leaves b out altogether
+    chain_role = "affine"  # the head a conv chain may end with (nnplug_std.layers.chain_plan)
     option_types = {"units": (int, type(None))}
     check_cases = ({"bias": False},)
 
@@ -42,12 +42,10 @@ class Affine(Layer):
         return params
 
     def forward(self, x, params, mode):
-        with spread():  # the products share their rows out themselves, BLAS on one thread meanwhile
-            return affine_forward(x, params["W"], params.get("b"))
+        return affine_forward(x, params["W"], params.get("b"))
 
     def backward(self, dout, cache):
-        with spread():
-            dx, dw, db = affine_backward(dout, cache, self.input_grad)
+        dx, dw, db = affine_backward(dout, cache, self.input_grad)
         return dx, {"W": dw, "b": db} if self.bias else {"W": dw}
 
     def fuse(self, following):
@@ -71,11 +69,9 @@ class AffineBatchNormReLU:
     def forward(self, x, params, mode):
         (affine, batchnorm, _), bn_param = params, self.batchnorm.bn_param
         bn_param["mode"] = check_mode(mode)
-        with spread():
-            return affine_bn_relu_forward(x, affine["W"], affine.get("b"), batchnorm["gamma"], batchnorm["beta"],
-                                          bn_param)
+        return affine_bn_relu_forward(x, affine["W"], affine.get("b"), batchnorm["gamma"], batchnorm["beta"],
+                                      bn_param)
 
     def backward(self, dout, cache):
-        with spread():
-            dx, dw, db, dgamma, dbeta = affine_bn_relu_backward(dout, cache, self.affine.input_grad)
+        dx, dw, db, dgamma, dbeta = affine_bn_relu_backward(dout, cache, self.affine.input_grad)
         return dx, [{"W": dw, "b": db} if self.affine.bias else {"W": dw}, {"gamma": dgamma, "beta": dbeta}, {}]

@@ -63,7 +63,7 @@ def test_each_optim_option_holds_its_update_rules_hyperparameters_and_defaults(o
     (["+solver.epochs=3"], "solver.epochs: unknown key; did you mean 'num_epochs'?"),
     (["solver.num_epochs=null"], "solver.num_epochs=None: expected a value, not null"),
     (["model.hidden_dims=[100,0]"], "model.hidden_dims=[100, 0]: expected a list of whole numbers >= 1"),
-    (["model.init=uniform"], "model.init='uniform': expected one of gaussian, he, xavier"),
+    (["model.init=uniform"], "model.init='uniform': expected one of gaussian, he, xavier, small"),
     (["model.dtype=float16"], "model.dtype='float16': expected one of float32, float64"),
     (["model.dropout=-0.1"], "model.dropout=-0.1: expected a number >= 0 and < 1"),
     (["model.weight_scale=0"], "model.weight_scale=0: expected a number > 0"),

@@ -221,6 +221,19 @@ def test_whiten_without_a_sample_passes_each_patch_value_and_its_negative():
     assert Whiten.frozen == ("W",) and Whiten.sample_inputs > 0
 
 
+def test_a_network_draws_the_sample_a_layer_asks_for_from_the_whole_set_by_its_seed():
+    class FewWhiten(Whiten):
+        sample_inputs = 100
+
+    X = correlated_images(600, 6)
+    filters = lambda seed, sample=X: Network(layers=[FewWhiten, "flatten", "affine"], input_dim=X.shape[1:],  # noqa: E731
+                                             num_classes=3, seed=seed, sample=sample).params["W1"]
+    assert np.array_equal(filters(0), filters(0))
+    assert not np.allclose(filters(0), filters(1))  # another seed, other rows
+    assert not np.allclose(filters(0), whiten(X[:100])[1]["W"])  # not the first rows
+    assert np.array_equal(filters(0, X[:100]), whiten(X[:100])[1]["W"])  # no more than it asks for: all, in order
+
+
 def test_whiten_gradients_against_numeric():
     sample = correlated_images(20, 6)
     layer, params = whiten(sample, size=3)

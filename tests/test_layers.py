@@ -182,7 +182,7 @@ def test_affine_weight_layout_rule(dtype, shape, layout):
     assert _layout(params["W"]) == layout and params["W"].dtype == dtype
 
 
-@pytest.mark.parametrize("init", ["gaussian", "he", "xavier"])
+@pytest.mark.parametrize("init", ["gaussian", "he", "xavier", "small"])
 def test_an_f_ordered_weight_has_the_values_a_c_ordered_one_would(init):
     # the layout changes where the numbers live, not which numbers a seed draws
     cls = default_registry().get("layers", "affine")

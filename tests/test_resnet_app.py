@@ -92,3 +92,14 @@ def test_a_layer_list_given_on_the_command_line_names_the_run_after_its_layers(w
     _, (run,) = runs(default_store(workdir))
     assert run.info.run_name == "digits:conv-relu-affine:sgd_momentum"
     assert run.data.tags["nnplug.layer"] == "conv-relu-affine"
+
+
+def test_a_run_hands_a_whitening_layer_its_training_images_and_never_trains_its_filters(workdir):
+    check(run_nnplug(workdir, "model.layers=[whiten,gelu,flatten,affine]", "solver.num_epochs=1",
+                     "solver.verbose=false"))
+
+    (folder,) = (workdir / "outputs" / "runs").glob("*/*")
+    w = np.load(folder / "best_params.npz")["W1"].reshape(8, 4)
+    without_data = np.concatenate([np.eye(4), -np.eye(4)]) / np.sqrt(1 + 5e-4)  # what it is given no images
+    assert w.shape == (8, 4) and not np.allclose(w, without_data, atol=1e-3)
+    assert np.allclose(w[4:], -w[:4])

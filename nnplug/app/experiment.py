@@ -199,6 +199,7 @@ def build_solver(settings, data, registry, listeners=(), checkpoint_dir=None):
         loss_options={key: value for key, value in settings["loss"].items() if key != "name"},
         layer_options=layer["options"] or None,
         registry=registry,
+        sample=data["X_train"],  # for layers built from the training images (whiten)
         **network_options(settings["model"]),
     )
     return Solver(

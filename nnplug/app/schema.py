@@ -26,6 +26,7 @@ class Init(Enum):
     gaussian = "gaussian"  # weight_scale * N(0, 1)
     he = "he"
     xavier = "xavier"
+    small = "small"  # sqrt(1 / (3 fan_in)): the variance of PyTorch's default nn.Linear and nn.Conv2d
 
 
 class DType(Enum):

@@ -38,7 +38,8 @@ class Layer:
     - ``frozen`` names local parameters that never train (a whitening filter computed from data):
       they are checkpointed and logged with the model but the Solver leaves them as they are;
     - ``sample_inputs = k`` asks for ``k`` seeded training inputs as they arrive at this layer when
-      the network is built: ``init_params`` then gets them as ``sample=`` (an array ``(k, *in_shape)``).
+      the network is built: ``init_params`` then gets them as ``sample=`` (an array ``(k, *in_shape)``,
+      or None when the network is rebuilt for saved parameters).
     """
 
     name: str = ""

@@ -145,16 +145,17 @@ class Builder:
     Inputs: owner (the network the branches belong to), registry, dtype, init and weight_scale (how
     weights are drawn), init_rng (draws every weight, in build order), layer_seeds (a
     ``SeedSequence`` each layer's own generator is spawned from, in build order), sample (training
-    inputs for layers that ask for some, or None), num_classes and the root step sized by the model.
+    inputs for layers that ask for some, or None) and sample_rng (which of them they get),
+    num_classes and the root step sized by the model.
     """
 
     def __init__(self, owner, registry, dtype, init, weight_scale, init_rng, layer_seeds, sample=None,
-                 output_init=None, sized=None, num_classes=None):
+                 sample_rng=None, output_init=None, sized=None, num_classes=None):
         self.owner, self.registry, self.dtype = owner, registry, dtype
         self.sized, self.num_classes = sized, num_classes  # the step that maps to the classes, wherever it sits
         self.init, self.weight_scale, self.output_init = init, weight_scale, output_init or {}
         self.init_rng, self.layer_seeds = init_rng, layer_seeds
-        self.sample = sample
+        self.sample, self.sample_rng = sample, sample_rng
         self.params = {}
 
     def branch(self, steps, in_shape, prefix="", parent=None, input_grad=True):
@@ -228,15 +229,17 @@ class Builder:
         return spec, f"{getattr(spec, 'name', '') or spec.__name__!r} ({spec.__module__})"
 
     def _sample_at(self, branch, wants, parent, label):
-        """The training inputs as they arrive at the next layer of the top-level ``branch`` (test mode),
-        at most ``wants`` of them."""
+        """``wants`` of the training inputs (all of them if there are no more), drawn by the network's
+        seed, as they arrive at the next layer of the top-level ``branch`` (test mode); None without any."""
         if parent is not None:
             raise ValueError(f"{label}: a layer that asks for training inputs (sample_inputs) belongs in the "
                              f"network's top-level layers, not inside a composite")
-        if self.sample is None:
-            raise ValueError(f"{label} asks for training inputs to be built, and the network was given none "
-                             f"(Network(..., sample=X))")
-        x = np.asarray(self.sample[:wants], dtype=self.dtype)
+        if self.sample is None:  # a net rebuilt for saved parameters, or for a check: the layer's own default
+            return None
+        rows = len(self.sample)
+        # drawn from the whole set, whatever its order; sorted so that the rows are read in one pass
+        picked = slice(None) if rows <= wants else np.sort(self.sample_rng.choice(rows, wants, replace=False))
+        x = np.asarray(self.sample[picked], dtype=self.dtype)
         for node in branch.nodes:
             x, _ = node.layer.forward(x, {local: self.params[g] for local, g in node.names.items()}, "test")
         return x

@@ -34,8 +34,10 @@ class Network:
     - layer_options: options by layer name, for every layer of that name;
     - registry: where names are looked up (default: the installed plugins); fuse: let layers
       that offer it run together (``Layer.fuse``: the same model up to rounding, fewer passes);
-    - sample: training inputs ``(k, *input_dim)`` for layers that are built from data
-      (``Layer.sample_inputs``: a whitening layer), or None.
+    - sample: training inputs ``(N, *input_dim)`` for layers that are built from data
+      (``Layer.sample_inputs``: a whitening layer), or None (such a layer then gets none: its
+      parameters are meant to be replaced by saved ones). A layer that asks for k gets k rows drawn
+      without replacement by ``seed`` (all N, in order, when N <= k).
 
     The layers form a tree (``nnplug.core.layer_tree``): ``root`` is the branch of the top-level
     layers; ``nodes`` lists every layer depth first, ``layers`` the same as ``(layer, names)``
@@ -66,13 +68,14 @@ class Network:
         # np.random.seed(...) first gives the same network every time.
         if seed is None:
             seed = int(np.random.randint(2 ** 31))
-        init_seq, layer_seq = np.random.SeedSequence(seed).spawn(2)
+        init_seq, layer_seq, sample_seq = np.random.SeedSequence(seed).spawn(3)
         self.input_shape = (int(input_dim),) if np.ndim(input_dim) == 0 else tuple(int(d) for d in input_dim)
         # the last resizing layer that names no size, wherever it sits, maps to the classes
         sized = next((s for s in reversed(list(layer_plan.walk(steps)))
                       if s.width is None and _sized_by_model(s, registry)), None)
         builder = Builder(self, registry, self.dtype, init, weight_scale, np.random.default_rng(init_seq), layer_seq,
-                          sample=sample, output_init=OUTPUT_INIT, sized=sized, num_classes=self.num_classes)
+                          sample=sample, sample_rng=np.random.default_rng(sample_seq), output_init=OUTPUT_INIT,
+                          sized=sized, num_classes=self.num_classes)
         self.params = builder.params
         self.grads = {}
         self.root = builder.branch(steps, self.input_shape, input_grad=False)

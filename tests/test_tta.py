@@ -155,7 +155,8 @@ def test_tta_on_samples_that_are_no_images_is_one_line_and_leaves_nothing(tmp_pa
     check(run_nnplug(tmp_path, "data=npz", f"data.path={path}", "solver.num_epochs=1", "solver.verbose=false"))
     _, (run,) = runs(default_store(tmp_path))
     uri = f"runs:/{run.info.run_id}/model"
-    refused = run_nnplug(tmp_path, "evaluate", uri, "data=npz", f"data.path={path}", "--tta", "flip", "--log")
+    # the overrides after the options, as well as before them
+    refused = run_nnplug(tmp_path, "evaluate", uri, "data=npz", "--tta", "flip", f"data.path={path}", "--log")
     assert refused.returncode == 1
     assert refused.stderr.strip() == ("nnplug: error: --tta=flip: test-time augmentation mirrors (C, H, W) images, "
                                       f"not samples of shape (5,) ({uri})")

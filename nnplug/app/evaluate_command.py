@@ -17,7 +17,7 @@ import argparse
 
 
 def main(argv=None):
-    args = parser().parse_args(argv)
+    args = parser().parse_intermixed_args(argv)  # overrides may come before or after the options
     from nnplug.app.model_commands import run_command
 
     return run_command(lambda: evaluate(args))

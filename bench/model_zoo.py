@@ -1,12 +1,11 @@
 """The conv nets ``bench/conv_models.py`` times, built by nnplug's registry into a ``Network``.
 
 - ``cifar10_vgg``: the net of ``conf/experiment/cifar10_vgg.yaml`` as Hydra composes it;
-- ``cifar10_fast``: airbench94's net (Keller Jordan, 2024), as the ``cifar10_fast`` preset composes
-  it once ``conf/experiment/cifar10_fast.yaml`` exists, else as written here (``AIRBENCH94``): a
-  frozen 2x2 whitening conv (3 -> 24) and GELU, three groups of conv 3x3 - 2x2 max pool - batch
-  norm - GELU - conv 3x3 - batch norm - GELU at 64, 256, 256 filters (convs without biases,
-  identity-initialised in part, batch norm momentum 0.6 and eps 1e-12), a 3x3 max pool, a linear
-  layer without bias and its scores times 1/9;
+- ``cifar10_fast``: airbench94's net (Keller Jordan, 2024) as ``conf/experiment/cifar10_fast.yaml``
+  composes it (``conf/model/airbench94.yaml``): a frozen 2x2 whitening conv (3 -> 24) and GELU,
+  three groups of conv 3x3 - 2x2 max pool - batch norm - GELU - conv 3x3 - batch norm - GELU at 64,
+  256, 256 filters (convs without biases, identity-initialised in part, batch norm momentum 0.6 and
+  eps 1e-12), a 3x3 max pool, a linear layer without bias and its scores times 1/9;
 - ``resnet20``: the CIFAR ResNet-20 of He et al. (``conf/model/resnet.yaml``, n=3, widths 16, 32,
   64) with projection shortcuts; ``resnet20_plain`` is the same net without the shortcuts and their
   additions (each block's layers in a row), to price the skips;
@@ -14,24 +13,13 @@
 
 All float32, weights drawn with seed 0.
 """
-import os
-
 import numpy as np
 
-ROOM = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEED = 0
 INPUT_SHAPE, NUM_CLASSES = (3, 32, 32), 10
 NETS = ("cifar10_vgg", "cifar10_fast", "resnet20", "resnet20_plain", "three_layer")
 UPDATE = {"cifar10_fast": ("nesterov", 0.85)}  # airbench94's; the others: SGD with momentum 0.9
 DEFAULT_UPDATE = ("sgd_momentum", 0.9)
-
-_BN = {"spatial_batchnorm": {"momentum": 0.6, "eps": 1e-12}}  # PyTorch's momentum 0.4
-_CONV = {"conv": {"bias": False, "init": "partial_dirac"}}
-AIRBENCH94 = [
-    {"whiten": {"size": 2, "eps": 5e-4}}, "gelu",
-    {"widths": [64, 256, 256], "layers": [_CONV, {"max_pool": {"size": 2}}, _BN, "gelu", _CONV, _BN, "gelu"]},
-    {"max_pool": {"size": 3}}, "flatten", {"affine": {"bias": False}}, {"scale": {"factor": 1 / 9}},
-]
 
 
 def resnet20(skips=True):
@@ -67,10 +55,6 @@ def _composed(experiment):
     return network_options(settings["model"])
 
 
-def has_preset(experiment):
-    return os.path.exists(os.path.join(ROOM, "conf", "experiment", f"{experiment}.yaml"))
-
-
 def build(net, sample=None):
     """The nnplug model of ``net``, float32, its weights drawn with seed 0; ``sample``: training inputs
     for a layer built from data (the whitening layer), e.g. the first 5,000 training images."""
@@ -80,10 +64,8 @@ def build(net, sample=None):
         from nnplug.core.classic_models import ThreeLayerConvNet
         np.random.seed(SEED)  # CS231n's classes draw from numpy's global generator
         return ThreeLayerConvNet(dtype=np.float32)
-    if net in ("cifar10_vgg",) or net == "cifar10_fast" and has_preset("cifar10_fast"):
+    if net in ("cifar10_vgg", "cifar10_fast"):
         options = _composed(net)
-    elif net == "cifar10_fast":
-        options = {"layers": AIRBENCH94, "init": "he"}
     else:
         options = {"layers": resnet20(skips=net == "resnet20"), "init": "he"}
     options.update(dtype="float32", seed=SEED, reg=0.0)

@@ -6,9 +6,10 @@
   three groups of conv 3x3 - 2x2 max pool - batch norm - GELU - conv 3x3 - batch norm - GELU at 64,
   256, 256 filters (convs without biases, identity-initialised in part, batch norm momentum 0.6 and
   eps 1e-12), a 3x3 max pool, a linear layer without bias and its scores times 1/9;
-- ``resnet20``: the CIFAR ResNet-20 of He et al. (``conf/model/resnet.yaml``, n=3, widths 16, 32,
-  64) with projection shortcuts; ``resnet20_plain`` is the same net without the shortcuts and their
-  additions (each block's layers in a row), to price the skips;
+- ``resnet20``: the CIFAR ResNet-20 of He et al. as ``conf/experiment/cifar10_resnet.yaml`` trains
+  it (``conf/model/resnet.yaml``: n=3, widths 16, 32, 64, padded shortcuts where a stage halves the
+  maps); ``resnet20_plain`` is the same layers without the shortcuts and their additions (each
+  block's layers in a row), to price the skips;
 - ``three_layer``: CS231n's ``ThreeLayerConvNet`` with its defaults (32 7x7 filters, 100 hidden).
 
 All float32, weights drawn with seed 0.
@@ -23,13 +24,13 @@ DEFAULT_UPDATE = ("sgd_momentum", 0.9)
 
 
 def resnet20(skips=True):
-    """ResNet-20's layer list: projection shortcuts where a block changes the shape; without ``skips``
-    each block's layers follow one another with the relu that came after the add."""
+    """ResNet-20's layer list: padded shortcuts (He et al.'s option A) where a block changes the shape;
+    without ``skips`` each block's layers follow one another with the relu that came after the add."""
     def block(stride):
         body = [{"conv": {"stride": stride}}, "spatial_batchnorm", "relu", "conv", "spatial_batchnorm"]
         if not skips:
             return [*body, "relu"]
-        return [{"residual": {"layers": body, "shortcut": "projection" if stride > 1 else "identity",
+        return [{"residual": {"layers": body, "shortcut": "pad" if stride > 1 else "identity",
                               "activation": "relu"}}]
 
     stages = []

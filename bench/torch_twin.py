@@ -2,8 +2,8 @@
 
 Each standard layer maps to its PyTorch module (conv, whitening conv with its filters frozen,
 batch norm with PyTorch's momentum ``1 - momentum``, ReLU, GELU, max pooling, global average pooling,
-affine, flatten, scale) and a ``residual`` to a module adding its body to its shortcut, then its
-activation. The weights are copied from the network's parameters.
+affine, flatten, scale) and a ``residual`` to a module adding its body to its shortcut (a projection,
+or x subsampled or pooled with zero channels appended), then its activation. The weights are copied from the network's parameters.
 """
 import numpy as np
 
@@ -62,10 +62,13 @@ def _module(model, layer, names):
     if kind == "scale":
         return Scale(layer.factor)
     if kind == "residual":
-        if layer.short is None and layer.out_shape != layer.in_shape:
-            raise ValueError("bench/torch_twin.py twins projection and identity shortcuts only")
-        return Residual(_branch(model, layer.body), None if layer.short is None else _branch(model, layer.short),
-                        None if layer.act is None else _branch(model, layer.act))
+        if layer.short is not None:
+            short = _branch(model, layer.short)
+        elif layer.out_shape != layer.in_shape:  # pad or pool: x subsampled or pooled, zero channels appended
+            short = Reshape(layer.kind, layer.stride, layer.out_shape[0] - layer.in_shape[0])
+        else:
+            short = None
+        return Residual(_branch(model, layer.body), short, None if layer.act is None else _branch(model, layer.act))
     raise ValueError(f"bench/torch_twin.py has no PyTorch twin for layer {kind!r}")
 
 
@@ -94,7 +97,17 @@ def _classes():
                 out = self.body(x) + (x if self.short is None else self.short(x))
                 return out if self.act is None else self.act(out)
 
-        _CLASSES.update(Scale=Scale, Residual=Residual)
+        class Reshape(torch.nn.Module):
+            def __init__(self, kind, stride, channels):
+                super().__init__()
+                self.kind, self.stride, self.channels = kind, stride, channels
+
+            def forward(self, x):
+                s = self.stride
+                taken = x[:, :, ::s, ::s] if self.kind == "pad" else torch.nn.functional.avg_pool2d(x, s)
+                return torch.nn.functional.pad(taken, (0, 0, 0, 0, 0, self.channels))
+
+        _CLASSES.update(Scale=Scale, Residual=Residual, Reshape=Reshape)
     return _CLASSES
 
 
@@ -104,3 +117,7 @@ def Scale(factor):  # noqa: N802  (a module's constructor)
 
 def Residual(body, short, act):  # noqa: N802
     return _classes()["Residual"](body, short, act)
+
+
+def Reshape(kind, stride, channels):  # noqa: N802
+    return _classes()["Reshape"](kind, stride, channels)

@@ -50,6 +50,18 @@ def test_gelu_in_float32_is_within_a_few_1e_7_of_float64(form):
     assert np.abs(dx - gelu_backward(np.ones_like(x), cache64)).max() < 2e-6
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("form", ["none", "tanh"])
+def test_gelu_of_huge_values_is_x_or_0_and_its_gradient_1_or_0_without_overflow(form, dtype):
+    # what a net's maps reach in test mode before its batch norms saw any data (running variance 0)
+    big = np.finfo(dtype).max / 2
+    x = np.array([-big, -1e20, -60, 60, 1e20, big], dtype)
+    with np.errstate(over="raise", invalid="raise"):
+        out, cache = gelu_forward(x, form)
+        dx = gelu_backward(np.ones_like(out), cache)
+    assert np.array_equal(out, np.where(x > 0, x, 0)) and np.array_equal(dx, (x > 0).astype(dtype))
+
+
 @pytest.mark.parametrize("form", ["none", "tanh"])
 def test_gelu_gradient_against_numeric(form):
     # within +-4: further out the tanh form's 1 + tanh cancels, and centred differences see only rounding

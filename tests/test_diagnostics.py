@@ -44,11 +44,12 @@ class Steps:
         self.before.append(self.after[-1])
 
 
-def train(data, block=("affine", "relu"), learning_rate=1e-2, epochs=3, listeners=(), dropout=0.0, rule="sgd_momentum"):
+def train(data, block=("affine", "relu"), learning_rate=1e-2, epochs=3, listeners=(), dropout=0.0, rule="sgd_momentum",
+          param_groups=None):
     model = Network([40, 40], input_dim=data["preprocessing"].sample_shape, num_classes=10, block=list(block),
                     init="he", dtype=np.float32, seed=0, dropout=dropout)
     solver = Solver(model, data, update_rule=rule, optim_config={"learning_rate": learning_rate}, num_epochs=epochs,
-                    batch_size=50, seed=0, verbose=False, listeners=list(listeners))
+                    batch_size=50, seed=0, verbose=False, listeners=list(listeners), param_groups=param_groups)
     solver.train()
     return solver
 
@@ -130,6 +131,22 @@ def test_a_learning_rate_far_too_low_warns_at_the_end(data, caplog):
     [warning] = [r.getMessage() for r in caplog.records]
     assert warning.startswith("update/weight ratio below 1e-05 over the epochs (median): W1 ")
     assert "too low" in warning
+
+
+def test_frozen_parameters_are_not_measured_and_draw_no_warning(data, caplog):
+    sink, steps = Records(), Steps()
+    with caplog.at_level(logging.WARNING, logger="nnplug.core.diagnostics"):
+        train(data, block=BN, listeners=[Diagnostics([sink]), steps],
+              param_groups=[{"kinds": ["scale"], "trainable": False}, {"layers": ["affine"], "trainable": False}])
+
+    assert caplog.records == []  # never moving is what a frozen parameter is for
+    _, record = sink.checks[-1]
+    assert list(record) == ["W1", "gamma1", "W2", "gamma2", "W3"]  # every layer still named by its first
+    assert "update_ratio" not in record["W1"] and "grad_norm" not in record["W3"]
+    last = len(steps.after) - 1  # the step before the last check: batch norm moves by its shift
+    before, after = steps.before[last]["beta1"], steps.after[last]["beta1"]
+    assert record["gamma1"]["update_ratio"] == pytest.approx(np.linalg.norm(after - before) / np.linalg.norm(before),
+                                                             rel=1e-4)
 
 
 def test_the_default_learning_rate_draws_no_warning(data, caplog):

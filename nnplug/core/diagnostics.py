@@ -3,7 +3,9 @@
 For every layer with parameters (named by its first parameter: ``W1``, ``gamma1``, ``W2``, ...;
 inside a composite layer each child is measured, ``residual4.W1``):
 
-- ``update_ratio``: ||W after the step - W before|| / ||W before|| of that parameter. CS231n's rule
+- ``update_ratio``: ||W after the step - W before|| / ||W before|| of the layer's first parameter
+  that trains (a frozen one never moves: batch norm with its scale frozen is measured on its
+  shift, a layer whose parameters are all frozen has no ratio nor gradient norm). CS231n's rule
   of thumb is about 1e-3: much higher and the learning rate is likely too high, much lower and it
   is likely too low. The actual step, whatever the update rule (momentum, Adam), not lr * grad;
 - ``grad_norm``: ||dW|| of that step's minibatch;
@@ -68,7 +70,8 @@ class Diagnostics:
     # Solver events
 
     def on_train_start(self, solver):
-        self._blocks = blocks(solver.model) if hasattr(solver.model, "root") else None
+        trainable = getattr(solver, "optim_configs", None)  # the parameters the update rule moves
+        self._blocks = blocks(solver.model, trainable) if hasattr(solver.model, "root") else None
         self.history = []
         per_epoch, total = solver.iterations_per_epoch, solver.num_iterations
         self._measured = {0, total - 1, *range(per_epoch - 1, total, per_epoch)}  # the steps the Solver checks after
@@ -76,12 +79,12 @@ class Diagnostics:
 
     def on_gradients(self, solver, iteration, grads):
         if self._before is not None:
-            for name, block in self._blocks.items():
+            for name, block in self._moving():
                 self._step[name] = {"grad_norm": _norm(grads[block.param])}
 
     def on_iteration(self, solver, iteration, loss):
         if self._before is not None:
-            for name, block in self._blocks.items():
+            for name, block in self._moving():
                 before = self._before[block.param]
                 scale = _norm(before)
                 ratio = _norm(solver.model.params[block.param] - before) / scale if scale > 0 else float("nan")
@@ -118,22 +121,26 @@ class Diagnostics:
     def _keep_weights(self, solver, iteration):
         """Copy the weights if the step ``iteration`` is one the Solver checks after."""
         if self._blocks is not None and iteration in self._measured:
-            self._before = {block.param: solver.model.params[block.param].copy() for block in self._blocks.values()}
+            self._before = {block.param: solver.model.params[block.param].copy() for _, block in self._moving()}
+
+    def _moving(self):
+        return [(name, block) for name, block in self._blocks.items() if block.param is not None]
 
 
 class Block:
     """A parameterised layer and the parameter-free layers after it in its branch (nodes of ``Network.nodes``)."""
 
     def __init__(self, param, nodes, rectifier):
-        self.param = param  # the global name of the layer's first parameter
+        self.param = param  # the global name of the layer's first trainable parameter, or None
         self.nodes = nodes
         self.rectifier = rectifier  # its ReLU-like node, or None
 
 
-def blocks(network):
+def blocks(network, trainable=None):
     """``{layer name: Block}`` in order, one per layer with parameters, walking the network's tree: a
     block ends with its branch or at a composite layer (whose children form blocks of their own);
-    layers before the first parameterised one of a branch have none."""
+    layers before the first parameterised one of a branch have none. A layer is named by its first
+    parameter and measured on its first one in ``trainable`` (default: every parameter)."""
     found = {}
 
     def visit(branch):
@@ -145,7 +152,8 @@ def blocks(network):
                     visit(child)
             elif node.names:
                 first = next(iter(node.names.values()))
-                current = found[first] = Block(first, [node], None)
+                moving = next((g for g in node.names.values() if trainable is None or g in trainable), None)
+                current = found[first] = Block(moving, [node], None)
             elif current is not None:
                 current.nodes.append(node)
                 if getattr(node.layer, "rectifier", False) and current.rectifier is None:

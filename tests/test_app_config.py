@@ -116,6 +116,8 @@ def test_each_optim_option_holds_its_update_rules_hyperparameters_and_defaults(o
     (["solver.average_decay=1.5"], "solver.average_decay=1.5: expected a number >= 0 and <= 1"),
     (["solver.average_every=0"], "solver.average_every=0: expected a whole number >= 1"),
     (["solver.tta=mirror"], "solver.tta='mirror': expected one of none, flip, flip_shift"),
+    (["solver.sampling=random"], "solver.sampling='random': expected one of replacement, shuffle"),
+    (["solver.micro_batch=0"], "solver.micro_batch=0: expected null or a whole number >= 1"),
     (["optim=nesterov", "optim.decoupled_weight_decay=yes"], "optim.decoupled_weight_decay='yes': expected true or false"),
     (["optim=nesterov", "optim.weight_decay=-1"], "optim.weight_decay=-1: expected a number >= 0"),
 ])

@@ -300,7 +300,7 @@ NOT_WHAT_WAS_MEANT = {
     "a model name MLflow refuses": (lambda folder: ["tracking.register=a/b"],
                                     "tracking.register='a/b': not a registered model name MLflow takes; expected a "
                                     "name without '/' or ':'"),
-    "a negative model seed, named once": (lambda folder: ["model.seed=-1"], "model.seed=-1: expected a whole number >= 0"),
+    "a negative model seed, named once": (lambda folder: ["model.seed=-1"], "model.seed=-1: expected null or a whole number >= 0"),
     "a block that takes no width": (lambda folder: ["layer.block=[relu]"],
                                     "layer.block=['relu']: none of its layers takes a width (as affine does), so "
                                     "model.hidden_dims=[100, 100] would go unused"),

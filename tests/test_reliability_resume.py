@@ -56,7 +56,7 @@ RESIDUAL = [{"conv": {"filters": 4}}, {"residual": {"layers": [{"conv": {"filter
             "relu", "max_pool", "affine"]
 
 
-def make_recipe_solver(checkpoint_dir=None, average="lookahead", listeners=(), dtype="float64", layers=PLAIN):
+def make_recipe_solver(checkpoint_dir=None, average="lookahead", listeners=(), dtype="float64", layers=PLAIN, **options):
     """The training techniques of a record recipe at once: a per-step warm-up and decay, Nesterov
     momentum with decoupled weight decay, an average of the weights (and of the batch-norm
     statistics), flips alternating by epoch, random flips, translation with reflect padding and
@@ -71,7 +71,7 @@ def make_recipe_solver(checkpoint_dir=None, average="lookahead", listeners=(), d
                   lr_schedule="linear", lr_warmup=0.25, lr_warmup_start=0.2, lr_min=0.005,
                   average=average, average_decay=0.9, average_every=2, average_ramp=3.0,
                   batch_size=BATCH, num_epochs=EPOCHS, num_train_samples=100, num_val_samples=40, verbose=False,
-                  seed=5, transforms=transforms, checkpoint_dir=checkpoint_dir, listeners=listeners)
+                  seed=5, transforms=transforms, checkpoint_dir=checkpoint_dir, listeners=listeners, **options)
 
 
 # How long training took is the one part of the state that differs between a stopped and an uninterrupted run.
@@ -218,17 +218,22 @@ class SaveAndStop:
             raise Stop
 
 
-@pytest.mark.parametrize("average, stop, layers", [
-    ("ema", StopAt(2 * PER_EPOCH + 1), PLAIN), ("ema", SaveAndStop(2 * PER_EPOCH + 2), PLAIN),
-    ("lookahead", StopAt(2 * PER_EPOCH + 1), PLAIN), ("lookahead", SaveAndStop(2 * PER_EPOCH + 2), PLAIN),
-    ("lookahead", SaveAndStop(2 * PER_EPOCH + 2), RESIDUAL),
-], ids=["ema-epoch_end", "ema-mid_epoch", "lookahead-epoch_end", "lookahead-mid_epoch", "lookahead-residual"])
-def test_the_recipe_techniques_resume_exactly(tmp_path, average, stop, layers):
-    reference = make_recipe_solver(average=average, layers=layers)
+SHUFFLED = {"sampling": "shuffle", "micro_batch": 12}  # 12, 12 and 6 rows of each batch of 30
+
+
+@pytest.mark.parametrize("average, stop, layers, options", [
+    ("ema", StopAt(2 * PER_EPOCH + 1), PLAIN, {}), ("ema", SaveAndStop(2 * PER_EPOCH + 2), PLAIN, {}),
+    ("lookahead", StopAt(2 * PER_EPOCH + 1), PLAIN, {}), ("lookahead", SaveAndStop(2 * PER_EPOCH + 2), PLAIN, {}),
+    ("lookahead", SaveAndStop(2 * PER_EPOCH + 2), RESIDUAL, {}),
+    ("lookahead", StopAt(2 * PER_EPOCH + 1), PLAIN, SHUFFLED), ("lookahead", SaveAndStop(2 * PER_EPOCH + 2), PLAIN, SHUFFLED),
+], ids=["ema-epoch_end", "ema-mid_epoch", "lookahead-epoch_end", "lookahead-mid_epoch", "lookahead-residual",
+        "shuffle-micro_batch-epoch_end", "shuffle-micro_batch-mid_epoch"])
+def test_the_recipe_techniques_resume_exactly(tmp_path, average, stop, layers, options):
+    reference = make_recipe_solver(average=average, layers=layers, **options)
     reference.train()
     with pytest.raises(Stop):
-        make_recipe_solver(tmp_path, average, listeners=[stop], layers=layers).train()
-    resumed = make_recipe_solver(tmp_path, average, layers=layers)
+        make_recipe_solver(tmp_path, average, listeners=[stop], layers=layers, **options).train()
+    resumed = make_recipe_solver(tmp_path, average, layers=layers, **options)
     resumed.restore()
     resumed.train()
     assert_same_run(resumed, reference)

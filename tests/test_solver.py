@@ -205,3 +205,103 @@ def test_parameters_and_state_keep_their_layout_through_training(update_rule, us
     assert watch.steps == 8
     assert {name: layout(w) for name, w in solver.best_params.items()} == layouts
     assert {name: layout(w) for name, w in model.params.items()} == layouts  # now the best parameters
+
+
+class RowRecorder:
+    """A model that learns nothing and records which training rows (X[:, 0] holds the row's number)
+    each forward and backward pass saw."""
+
+    def __init__(self):
+        self.params, self.passes = {"w": np.zeros(1)}, []
+
+    def loss(self, X, y=None):
+        if y is None:
+            return np.zeros((X.shape[0], 2))
+        self.passes.append(X[:, 0].astype(int).tolist())
+        return 0.5, {"w": np.zeros(1)}
+
+
+def numbered_rows(n):
+    X = np.arange(n, dtype=float)[:, None]
+    return {"X_train": X, "y_train": np.zeros(n, int), "X_val": X[:4], "y_val": np.zeros(4, int)}
+
+
+def test_shuffle_sees_every_row_once_an_epoch_in_a_fresh_order_and_leaves_out_the_last_partial_batch():
+    model = RowRecorder()
+    solver = Solver(model, numbered_rows(23), sampling="shuffle", batch_size=5, num_epochs=3, verbose=False, seed=0)
+    solver.train()
+    assert all(len(rows) == 5 for rows in model.passes) and len(model.passes) == 3 * 4
+    epochs = [sum(model.passes[4 * e:4 * e + 4], []) for e in range(3)]
+    for rows in epochs:
+        assert len(set(rows)) == 20 and set(rows) <= set(range(23))  # 20 distinct rows of 23: no repeats
+    assert epochs[0] != epochs[1] != epochs[2]
+
+    again = RowRecorder()
+    Solver(again, numbered_rows(23), sampling="shuffle", batch_size=5, num_epochs=3, verbose=False, seed=0).train()
+    assert again.passes == model.passes
+
+
+def test_replacement_draws_rows_with_repeats_as_cs231n():
+    model = RowRecorder()
+    Solver(model, numbered_rows(23), batch_size=20, num_epochs=3, verbose=False, seed=0).train()
+    assert any(len(set(rows)) < len(rows) for rows in model.passes)
+
+
+def test_micro_batches_split_each_batch_in_order_into_passes_of_at_most_that_many_rows():
+    model = RowRecorder()
+    solver = Solver(model, numbered_rows(23), sampling="shuffle", batch_size=10, micro_batch=4, num_epochs=1,
+                    verbose=False, seed=0)
+    solver.train()
+    assert [len(rows) for rows in model.passes] == [4, 4, 2, 4, 4, 2]
+    assert sum(model.passes[:3], []) == solver.order[:10].tolist()
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"sampling": "random"}, "Invalid sampling 'random': expected one of replacement, shuffle"),
+    ({"micro_batch": 0}, "Invalid micro_batch 0: expected an integer >= 1"),
+])
+def test_bad_sampling_options_are_refused(bad, message):
+    with pytest.raises(ValueError, match=message):
+        make(**bad)
+
+
+def test_micro_batches_without_batch_norm_give_the_whole_batchs_update():
+    def solver(**options):
+        np.random.seed(0)
+        model = FullyConnectedNet([16], input_dim=20, num_classes=4, weight_scale=1e-1, reg=0.1, dtype=np.float64)
+        return Solver(model, small_data(), batch_size=60, num_epochs=2, verbose=False, seed=0,
+                      optim_config={"learning_rate": 0.05}, **options)
+
+    whole, split = solver(), solver(micro_batch=25)  # 25, 25 and 10 rows: unequal shares
+    whole.train()
+    split.train()
+    np.testing.assert_allclose(split.loss_history, whole.loss_history, rtol=1e-12)
+    for name, w in whole.model.params.items():
+        np.testing.assert_allclose(split.model.params[name], w, rtol=1e-10, atol=1e-14)
+
+
+def test_micro_batches_with_batch_norm_average_each_micro_batchs_own_gradients():
+    import copy
+
+    from nnplug.core.network import Network
+
+    data = small_data(n_train=60)
+    model = Network([16], input_dim=20, num_classes=4, block=["affine", "batchnorm", "relu"], dtype="float64", seed=1)
+    before = copy.deepcopy(model)
+    seen = {}
+
+    class Gradients:
+        def on_gradients(self, solver, iteration, grads):
+            if iteration == 0:
+                seen.update({name: g.copy() for name, g in grads.items()}, rows=solver.order[:60].copy())
+
+    Solver(model, data, sampling="shuffle", batch_size=60, micro_batch=20, num_epochs=1, verbose=False, seed=0,
+           listeners=[Gradients()]).train()
+    X, y = data["X_train"][seen["rows"]], data["y_train"][seen["rows"]]
+    parts = [before.loss(X[i:i + 20], y[i:i + 20])[1] for i in (0, 20, 40)]
+    whole = before.loss(X, y)[1]
+    for name in model.params:
+        expected = sum(part[name] for part in parts) / 3
+        np.testing.assert_allclose(seen[name], expected, rtol=1e-10, atol=1e-14)
+    # and batch norm made it differ from the whole batch's gradient
+    assert not np.allclose(seen["W1"], whole["W1"], rtol=1e-6)

@@ -153,12 +153,14 @@ def check_memory(solver):
     A step holds the gathered minibatch and its indices, and for each layer its output, its cache
     and its gradient: about three arrays of the layer's output per sample.
     """
-    model, batch_size = solver.model, solver.batch_size
+    model, batch_size, key = solver.model, solver.batch_size, "batch_size"
+    if solver.micro_batch is not None and solver.micro_batch < batch_size:  # one pass holds a micro-batch
+        batch_size, key = solver.micro_batch, "micro_batch"
     outputs = sum(layer.out_dim for layer, _ in getattr(model, "layers", ()))
     per_sample = solver.X_train[:1].nbytes + 8 + 3 * outputs * model.dtype.itemsize
     have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     if batch_size * per_sample > have:
-        raise ConfigError([f"solver.batch_size={batch_size}: one training step would need about "
+        raise ConfigError([f"solver.{key}={batch_size}: one training step would need about "
                            f"{batch_size * per_sample / 2**30:,.1f} GiB of memory and this machine has "
                            f"{have / 2**30:,.1f} GiB; expected at most {have // per_sample:,}"])
 

@@ -47,6 +47,11 @@ class Average(Enum):
     lookahead = "lookahead"
 
 
+class Sampling(Enum):
+    replacement = "replacement"  # CS231n's: each minibatch drawn with replacement
+    shuffle = "shuffle"  # each epoch a fresh permutation, cut into batches
+
+
 class TTA(Enum):
     none = "none"
     flip = "flip"  # the image and its mirror
@@ -85,6 +90,8 @@ class ModelConfig:
 class SolverConfig:
     num_epochs: int = bounded(10, minimum=0)
     batch_size: int = bounded(100, minimum=1)
+    sampling: Sampling = Sampling.replacement
+    micro_batch: Optional[int] = bounded(None, minimum=1)  # rows per forward/backward pass; null: the batch
     lr_schedule: Schedule = Schedule.exponential
     lr_decay: float = bounded(1.0, above=0)
     lr_step_size: int = bounded(1, minimum=1)
@@ -149,7 +156,8 @@ def _kind(annotation):
     text = str(annotation)
     if "List" in text or "list" in text:
         return "a list of whole numbers" if "int" in text else "a list of numbers"
-    return "a whole number" if "int" in text else "a number"
+    kind = "a whole number" if "int" in text else "a number"
+    return f"null or {kind}" if "Optional" in text else kind
 
 
 def _within(v, minimum=None, above=None, below=None, at_most=None):

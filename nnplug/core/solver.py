@@ -10,6 +10,9 @@ from nnplug.core import averaging, checkpoint, param_groups, schedules, training
 from nnplug.core.checkpoint import CheckpointError
 from nnplug.core.stops import DivergenceError, TrainingInterrupted
 
+# How minibatches are drawn: with replacement (CS231n's), or each epoch a fresh permutation cut into
+# batches (PyTorch's DataLoader(shuffle=True, drop_last=True), Keras's shuffle=True).
+SAMPLING = ("replacement", "shuffle")
 EVENTS = ("on_train_start", "on_gradients", "on_iteration", "on_epoch_end", "on_new_best", "on_train_end")
 # Inputs spread this much wider than standardised ones (std 1) are the likely cause of a diverging
 # loss: raw pixels of 0-255 have a standard deviation near 80.
@@ -22,7 +25,12 @@ class Solver:
     Options (CS231n's and more): update_rule, optim_config, lr_decay, lr_schedule ('exponential',
     'step', 'cosine' per epoch; 'linear' per step, see ``nnplug.core.schedules``) with lr_step_size,
     lr_gamma, lr_min, lr_warmup, lr_warmup_start; batch_size, num_epochs, print_every, verbose,
-    num_train_samples, num_val_samples, seed, listeners, checkpoint_dir; transforms: Transform
+    num_train_samples, num_val_samples, seed, listeners, checkpoint_dir; sampling ('replacement',
+    CS231n's draw of each minibatch with replacement, or 'shuffle', every training row once an epoch
+    in a fresh order, the last partial batch left out); micro_batch: the rows of one forward and
+    backward pass when smaller than batch_size (gradient accumulation: a batch's gradients are its
+    micro-batches' averaged by their share of it, one update per batch; batch norm normalises each
+    micro-batch by its own statistics, as "ghost batch norm" does); transforms: Transform
     plugins applied in order to every training minibatch (data augmentation, see
     ``nnplug.core.augmentation``), never to the accuracy checks; param_groups: rules giving
     parameters learning-rate multipliers, weight decay on or off, or freezing them
@@ -53,6 +61,8 @@ class Solver:
         for key, default in {**schedules.OPTIONS, **averaging.OPTIONS}.items():  # lr_decay, ..., average, ...
             setattr(self, key, kwargs.pop(key, default))
         self.batch_size = kwargs.pop("batch_size", 100)
+        self.sampling = kwargs.pop("sampling", "replacement")
+        self.micro_batch = kwargs.pop("micro_batch", None)
         self.num_epochs = kwargs.pop("num_epochs", 10)
         self.print_every = kwargs.pop("print_every", 10)
         self.verbose = kwargs.pop("verbose", True)
@@ -74,6 +84,10 @@ class Solver:
             raise ValueError(f"Invalid lr_schedule {self.lr_schedule!r}: expected one of {', '.join(schedules.SCHEDULES)}")
         if int(self.batch_size) < 1:
             raise ValueError(f"Invalid batch_size {self.batch_size!r}: expected an integer >= 1")
+        if self.sampling not in SAMPLING:
+            raise ValueError(f"Invalid sampling {self.sampling!r}: expected one of {', '.join(SAMPLING)}")
+        if self.micro_batch is not None and int(self.micro_batch) < 1:
+            raise ValueError(f"Invalid micro_batch {self.micro_batch!r}: expected an integer >= 1, or None for whole batches")
 
         try:
             self.param_settings = param_groups.resolve(self.param_groups, self.model)
@@ -111,6 +125,7 @@ class Solver:
         self.lr_history = []
         self.clock = training_state.Clock()  # the seconds train() took, over a stop and a restore too
         self.rng = np.random.default_rng(self.seed)
+        self.order = None  # this epoch's permutation of the training rows (sampling='shuffle')
         base = {**self.update_rule.defaults, **self.optim_config}
         self.base_learning_rate = base.get("learning_rate")
         self.optim_configs = {p: param_groups.optimizer_config(base, setting)
@@ -140,14 +155,47 @@ class Solver:
     def num_iterations(self):
         return self.num_epochs * self.iterations_per_epoch
 
+    def _batch_rows(self):
+        """The training rows of the next minibatch, as ``sampling`` draws them."""
+        n = self.X_train.shape[0]
+        if self.sampling == "replacement":  # CS231n's
+            return self.rng.integers(0, n, self.batch_size)
+        k = self.iteration % self.iterations_per_epoch
+        if k == 0:
+            self.order = self.rng.permutation(n)
+        return self.order[k * self.batch_size:(k + 1) * self.batch_size]
+
+    def _loss_and_gradients(self, X, y):
+        """The minibatch's mean loss and its gradients, accumulated over micro-batches when set.
+
+        Each micro-batch's gradients count by its share of the rows, so with equal micro-batches
+        and no layer that mixes samples the result is the whole batch's, up to rounding.
+        """
+        n = X.shape[0]
+        size = self.micro_batch or n
+        if size >= n:
+            return self.model.loss(X, y)
+        total, grads = 0.0, {}
+        for start in range(0, n, size):
+            stop = min(start + size, n)
+            share = (stop - start) / n
+            loss, part = self.model.loss(X[start:stop], y[start:stop])
+            total += share * loss
+            for name, g in part.items():  # share * g is a copy: a model may reuse its gradient arrays
+                if name in grads:
+                    grads[name] += share * g
+                else:
+                    grads[name] = share * g
+        return total, grads
+
     def _step(self):
-        """One update on a random minibatch (drawn with replacement, as CS231n's); returns its loss."""
-        idx = self.rng.integers(0, self.X_train.shape[0], self.batch_size)
+        """One update on the next minibatch (``sampling``); returns its loss."""
+        idx = self._batch_rows()
         X_batch, y_batch = self.X_train[idx], self.y_train[idx]
         for transform in self.transforms:  # X_batch is a fresh copy: a transform may work in place
             transform.set_epoch(self.epoch)
             X_batch = transform(X_batch)
-        loss, grads = self.model.loss(X_batch, y_batch)
+        loss, grads = self._loss_and_gradients(X_batch, y_batch)
         if not math.isfinite(loss):  # a Python or numpy float: math's test is the cheap one
             raise DivergenceError(
                 f"loss became {loss} at iteration {self.iteration + 1} (epoch {self.epoch}) "

@@ -13,9 +13,11 @@ import numpy as np
 from nnplug.core.nested import MISSING, differences
 
 SOLVER_OPTIONS = ("update_rule_name", "optim_config", "lr_decay", "lr_schedule", "lr_step_size", "lr_gamma",
-                  "lr_min", "lr_warmup", "lr_warmup_start", "batch_size", "num_epochs", "num_train_samples",
+                  "lr_min", "lr_warmup", "lr_warmup_start", "batch_size", "sampling", "micro_batch", "num_epochs", "num_train_samples",
                   "num_val_samples", "seed", "param_groups", "average", "average_decay", "average_every", "average_ramp")
 COUNTERS = ("epoch", "iteration")
+# Options a checkpoint written before they existed was trained with the defaults of.
+OPTIONS_ADDED_LATER = {"sampling": "replacement", "micro_batch": None}
 
 
 class Clock:
@@ -66,6 +68,7 @@ def get_state(solver):
         "lr_history": list(solver.lr_history),
         "train_seconds": solver.clock.seconds,
         "rng": solver.rng.bit_generator.state,
+        "order": solver.order,
         "params": dict(solver.model.params),
         "best_params": dict(solver.best_params),
         "optim_configs": solver.optim_configs,
@@ -82,6 +85,8 @@ def set_state(solver, state):
     the model; the Solver and model then keep their previous state.
     """
     found, expected = state["fingerprint"], fingerprint(solver)
+    for key, default in OPTIONS_ADDED_LATER.items():  # checkpoints from before these options
+        found["solver"].setdefault(key, default)
     if found != expected:
         raise ValueError("it was written by a different run: " + "; ".join(
             f"{key}: checkpoint has {_value(a)}, this run has {_value(b)}" for key, a, b in differences(found, expected)))
@@ -118,6 +123,10 @@ def _apply(solver, state):
     if state["iteration"] > solver.num_iterations or state["epoch"] != state["iteration"] // per_epoch:
         raise ValueError(f"its counters (epoch {state['epoch']}, iteration {state['iteration']}) are impossible "
                          f"for this run's {solver.num_epochs} epochs of {per_epoch} iterations")
+    order = state.get("order")
+    n = solver.X_train.shape[0]
+    if order is not None and not (isinstance(order, np.ndarray) and order.dtype.kind == "i" and order.shape == (n,)):
+        raise ValueError(f"its order is not an integer array of the {n} training rows")
     if state["model_state"] is not None:
         _check_like(state["model_state"], solver.model.get_state(), "model_state")
     _check_like(state["transforms"], [t.get_state() for t in solver.transforms], "transforms")
@@ -131,6 +140,7 @@ def _apply(solver, state):
     if state["model_state"] is not None:
         solver.model.set_state(state["model_state"])
     solver.rng.bit_generator.state = state["rng"]
+    solver.order = order
     for transform, transform_state in zip(solver.transforms, state["transforms"]):
         transform.set_state(transform_state)
     if averaging is not None:

@@ -45,7 +45,10 @@ def test_a_rule_that_matches_nothing_or_has_an_unknown_key_is_refused():
     assert param_groups.problems([{"kinds": ["norm"], "decay": False}]) == [
         "solver.param_groups[0].kinds: 'norm' is no kind of parameter (kinds: weight, bias, scale, shift)"]
     assert param_groups.problems([{"layers": [2]}]) == [
-        "solver.param_groups[0]: sets nothing (give it lr_mult, decay or trainable)"]
+        "solver.param_groups[0]: sets nothing (give it lr_mult, decay, decay_mult, trainable or train_epochs)"]
+    assert param_groups.problems([{"layers": [2], "decay_mult": -1, "train_epochs": 1.5}]) == [
+        "solver.param_groups[0].decay_mult=-1: expected a number >= 0",
+        "solver.param_groups[0].train_epochs=1.5: expected a whole number >= 0"]
 
 
 @pytest.mark.parametrize("rule", RULES)
@@ -97,10 +100,15 @@ def test_a_schedule_keeps_each_groups_multiplier():
     assert solver.optim_configs["W1"]["learning_rate"] == pytest.approx(lr)
 
 
-def test_a_run_with_groups_stopped_and_resumed_ends_bit_identical(tmp_path):
+# the first layer trained in epochs 0 and 1 only: frozen after the checkpoint the run resumes from
+TIMED = GROUPS + [{"layers": [1], "train_epochs": 2}, {"kinds": ["shift"], "decay_mult": 0.5}]
+
+
+@pytest.mark.parametrize("groups, update_rule", [(GROUPS, "adam"), (TIMED, "adamw")], ids=["groups", "timed"])
+def test_a_run_with_groups_stopped_and_resumed_ends_bit_identical(tmp_path, groups, update_rule):
     def solver(folder, listeners=()):
-        return Solver(residual_net(), data(40), update_rule="adam", batch_size=8, num_epochs=3, verbose=False, seed=1,
-                      checkpoint_dir=folder, param_groups=GROUPS, listeners=listeners)
+        return Solver(residual_net(), data(40), update_rule=update_rule, batch_size=8, num_epochs=3, verbose=False,
+                      seed=1, checkpoint_dir=folder, param_groups=groups, listeners=listeners)
 
     whole = solver(tmp_path / "whole")
     whole.train()
@@ -115,6 +123,55 @@ def test_a_run_with_groups_stopped_and_resumed_ends_bit_identical(tmp_path):
     assert "gamma1" not in resumed.optim_configs
 
     other = Solver(residual_net(), data(40), batch_size=8, num_epochs=3, verbose=False, seed=1,
-                   checkpoint_dir=tmp_path / "stopped", update_rule="adam", param_groups=GROUPS[:1])
+                   checkpoint_dir=tmp_path / "stopped", update_rule=update_rule, param_groups=GROUPS[:1])
     with pytest.raises(Exception, match="param_groups"):
         other.restore()
+
+
+def test_a_groups_decay_multiplier_is_pytorchs_per_group_weight_decay_step_for_step():
+    torch = pytest.importorskip("torch", reason="the PyTorch reference needs torch (pip install torch)")
+    net = residual_net()
+    before = {n: w.copy() for n, w in net.params.items()}
+    grads, after = [], {}
+
+    class Record:
+        def on_gradients(self, solver, iteration, g):
+            grads.append({n: v.copy() for n, v in g.items()})
+
+        def on_iteration(self, solver, iteration, loss):  # the weights of the last step, not the best kept
+            after.update({n: w.copy() for n, w in solver.model.params.items()})
+
+    groups = [{"kinds": ["shift"], "lr_mult": 4.0, "decay_mult": 0.25}]
+    Solver(net, data(), update_rule="nesterov", optim_config={"learning_rate": 0.1, "momentum": 0.85,
+                                                              "weight_decay": 0.05},
+           batch_size=1, num_epochs=3, verbose=False, seed=0, param_groups=groups, listeners=[Record()]).train()
+
+    shifts = [n for n in net.params if net.param_info[n].kind == "shift"]
+    others = [n for n in net.params if n not in shifts]
+    tensors = {n: torch.nn.Parameter(torch.tensor(w)) for n, w in before.items()}
+    optimizer = torch.optim.SGD([{"params": [tensors[n] for n in shifts], "lr": 0.4, "weight_decay": 0.0125},
+                                 {"params": [tensors[n] for n in others]}],
+                                lr=0.1, momentum=0.85, nesterov=True, weight_decay=0.05)
+    for g in grads:
+        for n, t in tensors.items():
+            t.grad = torch.tensor(g[n])
+        optimizer.step()
+    assert len(grads) == 3 and shifts
+    for n, t in tensors.items():
+        np.testing.assert_allclose(after[n], t.detach().numpy(), rtol=1e-12, atol=1e-15, err_msg=n)
+
+
+def test_train_epochs_updates_a_group_in_its_first_epochs_only():
+    net = residual_net()
+    seen = []
+
+    class Watch:
+        def on_epoch_end(self, solver, epoch, train_acc, val_acc, lr):
+            seen.append({n: w.copy() for n, w in solver.model.params.items()})
+
+    Solver(net, data(8), optim_config={"learning_rate": 0.1}, batch_size=4, num_epochs=4, verbose=False, seed=0,
+           param_groups=[{"layers": [1], "train_epochs": 2}], listeners=[Watch()]).train()
+    start, *ends = seen  # the check after the first step, then the ends of epochs 0-3
+    assert not np.array_equal(ends[1]["W1"], start["W1"])                  # trained in epochs 0 and 1
+    assert np.array_equal(ends[3]["W1"], ends[1]["W1"])                     # then frozen
+    assert not np.array_equal(ends[3]["residual2.W1"], ends[1]["residual2.W1"])  # the rest trains on

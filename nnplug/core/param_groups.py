@@ -1,7 +1,7 @@
 """Parameter groups: which parameters train, how fast, and whether weight decay reaches them.
 
 A config (or a Solver's ``param_groups`` option) lists rules; each selects parameters and sets any
-of three things for them:
+of five things for them:
 
     - kinds: [bias, scale, shift]      # no weight decay on biases and normalisation parameters
       decay: false
@@ -9,6 +9,11 @@ of three things for them:
       trainable: false
     - layers: [residual4]              # a block at a tenth of the learning rate
       lr_mult: 0.1
+    - kinds: [shift]                   # 64x the rate, 1/64 the decay: the same absolute shrink
+      lr_mult: 64
+      decay_mult: 0.015625
+    - layers: [whiten]                 # trained for the first 3 epochs only
+      train_epochs: 3
 
 A rule selects by ``layers`` (a top-level position like ``4``, a layer plugin's name like
 ``conv``, or the path of a composite or of its branch like ``residual4``, ``residual4.shortcut``
@@ -20,15 +25,20 @@ the selectors it gives must all match. Later rules win where several set one thi
 - ``decay: false`` keeps weight decay off them (the L2 term of ``model.reg`` and an update rule's
   ``weight_decay``), ``decay: true`` puts it on them; unset, L2 reaches the layers' weights
   (``Layer.regularized``) and an update rule's decay every parameter, as without groups;
+- ``decay_mult`` multiplies an update rule's ``weight_decay`` for them (Caffe's ``decay_mult``;
+  PyTorch's per-group ``weight_decay``): a coupled decay is scaled by the learning rate too, so a
+  group at ``lr_mult`` k shrinks as much per step as the rest with ``decay_mult`` 1/k;
 - ``trainable: false`` freezes them: no update, no optimizer state. Parameters a layer declares
-  ``frozen`` start frozen.
+  ``frozen`` start frozen;
+- ``train_epochs: n`` updates them in the first n epochs only, frozen from then on (their optimizer
+  state is kept, as in a checkpoint).
 """
 import re
 from dataclasses import dataclass
 
 KINDS = ("weight", "bias", "scale", "shift")
 SELECTORS = ("layers", "kinds", "params")
-SETTINGS = ("lr_mult", "decay", "trainable")
+SETTINGS = ("lr_mult", "decay", "decay_mult", "trainable", "train_epochs")
 
 
 @dataclass(frozen=True)
@@ -47,7 +57,13 @@ class ParamInfo:
 class Setting:
     lr_mult: float = 1.0
     decay: bool | None = None  # None: as without groups
+    decay_mult: float = 1.0
     trainable: bool = True
+    train_epochs: int | None = None  # None: every epoch
+
+    def trains_in(self, epoch):
+        """Whether the Solver updates these parameters in ``epoch`` (counted from 0)."""
+        return self.trainable and (self.train_epochs is None or epoch < self.train_epochs)
 
 
 def describe(nodes):
@@ -68,7 +84,7 @@ def problems(rules, where="solver.param_groups"):
         return []
     if not isinstance(rules, list):
         return [f"{where}={rules!r}: expected a list of rules (mappings with layers/kinds/params and "
-                f"lr_mult/decay/trainable)"]
+                f"{'/'.join(SETTINGS)})"]
     found = []
     for i, rule in enumerate(rules):
         here = f"{where}[{i}]"
@@ -79,7 +95,7 @@ def problems(rules, where="solver.param_groups"):
         if unknown:
             found.append(f"{here}.{unknown[0]}: unknown key (a rule has {', '.join(SELECTORS + SETTINGS)})")
         if not set(rule) & set(SETTINGS):
-            found.append(f"{here}: sets nothing (give it lr_mult, decay or trainable)")
+            found.append(f"{here}: sets nothing (give it {', '.join(SETTINGS[:-1])} or {SETTINGS[-1]})")
         for key in SELECTORS:
             value = rule.get(key)
             if value is not None and not (isinstance(value, list) and all(isinstance(v, (str, int))
@@ -89,9 +105,13 @@ def problems(rules, where="solver.param_groups"):
         bad = [k for k in rule.get("kinds") or [] if k not in KINDS]
         if bad:
             found.append(f"{here}.kinds: {bad[0]!r} is no kind of parameter (kinds: {', '.join(KINDS)})")
-        mult = rule.get("lr_mult")
-        if "lr_mult" in rule and (isinstance(mult, bool) or not isinstance(mult, (int, float)) or not mult >= 0):
-            found.append(f"{here}.lr_mult={mult!r}: expected a number >= 0")
+        for key in ("lr_mult", "decay_mult"):
+            mult = rule.get(key)
+            if key in rule and (isinstance(mult, bool) or not isinstance(mult, (int, float)) or not mult >= 0):
+                found.append(f"{here}.{key}={mult!r}: expected a number >= 0")
+        epochs = rule.get("train_epochs")
+        if "train_epochs" in rule and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0):
+            found.append(f"{here}.train_epochs={epochs!r}: expected a whole number >= 0")
         for key in ("decay", "trainable"):
             if key in rule and not isinstance(rule[key], bool):
                 found.append(f"{here}.{key}={rule[key]!r}: expected true or false")
@@ -120,7 +140,8 @@ def resolve(rules, model):
         for name in matched:
             old = settings[name]
             settings[name] = Setting(float(rule.get("lr_mult", old.lr_mult)), rule.get("decay", old.decay),
-                                     rule.get("trainable", old.trainable))
+                                     float(rule.get("decay_mult", old.decay_mult)),
+                                     rule.get("trainable", old.trainable), rule.get("train_epochs", old.train_epochs))
     return settings
 
 
@@ -151,12 +172,12 @@ def _guess(name):
 
 def optimizer_config(base, setting):
     """A parameter's own update-rule config from the rule's ``base`` one: its learning rate times its
-    multiplier, and no weight decay where its group turns decay off."""
+    multiplier, its weight decay times its decay multiplier, and none where its group turns decay off."""
     config = dict(base)
     if config.get("learning_rate") is not None:
         config["learning_rate"] = config["learning_rate"] * setting.lr_mult
-    if setting.decay is False and "weight_decay" in config:
-        config["weight_decay"] = 0.0
+    if "weight_decay" in config:
+        config["weight_decay"] = 0.0 if setting.decay is False else config["weight_decay"] * setting.decay_mult
     return config
 
 

@@ -204,8 +204,9 @@ class Solver:
         self._emit("on_gradients", self.iteration, grads)  # before the update: diagnostics see both sides
         params, configs, update = self.model.params, self.optim_configs, self.update_rule.fn
         for p, config in configs.items():  # frozen parameters have none
-            w = params[p]
-            params[p], configs[p] = update(w, grads[p], config, out=w)
+            if self.param_settings[p].trains_in(self.epoch):
+                w = params[p]
+                params[p], configs[p] = update(w, grads[p], config, out=w)
         if self.averaging is not None:
             self.averaging.update(self.model, self.iteration + 1, self.num_iterations)
         return loss

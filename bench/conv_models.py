@@ -18,7 +18,9 @@ whitening layer frozen on both sides), in float32. Printed, as markdown:
     and dW of every conv and affine layer) would take at this machine's float32 GEMM rate, over the
     measured step time. Winograd convolutions do fewer multiplications, so nnplug's can pass 1.
     With ``resnet20`` and ``resnet20_plain`` both timed, the cost of the skips: the ratio of their
-    nnplug times (and PyTorch's) at each batch and thread count.
+    nnplug times (and PyTorch's) at each batch and thread count. With ``--micro-batch M`` both
+    sides run each batch M rows at a time and update once per batch (gradient accumulation, batch
+    norm on each micro-batch's statistics: nnplug's ``solver.micro_batch``).
 (b) the peak memory of 3 training steps: the peak RSS growth over the set-up (imports, data, model,
     update rule; no step), in a fresh process per side (the same method for both).
 """
@@ -78,14 +80,14 @@ def solver_indices(batch, steps):
     return out
 
 
-def nnplug_session(net, data, batch):
+def nnplug_session(net, data, batch, micro=None):
     """A fresh model and Solver for one epoch of ``data``: a function that trains it and returns the losses."""
     from nnplug.core.solver import Solver
 
     rule, momentum = update_rule(net)
     solver = Solver(build(net, data["X_train"][:SAMPLE]), data, update_rule=rule, batch_size=batch,
                     optim_config={"learning_rate": LEARNING_RATE, "momentum": momentum},
-                    num_epochs=1, verbose=False, seed=SEED)
+                    num_epochs=1, verbose=False, seed=SEED, micro_batch=micro)
     clock = CheckClock(solver)
 
     def train():
@@ -94,7 +96,7 @@ def nnplug_session(net, data, batch):
     return train
 
 
-def torch_session(net, data, batch):
+def torch_session(net, data, batch, micro=None):
     """The same in PyTorch from the same weights: a function that takes the same steps and returns the losses."""
     import torch
     model = twin(build(net, data["X_train"][:SAMPLE]))
@@ -108,17 +110,20 @@ def torch_session(net, data, batch):
         losses = []
         for idx in indices:
             opt.zero_grad()
-            loss = torch.nn.functional.cross_entropy(model(X[idx]), y[idx])
-            loss.backward()
+            total = 0.0
+            for part in torch.split(idx, micro or batch):  # gradients accumulate over the passes
+                loss = torch.nn.functional.cross_entropy(model(X[part]), y[part]) * (len(part) / batch)
+                loss.backward()
+                total += float(loss.detach())
             opt.step()
-            losses.append(float(loss.detach()))
+            losses.append(total)
         return 0.0, losses
     return train
 
 
-def timed(session, net, data, batch, steps):
+def timed(session, net, data, batch, steps, micro=None):
     """Seconds per training step (the accuracy checks left out) and the losses of a fresh session."""
-    train = session(net, data, batch)
+    train = session(net, data, batch, micro)
     start = time.perf_counter()
     checks, losses = train()
     return (time.perf_counter() - start - checks) / steps, losses
@@ -137,7 +142,7 @@ def gemm_rate(size=1024, calls=10):
     return 2 * size ** 3 / float(np.median(times))
 
 
-def speed(net, batch, threads, reps, steps):
+def speed(net, batch, threads, reps, steps, micro=None):
     """Interleaved medians: {side: seconds per step}, the first losses of each side, GEMM flop/s."""
     import torch
     torch.set_num_threads(threads)
@@ -147,7 +152,7 @@ def speed(net, batch, threads, reps, steps):
     with threadpool_limits(threads):
         for rep in range(reps + 1):  # the first repetition warms both sides up and is not counted
             for side in (runs if rep % 2 == 0 else list(runs)[::-1]):
-                per_step, curve = timed(runs[side], net, data, batch, steps)
+                per_step, curve = timed(runs[side], net, data, batch, steps, micro)
                 losses[side] = curve[:2]
                 if rep:
                     seconds[side].append(per_step)
@@ -155,7 +160,7 @@ def speed(net, batch, threads, reps, steps):
     return {side: float(np.median(v)) for side, v in seconds.items()}, losses, rate
 
 
-def memory_child(side, net, batch):
+def memory_child(side, net, batch, micro=None):
     """In a fresh process: print the peak RSS growth (MiB) of 3 training steps over the set-up.
 
     The set-up is the imports, the data, the model and its update rule's state, and no step; the peak
@@ -168,7 +173,7 @@ def memory_child(side, net, batch):
         import torch
         torch.set_num_threads(1)
     with threadpool_limits(1):
-        train = (torch_session if side == "torch" else nnplug_session)(net, data, batch)
+        train = (torch_session if side == "torch" else nnplug_session)(net, data, batch, micro)
         with open("/proc/self/clear_refs", "w") as clear:
             clear.write("5")  # VmHWM := VmRSS
         base = status_kib("VmRSS")
@@ -181,12 +186,13 @@ def status_kib(field):
         return next(int(line.split()[1]) for line in status if line.startswith(field + ":"))
 
 
-def memory(net, batch, runs=3):
+def memory(net, batch, micro=None, runs=3):
     """Median over ``runs`` fresh processes per side, alternating: {side: MiB}."""
     found = {"nnplug": [], "torch": []}
     for _ in range(runs):
         for side in found:
-            child = subprocess.run([sys.executable, os.path.abspath(__file__), "--memory-child", side, net, str(batch)],
+            child = subprocess.run([sys.executable, os.path.abspath(__file__), "--memory-child", side, net, str(batch),
+                                    str(micro or 0)],
                                    capture_output=True, text=True, check=True)
             found[side].append(float(child.stdout.split()[-1]))
     return {side: float(np.median(v)) for side, v in found.items()}
@@ -200,15 +206,19 @@ def main(argv=None):
     p.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--steps", type=int, default=4, help="training steps per repetition")
+    p.add_argument("--micro-batch", type=int, default=None, metavar="M",
+                   help="run each batch M rows at a time, one update per batch (gradient accumulation)")
     p.add_argument("--no-memory", action="store_true", help="leave out (b), the peak memory")
-    p.add_argument("--memory-child", nargs=3, metavar=("SIDE", "NET", "BATCH"), help=argparse.SUPPRESS)
+    p.add_argument("--memory-child", nargs=4, metavar=("SIDE", "NET", "BATCH", "MICRO"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.memory_child:
-        side, net, batch = args.memory_child
-        memory_child(side, net, int(batch))
+        side, net, batch, micro = args.memory_child
+        memory_child(side, net, int(batch), int(micro) or None)
         return
+    micro = args.micro_batch
     print(f"load average at the start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}\n")
-    print(f"(a) training, samples/s, median of {args.reps} interleaved repetitions of {args.steps} steps, float32\n")
+    print(f"(a) training, samples/s, median of {args.reps} interleaved repetitions of {args.steps} steps, float32"
+          + (f", micro-batches of {micro}" if micro else "") + "\n")
     print("| net | batch | threads | nnplug | PyTorch | nnplug / PyTorch | roofline fraction, nnplug / PyTorch "
           "| first two losses, nnplug / PyTorch |")
     print("|---|---|---|---|---|---|---|---|")
@@ -217,7 +227,7 @@ def main(argv=None):
         for batch in args.batches:
             flops = step_flops(build(net, make_data(batch, 1)["X_train"]), batch)
             for threads in args.threads:
-                seconds, losses, rate = speed(net, batch, threads, args.reps, args.steps)
+                seconds, losses, rate = speed(net, batch, threads, args.reps, args.steps, micro)
                 found[net, batch, threads] = seconds
                 ours, theirs = batch / seconds["nnplug"], batch / seconds["torch"]
                 roof = {side: flops / rate / s for side, s in seconds.items()}
@@ -242,7 +252,7 @@ def main(argv=None):
     print("| net | batch | nnplug MiB | PyTorch MiB | nnplug / PyTorch |\n|---|---|---|---|---|")
     for net in args.nets:
         for batch in args.batches:
-            m = memory(net, batch)
+            m = memory(net, batch, micro)
             print(f"| {net} | {batch} | {m['nnplug']:.0f} | {m['torch']:.0f} | {m['nnplug'] / m['torch']:.2f} |",
                   flush=True)
 

@@ -23,7 +23,8 @@ from nnplug.core import checkpoint, layer_plan, tta
 from nnplug.core.augmentation import build_transforms
 from nnplug.core.nested import flatten
 from nnplug.core.network import Network
-from nnplug.core.solver import UNNORMALISED_SCALE, Solver
+from nnplug.core.solver import Solver
+from nnplug.core.stops import UNNORMALISED_SCALE, input_scale
 from nnplug.core.trained_model import PREDICTION_BATCH, predict_classes
 from nnplug.data import load
 from nnplug.display.plots import run_pictures, save
@@ -167,7 +168,7 @@ def check_memory(solver):
 
 def warn_of_unnormalised_inputs(solver, settings):
     """One warning line when the inputs are far from standardised: the first losses will be huge."""
-    scale = solver.input_scale()
+    scale = input_scale(solver.X_train)
     if scale > UNNORMALISED_SCALE:
         log.warning(f"the inputs' standard deviation is {scale:.3g} (data.normalize={settings['data']['normalize']}), "
                     f"far from the 1 of standardised inputs: expect huge first losses; data.normalize=auto "

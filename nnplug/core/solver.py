@@ -6,17 +6,12 @@ import threading
 import numpy as np
 
 from nnplug.contract.registry import UnknownPluginError, default_registry
-from nnplug.core import averaging, checkpoint, param_groups, schedules, training_state
+from nnplug.core import averaging, checkpoint, minibatches, param_groups, schedules, training_state
 from nnplug.core.checkpoint import CheckpointError
+from nnplug.core import stops
 from nnplug.core.stops import DivergenceError, TrainingInterrupted
 
-# How minibatches are drawn: with replacement (CS231n's), or each epoch a fresh permutation cut into
-# batches (PyTorch's DataLoader(shuffle=True, drop_last=True), Keras's shuffle=True).
-SAMPLING = ("replacement", "shuffle")
 EVENTS = ("on_train_start", "on_gradients", "on_iteration", "on_epoch_end", "on_new_best", "on_train_end")
-# Inputs spread this much wider than standardised ones (std 1) are the likely cause of a diverging
-# loss: raw pixels of 0-255 have a standard deviation near 80.
-UNNORMALISED_SCALE = 10.0
 
 
 class Solver:
@@ -26,11 +21,8 @@ class Solver:
     'step', 'cosine' per epoch; 'linear' per step, see ``nnplug.core.schedules``) with lr_step_size,
     lr_gamma, lr_min, lr_warmup, lr_warmup_start; batch_size, num_epochs, print_every, verbose,
     num_train_samples, num_val_samples, seed, listeners, checkpoint_dir; sampling ('replacement',
-    CS231n's draw of each minibatch with replacement, or 'shuffle', every training row once an epoch
-    in a fresh order, the last partial batch left out); micro_batch: the rows of one forward and
-    backward pass when smaller than batch_size (gradient accumulation: a batch's gradients are its
-    micro-batches' averaged by their share of it, one update per batch; batch norm normalises each
-    micro-batch by its own statistics, as "ghost batch norm" does); transforms: Transform
+    CS231n's, or 'shuffle') and micro_batch (gradient accumulation), see ``nnplug.core.minibatches``;
+    transforms: Transform
     plugins applied in order to every training minibatch (data augmentation, see
     ``nnplug.core.augmentation``), never to the accuracy checks; param_groups: rules giving
     parameters learning-rate multipliers, weight decay on or off, or freezing them
@@ -84,10 +76,7 @@ class Solver:
             raise ValueError(f"Invalid lr_schedule {self.lr_schedule!r}: expected one of {', '.join(schedules.SCHEDULES)}")
         if int(self.batch_size) < 1:
             raise ValueError(f"Invalid batch_size {self.batch_size!r}: expected an integer >= 1")
-        if self.sampling not in SAMPLING:
-            raise ValueError(f"Invalid sampling {self.sampling!r}: expected one of {', '.join(SAMPLING)}")
-        if self.micro_batch is not None and int(self.micro_batch) < 1:
-            raise ValueError(f"Invalid micro_batch {self.micro_batch!r}: expected an integer >= 1, or None for whole batches")
+        minibatches.check(self.sampling, self.micro_batch)
 
         try:
             self.param_settings = param_groups.resolve(self.param_groups, self.model)
@@ -155,51 +144,19 @@ class Solver:
     def num_iterations(self):
         return self.num_epochs * self.iterations_per_epoch
 
-    def _batch_rows(self):
-        """The training rows of the next minibatch, as ``sampling`` draws them."""
-        n = self.X_train.shape[0]
-        if self.sampling == "replacement":  # CS231n's
-            return self.rng.integers(0, n, self.batch_size)
-        k = self.iteration % self.iterations_per_epoch
-        if k == 0:
-            self.order = self.rng.permutation(n)
-        return self.order[k * self.batch_size:(k + 1) * self.batch_size]
-
-    def _loss_and_gradients(self, X, y):
-        """The minibatch's mean loss and its gradients, accumulated over micro-batches when set.
-
-        Each micro-batch's gradients count by its share of the rows, so with equal micro-batches
-        and no layer that mixes samples the result is the whole batch's, up to rounding.
-        """
-        n = X.shape[0]
-        size = self.micro_batch or n
-        if size >= n:
-            return self.model.loss(X, y)
-        total, grads = 0.0, {}
-        for start in range(0, n, size):
-            stop = min(start + size, n)
-            share = (stop - start) / n
-            loss, part = self.model.loss(X[start:stop], y[start:stop])
-            total += share * loss
-            for name, g in part.items():  # share * g is a copy: a model may reuse its gradient arrays
-                if name in grads:
-                    grads[name] += share * g
-                else:
-                    grads[name] = share * g
-        return total, grads
-
     def _step(self):
         """One update on the next minibatch (``sampling``); returns its loss."""
-        idx = self._batch_rows()
+        idx, self.order = minibatches.draw_rows(self.sampling, self.rng, self.X_train.shape[0], self.batch_size,
+                                                self.iteration % self.iterations_per_epoch, self.order)
         X_batch, y_batch = self.X_train[idx], self.y_train[idx]
         for transform in self.transforms:  # X_batch is a fresh copy: a transform may work in place
             transform.set_epoch(self.epoch)
             X_batch = transform(X_batch)
-        loss, grads = self._loss_and_gradients(X_batch, y_batch)
+        loss, grads = minibatches.loss_and_gradients(self.model, X_batch, y_batch, self.micro_batch)
         if not math.isfinite(loss):  # a Python or numpy float: math's test is the cheap one
             raise DivergenceError(
                 f"loss became {loss} at iteration {self.iteration + 1} (epoch {self.epoch}) "
-                f"with learning rate {self.learning_rate:g}; {self.likely_cause()}")
+                f"with learning rate {self.learning_rate:g}; {stops.likely_cause(self.X_train)}")
         self.loss_history.append(loss)
         self._emit("on_gradients", self.iteration, grads)  # before the update: diagnostics see both sides
         params, configs, update = self.model.params, self.optim_configs, self.update_rule.fn
@@ -218,18 +175,6 @@ class Solver:
                 config["learning_rate"] *= self.lr_decay
         elif (rate := schedules.next_rate(self, epoch_end)) is not None:
             self._set_learning_rate(rate)
-
-    def input_scale(self):
-        """The standard deviation of (up to 1,000 of) the training inputs; standardised inputs have 1."""
-        return float(np.std(self.X_train[:1000], dtype=np.float64))
-
-    def likely_cause(self):
-        """What to change when the loss diverges: unnormalised inputs, when they are, else the learning rate."""
-        scale = self.input_scale()
-        if scale > UNNORMALISED_SCALE:
-            return (f"the inputs' standard deviation is {scale:.3g}, far from the 1 of standardised inputs: "
-                    f"unnormalised inputs are the likely cause (standardise them), else try a smaller learning rate")
-        return "try a smaller learning rate"
 
     def _end_epoch(self):
         self.epoch += 1
@@ -356,7 +301,7 @@ class Solver:
             raise DivergenceError(
                 f"parameters {', '.join(bad)} became non-finite by iteration {self.iteration} "
                 f"(epoch {self.epoch}) with learning rate {self.learning_rate:g}; not saving a "
-                f"checkpoint; {self.likely_cause()}")
+                f"checkpoint; {stops.likely_cause(self.X_train)}")
         checkpoint.save(path, self.get_state())
         return path
 

@@ -2,7 +2,7 @@
 
 ``sampling='replacement'`` draws each minibatch with replacement, as CS231n's Solver does (an
 epoch of N/B batches then sees about 63% of the rows); ``'shuffle'`` cuts a fresh permutation of
-the rows into batches each epoch, every row once, the last N mod B left for the next permutation
+the rows into batches each epoch, every row once but the N mod B left over, which sit out that epoch
 (PyTorch's ``DataLoader(shuffle=True, drop_last=True)``, Keras's ``shuffle=True``).
 
 ``micro_batch`` M runs a batch through the model M rows at a time and averages the passes'

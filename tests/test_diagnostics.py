@@ -149,6 +149,16 @@ def test_frozen_parameters_are_not_measured_and_draw_no_warning(data, caplog):
                                                              rel=1e-4)
 
 
+def test_parameters_past_their_train_epochs_are_not_measured_and_draw_no_warning(data, caplog):
+    sink = Records()
+    with caplog.at_level(logging.WARNING, logger="nnplug.core.diagnostics"):
+        train(data, epochs=6, listeners=[Diagnostics([sink])], param_groups=[{"params": ["W1", "b1"], "train_epochs": 1}])
+
+    assert caplog.records == []
+    measured = [epoch for epoch, record in sink.checks if "update_ratio" in record["W1"]]
+    assert measured == [0, 1] and "update_ratio" in sink.checks[-1][1]["W2"]  # the checks after epoch 0's steps
+
+
 def test_the_default_learning_rate_draws_no_warning(data, caplog):
     with caplog.at_level(logging.WARNING, logger="nnplug.core.diagnostics"):
         train(data, listeners=[Diagnostics()])

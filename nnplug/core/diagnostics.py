@@ -84,7 +84,10 @@ class Diagnostics:
 
     def on_iteration(self, solver, iteration, loss):
         if self._before is not None:
+            settings = getattr(solver, "param_settings", {})
             for name, block in self._moving():
+                if block.param in settings and not settings[block.param].trains_in(solver.epoch):
+                    continue  # a group's train_epochs are over: standing still is what it asked for
                 before = self._before[block.param]
                 scale = _norm(before)
                 ratio = _norm(solver.model.params[block.param] - before) / scale if scale > 0 else float("nan")

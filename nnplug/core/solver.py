@@ -6,9 +6,8 @@ import threading
 import numpy as np
 
 from nnplug.contract.registry import UnknownPluginError, default_registry
-from nnplug.core import averaging, checkpoint, minibatches, param_groups, schedules, training_state
+from nnplug.core import averaging, checkpoint, minibatches, param_groups, schedules, stops, training_state
 from nnplug.core.checkpoint import CheckpointError
-from nnplug.core import stops
 from nnplug.core.stops import DivergenceError, TrainingInterrupted
 
 EVENTS = ("on_train_start", "on_gradients", "on_iteration", "on_epoch_end", "on_new_best", "on_train_end")

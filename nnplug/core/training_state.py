@@ -13,8 +13,9 @@ import numpy as np
 from nnplug.core.nested import MISSING, differences
 
 SOLVER_OPTIONS = ("update_rule_name", "optim_config", "lr_decay", "lr_schedule", "lr_step_size", "lr_gamma",
-                  "lr_min", "lr_warmup", "lr_warmup_start", "batch_size", "sampling", "micro_batch", "num_epochs", "num_train_samples",
-                  "num_val_samples", "seed", "param_groups", "average", "average_decay", "average_every", "average_ramp")
+                  "lr_min", "lr_warmup", "lr_warmup_start", "batch_size", "sampling", "micro_batch", "num_epochs",
+                  "num_train_samples", "num_val_samples", "seed", "param_groups", "average", "average_decay",
+                  "average_every", "average_ramp")
 COUNTERS = ("epoch", "iteration")
 # Options a checkpoint written before they existed was trained with the defaults of.
 OPTIONS_ADDED_LATER = {"sampling": "replacement", "micro_batch": None}

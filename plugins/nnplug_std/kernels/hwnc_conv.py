@@ -12,7 +12,7 @@ import numpy as np
 
 from nnplug_std.kernels.hwnc_image import chunk_rows
 from nnplug_std.kernels.hwnc_norm import column_sums
-from nnplug_std.kernels.parallel import each, matmul, split
+from nnplug_std.kernels.parallel import each, split
 from nnplug_std.kernels.shapes import conv_output_size
 from nnplug_std.kernels.workspace import scratch, zero_border
 
@@ -33,13 +33,11 @@ def _columns(x_pad, hh, ww, stride, rows, w_out):
     n, c = x_pad.shape[2:]
     cols = scratch("hwnc_conv_cols", (len(rows), w_out, n, hh, ww, c), x_pad.dtype)
     r0 = rows.start
-
-    def tap(kl):
-        k, l = divmod(kl, ww)
-        top = k + stride * r0
-        cols[:, :, :, k, l] = x_pad[top:top + stride * (len(rows) - 1) + 1:stride, l:l + stride * (w_out - 1) + 1:stride]
-
-    each(tap, range(hh * ww))
+    for k in range(hh):
+        for l in range(ww):
+            top = k + stride * r0
+            cols[:, :, :, k, l] = x_pad[top:top + stride * (len(rows) - 1) + 1:stride,
+                                        l:l + stride * (w_out - 1) + 1:stride]
     return cols
 
 
@@ -50,6 +48,9 @@ def _filters(w, dtype):
 
 def conv_forward_hwnc(x, w, b, conv_param):
     """Forward pass of a convolution on an HWNC map.
+
+    Each range of samples (``nnplug_std.kernels.parallel.split``) runs the whole convolution, its
+    columns and products, on one of the kernel's threads.
 
     Inputs:
     - x: input of shape (H, W, N, C)
@@ -66,13 +67,20 @@ def conv_forward_hwnc(x, w, b, conv_param):
     f, _, hh, ww = w.shape
     dtype = np.result_type(x, w)
     h_out, w_out = conv_output_size(h, hh, pad, stride), conv_output_size(w_in, ww, pad, stride)
-    x_pad, w2 = _padded(x.astype(dtype, copy=False), pad), _filters(w, dtype)
+    w2 = _filters(w, dtype)
     out = np.empty((h_out, w_out, n, f), dtype)
     step = chunk_rows(h_out, f, c * hh * ww)
-    for r0 in range(0, h_out, step):
-        rows = range(r0, min(h_out, r0 + step))
-        cols = _columns(x_pad, hh, ww, stride, rows, w_out)
-        matmul(cols.reshape(-1, w2.shape[0]), w2, out=out[rows.start:rows.stop].reshape(-1, f))
+
+    def part(samples):
+        x_pad = _padded(x[:, :, samples].astype(dtype, copy=False), pad)
+        for r0 in range(0, h_out, step):
+            rows = range(r0, min(h_out, r0 + step))
+            cols = _columns(x_pad, hh, ww, stride, rows, w_out)
+            chunk = scratch("hwnc_conv_out", (len(rows), w_out, x_pad.shape[2], f), dtype)
+            np.matmul(cols.reshape(-1, w2.shape[0]), w2, out=chunk.reshape(-1, f))
+            out[rows.start:rows.stop, :, samples] = chunk
+
+    each(part, split(n))
     if b is not None:
         out += b.astype(dtype, copy=False)
     return out, (x, w, conv_param, b is not None)
@@ -80,6 +88,8 @@ def conv_forward_hwnc(x, w, b, conv_param):
 
 def conv_backward_hwnc(dout, cache, input_grad=True):
     """Backward pass of ``conv_forward_hwnc``.
+
+    As there, each range of samples runs on one thread; dw adds up the ranges' parts in order.
 
     Inputs:
     - dout: upstream gradient of shape (H', W', N, F)
@@ -94,27 +104,32 @@ def conv_backward_hwnc(dout, cache, input_grad=True):
     f, _, hh, ww = w.shape
     h_out, w_out = dout.shape[:2]
     dtype = np.result_type(dout, x)
-    d2 = np.ascontiguousarray(dout, dtype=dtype).reshape(-1, f)
-    x_pad, w2 = _padded(x.astype(dtype, copy=False), pad), _filters(w, dtype)
-    dw2 = np.zeros(w2.shape, dtype)
+    w2 = _filters(w, dtype)
     dx_pad = np.zeros((h + 2 * pad, w_in + 2 * pad, n, c), dtype) if input_grad else None
     step = chunk_rows(h_out, f, c * hh * ww)
-    for r0 in range(0, h_out, step):
-        rows = range(r0, min(h_out, r0 + step))
-        cols = _columns(x_pad, hh, ww, stride, rows, w_out).reshape(-1, w2.shape[0])
-        d_rows = d2[r0 * w_out * n:rows.stop * w_out * n]
-        dw2 += matmul(cols.T, d_rows, out=np.empty(w2.shape, dtype))
-        if not input_grad:
-            continue
-        dcols = matmul(d_rows, w2.T, out=cols).reshape(len(rows), w_out, n, hh, ww, c)  # the columns are spent
 
-        def col2im(samples, top0=stride * r0, count=len(rows)):  # the taps overlap; the samples do not
-            for k in range(hh):
+    def part(samples):
+        x_pad = _padded(x[:, :, samples].astype(dtype, copy=False), pad)
+        m = x_pad.shape[2]
+        dw2 = np.zeros(w2.shape, dtype)
+        for r0 in range(0, h_out, step):
+            rows = range(r0, min(h_out, r0 + step))
+            cols = _columns(x_pad, hh, ww, stride, rows, w_out).reshape(-1, w2.shape[0])
+            d_rows = scratch("hwnc_conv_out", (len(rows), w_out, m, f), dtype)
+            d_rows[...] = dout[rows.start:rows.stop, :, samples]
+            d_rows = d_rows.reshape(-1, f)
+            dw2 += cols.T @ d_rows
+            if dx_pad is None:
+                continue
+            dcols = np.matmul(d_rows, w2.T, out=cols).reshape(len(rows), w_out, m, hh, ww, c)  # columns spent
+            top0 = stride * r0
+            for k in range(hh):  # the taps overlap: added one at a time
                 for l in range(ww):
-                    dx_pad[k + top0:k + top0 + stride * (count - 1) + 1:stride, l:l + stride * (w_out - 1) + 1:stride,
-                           samples] += dcols[:, :, samples, k, l]
+                    dx_pad[k + top0:k + top0 + stride * (len(rows) - 1) + 1:stride,
+                           l:l + stride * (w_out - 1) + 1:stride, samples] += dcols[:, :, :, k, l]
+        return dw2
 
-        each(col2im, split(n))
+    dw2 = sum(each(part, split(n)))
     dw = np.ascontiguousarray(dw2.reshape(hh, ww, c, f).transpose(3, 2, 0, 1))
     dx = None if dx_pad is None else dx_pad[pad:pad + h, pad:pad + w_in]
-    return dx, dw, column_sums(d2) if has_bias else None
+    return dx, dw, column_sums(dout.reshape(-1, f)) if has_bias else None

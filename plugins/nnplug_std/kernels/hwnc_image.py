@@ -16,7 +16,7 @@ The first layer needs no input gradient, so the backward pass returns none.
 """
 import numpy as np
 
-from nnplug_std.kernels.parallel import each, matmul
+from nnplug_std.kernels.parallel import each, split
 from nnplug_std.kernels.products import column_sums
 from nnplug_std.kernels.shapes import conv_output_size
 from nnplug_std.kernels.workspace import scratch
@@ -32,18 +32,23 @@ def _columns(x_t, hh, ww, stride, rows, w_out, out):
     """im2col of output rows ``rows`` (a range) from the padded (C, Hp, Wp, N) images into ``out``
     of shape (C, HH, WW, len(rows), W', N)."""
     r0, r1 = rows.start, rows.stop
-
-    def tap(kl):
-        k, l = divmod(kl, ww)
-        top = k + stride * r0
-        out[:, k, l] = x_t[:, top:top + stride * (r1 - r0 - 1) + 1:stride, l:l + stride * (w_out - 1) + 1:stride]
-
-    each(tap, range(hh * ww))
+    for k in range(hh):
+        for l in range(ww):
+            top = k + stride * r0
+            out[:, k, l] = x_t[:, top:top + stride * (r1 - r0 - 1) + 1:stride, l:l + stride * (w_out - 1) + 1:stride]
     return out
+
+
+def _chunks(h_out, f, taps):
+    """The ranges of output rows the columns are built for, one at a time (``chunk_rows``)."""
+    step = chunk_rows(h_out, f, taps)
+    return [range(r0, min(h_out, r0 + step)) for r0 in range(0, h_out, step)]
 
 
 def image_conv_forward(x, w, b, conv_param):
     """Forward pass of a net's first convolution: channels-first images in, an HWNC feature map out.
+
+    Each range of samples (``nnplug_std.kernels.parallel.split``) runs on one of the kernel's threads.
 
     Inputs:
     - x: images of shape (N, C, H, W)
@@ -64,16 +69,22 @@ def image_conv_forward(x, w, b, conv_param):
     x_t[:, pad:pad + h, pad:pad + w_in] = x.transpose(1, 2, 3, 0)
     w2 = w.reshape(f, -1).T.astype(dtype, copy=False)  # (C*HH*WW, F)
     out = np.empty((h_out, w_out, n, f), dtype)
-    step = chunk_rows(h_out, f, c * hh * ww)
-    kept = None
-    for r0 in range(0, h_out, step):
-        rows = range(r0, min(h_out, r0 + step))
-        shape = (c, hh, ww, len(rows), w_out, n)
-        # one chunk: its columns are the weight gradient's, kept; several: a scratch array, built again later
-        cols = _columns(x_t, hh, ww, stride, rows, w_out, np.empty(shape, dtype) if step >= h_out else
-                        scratch("image_cols", shape, dtype)).reshape(c * hh * ww, -1)
-        matmul(cols.T, w2, out=out[rows.start:rows.stop].reshape(-1, f))
-        kept = cols if step >= h_out else None
+    chunks = _chunks(h_out, f, c * hh * ww)
+
+    def part(samples):
+        m, kept = samples.stop - samples.start, None
+        for rows in chunks:
+            shape = (c, hh, ww, len(rows), w_out, m)
+            # one chunk: its columns are the weight gradient's, kept; several: a scratch array, built again later
+            cols = _columns(x_t[..., samples], hh, ww, stride, rows, w_out, np.empty(shape, dtype)
+                            if len(chunks) == 1 else scratch("image_cols", shape, dtype)).reshape(c * hh * ww, -1)
+            chunk = scratch("image_out", (len(rows), w_out, m, f), dtype)
+            np.matmul(cols.T, w2, out=chunk.reshape(-1, f))
+            out[rows.start:rows.stop, :, samples] = chunk
+            kept = cols if len(chunks) == 1 else None
+        return samples, kept
+
+    kept = each(part, split(n))
     if b is not None:
         out += b.astype(dtype, copy=False)
     return out, (w.shape, stride, x_t, kept, b is not None)
@@ -81,6 +92,8 @@ def image_conv_forward(x, w, b, conv_param):
 
 def image_conv_backward(dout, cache):
     """Backward pass of ``image_conv_forward``: the gradients of the filters and biases.
+
+    Each range of samples of the forward pass runs on one thread; dw adds up their parts in order.
 
     Inputs:
     - dout: upstream gradient of shape (H', W', N, F)
@@ -93,18 +106,23 @@ def image_conv_backward(dout, cache):
     """
     w_shape, stride, x_t, kept, has_bias = cache
     f, c, hh, ww = w_shape
-    h_out, w_out, n = dout.shape[:3]
-    d2 = dout.reshape(-1, f)
-    # dw.T = cols @ d2, (C*HH*WW, F): the product with the long inner dimension that BLAS runs fastest
-    if kept is not None:
-        dw_t = matmul(kept, d2, out=np.empty((c * hh * ww, f), dout.dtype))
-    else:
+    h_out, w_out = dout.shape[:2]
+    chunks = _chunks(h_out, f, c * hh * ww)
+
+    def part(range_and_columns):
+        samples, cols = range_and_columns
+        m = samples.stop - samples.start
         dw_t = np.zeros((c * hh * ww, f), dout.dtype)
-        step = chunk_rows(h_out, f, c * hh * ww)
-        for r0 in range(0, h_out, step):
-            rows = range(r0, min(h_out, r0 + step))
-            cols = _columns(x_t, hh, ww, stride, rows, w_out,
-                            scratch("image_cols", (c, hh, ww, len(rows), w_out, n), x_t.dtype))
-            dw_t += matmul(cols.reshape(c * hh * ww, -1), d2[r0 * w_out * n:rows.stop * w_out * n],
-                           out=np.empty((c * hh * ww, f), dout.dtype))
-    return None, np.ascontiguousarray(dw_t.T).reshape(w_shape), column_sums(d2) if has_bias else None
+        for rows in chunks:
+            if cols is None:
+                cols = _columns(x_t[..., samples], hh, ww, stride, rows, w_out,
+                                scratch("image_cols", (c, hh, ww, len(rows), w_out, m), x_t.dtype))
+            d_rows = scratch("image_out", (len(rows), w_out, m, f), dout.dtype)
+            d_rows[...] = dout[rows.start:rows.stop, :, samples]
+            # dw.T = cols @ d, (C*HH*WW, F): the product with the long inner dimension that BLAS runs fastest
+            dw_t += cols.reshape(c * hh * ww, -1) @ d_rows.reshape(-1, f)
+            cols = None
+        return dw_t
+
+    dw_t = sum(each(part, kept))
+    return None, np.ascontiguousarray(dw_t.T).reshape(w_shape), column_sums(dout.reshape(-1, f)) if has_bias else None

@@ -84,42 +84,59 @@ def tile_row_chunks(ty):
 def conv3x3_hwnc(x, u, pad, out_h, out_w, each_row_block=None):
     """The Winograd convolution of an HWNC input with transformed filters ``u``.
 
-    The point products and the output transform run by chunks of tile rows (``tile_row_chunks``).
+    The samples are independent: each range of them (``nnplug_std.kernels.parallel.split``: one range on one thread) runs the whole convolution, its
+    transforms and point products, on one of the kernel's threads, so that the threads meet once per
+    convolution rather than at every stage, and each works on its own slices while they are in its
+    cache. Within a range, the point products and the output transform run by chunks of tile rows
+    (``tile_row_chunks``).
 
     Inputs:
-    - x: input of shape (H, W, N, C)
+    - x: input of shape (H, W, N, C); a strided view is fine
     - u: ``filter_transform`` of the filters, (36, C, F)
     - pad: zero padding on each side
     - out_h, out_w: the output's size, H + 2 pad - 2 and W + 2 pad - 2
-    - each_row_block: passed on to ``output_transform``
+    - each_row_block: passed on to ``output_transform`` (its keys count columns over the whole batch)
 
     Returns a tuple of:
     - out: (4 TY, 4 TX, N, F) with TY = tiles(out_h), TX = tiles(out_w); rows and columns past
       (out_h, out_w) are junk to be cut off
-    - v: the transformed input tiles, (36, TY*TX*N, C)
+    - v: the transformed input tiles of each range of samples, a list of (36, TY*TX*n, C) arrays
     """
     ty, tx = tiles(out_h), tiles(out_w)
-    n, c, f = x.shape[2], u.shape[1], u.shape[2]
+    n, f = x.shape[2], u.shape[2]
+    out = np.empty((4 * ty, 4 * tx, n, f), np.result_type(x, u))
+
+    def part(samples):
+        block = None if each_row_block is None else \
+            lambda rows, key: each_row_block(rows, (key[0], key[1] + samples.start * f))
+        return _conv3x3_samples(x[:, :, samples], u, pad, ty, tx, out[:, :, samples], block)
+
+    return out, each(part, split(n))
+
+
+def _conv3x3_samples(x, u, pad, ty, tx, out, each_row_block):
+    """``conv3x3_hwnc`` of some samples, into ``out`` (a view of the batch's output); returns their V."""
+    n, c = x.shape[2], u.shape[1]
     v = input_transform(pad_into(x, pad, ty, tx, "winograd_pad"), ty, tx)
     by_row = v.reshape(36, ty, tx * n, c)
-    out = np.empty((4 * ty, 4 * tx, n, f), v.dtype)
     for rows in tile_row_chunks(ty):
-        m = scratch("winograd_points", (36, len(rows) * tx * n, f), v.dtype)
+        m = scratch("winograd_points", (36, len(rows) * tx * n, u.shape[2]), v.dtype)
         matmul(by_row[:, rows.start:rows.stop].reshape(36, -1, c), u, out=m)
         output_transform(m, len(rows), tx, n, out=out[4 * rows.start:4 * rows.stop],
                          each_row_block=None if each_row_block is None else
                          lambda block, key, first=rows.start: each_row_block(block, (first + key[0], key[1])))
-    return out, v
+    return v
 
 
 def conv3x3_backward_hwnc(dy, v, u, w_shape, pad, in_h, in_w, input_grad=True):
     """Gradients of ``conv3x3_hwnc`` by the transposed algorithm: dM = A dY A^T, then dU and dV from dM.
 
-    By chunks of tile rows (``tile_row_chunks``): dU adds up each chunk's ``V^T dM``.
+    Each range of samples of the forward pass runs on one thread, as there; dU adds up the ranges'
+    parts in order. Within a range, by chunks of tile rows (``tile_row_chunks``).
 
     Inputs:
     - dy: output gradient (4 TY, 4 TX, N, F), zero past the real output
-    - v, u: the forward pass's transformed tiles (36, TY*TX*N, C) and filters (36, C, F)
+    - v, u: the forward pass's transformed tiles (its list of ranges) and filters (36, C, F)
     - w_shape: (F, C, 3, 3)
     - pad, in_h, in_w: the forward pass's padding and input size
     - input_grad: False skips dx (None is returned)
@@ -130,21 +147,36 @@ def conv3x3_backward_hwnc(dy, v, u, w_shape, pad, in_h, in_w, input_grad=True):
     """
     ty, tx, n = dy.shape[0] // 4, dy.shape[1] // 4, dy.shape[2]
     f, c = w_shape[:2]
+    dx_pad = np.empty((4 * ty + 2, 4 * tx + 2, n, c), dy.dtype) if input_grad else None
+    ends = np.cumsum([0] + [part.shape[1] // (ty * tx) for part in v])
+
+    def part(i):
+        samples = slice(ends[i], ends[i + 1])
+        return _conv3x3_backward_samples(dy[:, :, samples], v[i], u, ty, tx,
+                                         None if dx_pad is None else dx_pad[:, :, samples])
+
+    du = sum(each(part, range(len(v))))
+    dw = filter_grad(du, f, c)
+    if not input_grad:
+        return None, dw
+    return dx_pad[pad:pad + in_h, pad:pad + in_w], dw
+
+
+def _conv3x3_backward_samples(dy, v, u, ty, tx, dx_pad):
+    """dU of some samples, and their dx into ``dx_pad`` (a view of the batch's, or None for none)."""
+    n, c, f = dy.shape[2], u.shape[1], u.shape[2]
     by_row = v.reshape(36, ty, tx * n, c)
-    du = np.zeros((36, c, f), v.dtype)
-    dx_pad, carry = (np.empty((4 * ty + 2, 4 * tx + 2, n, c), v.dtype) if input_grad else None), None
+    du, carry = np.zeros((36, c, f), v.dtype), None
     for rows in tile_row_chunks(ty):
         dm = grad_transform(dy[4 * rows.start:4 * rows.stop], len(rows), tx)
         du += matmul(by_row[:, rows.start:rows.stop].reshape(36, -1, c).transpose(0, 2, 1), dm,
                      out=np.empty((36, c, f), v.dtype))
-        if input_grad:
+        if dx_pad is not None:
             dv = matmul(dm, u.transpose(0, 2, 1), out=scratch("winograd_dv", (36, dm.shape[1], c), v.dtype))
             dx_pad, carry = input_transform_transpose(dv, len(rows), tx, n, dx_pad, rows.start, carry)
-    dw = filter_grad(du, f, c)
-    if not input_grad:
-        return None, dw
-    dx_pad.reshape(4 * ty + 2, 4 * tx + 2, -1)[4 * ty:] = carry
-    return dx_pad[pad:pad + in_h, pad:pad + in_w], dw
+    if dx_pad is not None:
+        dx_pad[4 * ty:] = carry.reshape(2, 4 * tx + 2, n, c)
+    return du
 
 
 def check_winograd_params(w, conv_param):

@@ -53,7 +53,7 @@ def conv_backward_winograd(dout, cache):
     """
     w, pad, (h, w_in), v = cache
     f = w.shape[0]
-    dtype = v.dtype
+    dtype = v[0].dtype
     n, _, out_h, out_w = dout.shape
     ty, tx = tiles(out_h), tiles(out_w)
     dy = np.zeros((4 * ty, 4 * tx, n, f), dtype)  # past (out_h, out_w) the tiles' gradient is zero

@@ -19,6 +19,14 @@ BT = np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
 AT = np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]], dtype=float)
 
 
+def _view(a, shape):
+    """``a`` reshaped as a view (a strided one is fine where its axes merge); never a copy, which a
+    write into it would miss."""
+    view = a.view()
+    view.shape = shape  # raises where only a copy could have that shape
+    return view
+
+
 def _by_samples(n, per_sample, part):
     """``part(cols)`` for slices ``cols`` of a run of ``n`` samples of ``per_sample`` values, shared out."""
     each(lambda s: part(slice(s.start * per_sample, s.stop * per_sample)), split(n))
@@ -61,7 +69,8 @@ def input_transform(x_pad, ty, tx):
 def output_transform(m, ty, tx, n, out=None, each_row_block=None):
     """Y = A^T M A of every tile: the HWNC output (4 TY, 4 TX, N, F) from the products M (36, TY*TX*N, F).
 
-    ``out`` (optional) receives the result; it must be C-contiguous of that shape.
+    ``out`` (optional) receives the result: an array of that shape whose last two axes are C-contiguous
+    (a range of a batch's samples, say).
     ``each_row_block`` (optional) is called with each row of tiles of a part's samples, (4, 4 TX, n, F)
     (a strided view), and a key that orders the calls, as soon as it is written, while it is still in
     cache (batch norm's statistics are taken there); parts run on the kernel's threads.
@@ -73,7 +82,7 @@ def output_transform(m, ty, tx, n, out=None, each_row_block=None):
     z = scratch("winograd_stage", (6, ty, tx, 4, n * f), dtype)
     if out is None:
         out = np.empty((4 * ty, 4 * tx, n, f), dtype)
-    flat = out.reshape(ty, 4, 4 * tx, n * f)
+    flat = _view(out, (ty, 4, 4 * tx, n * f))
 
     def part(k):
         # columns first: (4, 6) @ (6, k) for every tile, written as its 4 output columns
@@ -128,7 +137,7 @@ def input_transform_transpose(dv, ty, tx, n, dx_pad=None, first=0, carry=None):
     alone = dx_pad is None
     if alone:
         dx_pad = np.empty((4 * ty + 2, wp, n, c), dtype)
-    rows = dx_pad.reshape(-1, wp, n * c)[4 * first:4 * first + 4 * ty + 2]
+    rows = _view(dx_pad, (-1, wp, n * c))[4 * first:4 * first + 4 * ty + 2]
     per_tile = dv.reshape(6, 6, ty, tx, n * c).transpose(0, 2, 3, 1, 4)
     d_rows = scratch("winograd_stage", (6, ty, wp, n * c), dtype)
     last = np.empty((2, wp, n * c), dtype)

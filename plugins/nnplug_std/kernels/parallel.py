@@ -6,8 +6,10 @@ on the other cores for a while; numpy's own passes (batch norm, pooling, the Win
 small products) run on one core. Split next to a threaded BLAS, a pass's second half competes with
 a spinning worker. So a kernel that shares its work out does it ``within spread()``: there BLAS is
 limited to one thread (threadpoolctl's ``limit``, undone on the way out), and ``each`` runs the
-kernel's parts (rows of tiles, points, blocks of a map; products included) on as many threads as
-BLAS was allowed when ``spread`` began. How many that is follows the BLAS limit in force
+kernel's parts (ranges of samples, points, blocks of a map; products included) on as many threads as
+BLAS was allowed when ``spread`` began. The coarser the part, the better: a convolution runs each
+range of samples from start to end on one thread, so its threads meet once per call, not at every
+stage, and each keeps its own slices in its own cache. How many that is follows the BLAS limit in force
 (``threadpool_limits(1)``, ``OMP_NUM_THREADS=1`` or a sweep's one thread per job all mean one, and
 no threads are started); how the work is cut follows from its shape. Nothing is tuned to a machine.
 

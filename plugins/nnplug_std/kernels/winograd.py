@@ -20,7 +20,7 @@ the largest error is a few 1e-6 of the output's largest value, about 6 times im2
 """
 import numpy as np
 
-from nnplug_std.kernels.parallel import each, matmul, split
+from nnplug_std.kernels.parallel import each, split
 from nnplug_std.kernels.winograd_transforms import (grad_transform, input_transform,  # noqa: F401
                                                     input_transform_transpose, output_transform)
 from nnplug_std.kernels.workspace import scratch, zero_border
@@ -65,11 +65,7 @@ def pad_into(x, pad, ty, tx, purpose):
     h, w, n, c = x.shape
     x_pad = scratch(purpose, (4 * ty + 2, 4 * tx + 2, n, c), x.dtype)
     zero_border(x_pad, pad, 4 * ty + 2 - pad - h, pad, 4 * tx + 2 - pad - w)
-
-    def copy(rows):
-        x_pad[pad + rows.start:pad + rows.stop, pad:pad + w] = x[rows]
-
-    each(copy, split(h))
+    x_pad[pad:pad + h, pad:pad + w] = x
     return x_pad
 
 
@@ -84,11 +80,11 @@ def tile_row_chunks(ty):
 def conv3x3_hwnc(x, u, pad, out_h, out_w, each_row_block=None):
     """The Winograd convolution of an HWNC input with transformed filters ``u``.
 
-    The samples are independent: each range of them (``nnplug_std.kernels.parallel.split``: one range on one thread) runs the whole convolution, its
-    transforms and point products, on one of the kernel's threads, so that the threads meet once per
-    convolution rather than at every stage, and each works on its own slices while they are in its
-    cache. Within a range, the point products and the output transform run by chunks of tile rows
-    (``tile_row_chunks``).
+    The samples are independent: each range of them (``nnplug_std.kernels.parallel.split``, one range
+    on one thread) runs the whole convolution, its transforms and point products, on one of the
+    kernel's threads, so that the threads meet once per convolution rather than at every stage, and
+    each works on its own slices while they are in its cache. Within a range, the point products and
+    the output transform run by chunks of tile rows (``tile_row_chunks``).
 
     Inputs:
     - x: input of shape (H, W, N, C); a strided view is fine
@@ -121,7 +117,7 @@ def _conv3x3_samples(x, u, pad, ty, tx, out, each_row_block):
     by_row = v.reshape(36, ty, tx * n, c)
     for rows in tile_row_chunks(ty):
         m = scratch("winograd_points", (36, len(rows) * tx * n, u.shape[2]), v.dtype)
-        matmul(by_row[:, rows.start:rows.stop].reshape(36, -1, c), u, out=m)
+        np.matmul(by_row[:, rows.start:rows.stop].reshape(36, -1, c), u, out=m)
         output_transform(m, len(rows), tx, n, out=out[4 * rows.start:4 * rows.stop],
                          each_row_block=None if each_row_block is None else
                          lambda block, key, first=rows.start: each_row_block(block, (first + key[0], key[1])))
@@ -169,10 +165,9 @@ def _conv3x3_backward_samples(dy, v, u, ty, tx, dx_pad):
     du, carry = np.zeros((36, c, f), v.dtype), None
     for rows in tile_row_chunks(ty):
         dm = grad_transform(dy[4 * rows.start:4 * rows.stop], len(rows), tx)
-        du += matmul(by_row[:, rows.start:rows.stop].reshape(36, -1, c).transpose(0, 2, 1), dm,
-                     out=np.empty((36, c, f), v.dtype))
+        du += np.matmul(by_row[:, rows.start:rows.stop].reshape(36, -1, c).transpose(0, 2, 1), dm)
         if dx_pad is not None:
-            dv = matmul(dm, u.transpose(0, 2, 1), out=scratch("winograd_dv", (36, dm.shape[1], c), v.dtype))
+            dv = np.matmul(dm, u.transpose(0, 2, 1), out=scratch("winograd_dv", (36, dm.shape[1], c), v.dtype))
             dx_pad, carry = input_transform_transpose(dv, len(rows), tx, n, dx_pad, rows.start, carry)
     if dx_pad is not None:
         dx_pad[4 * ty:] = carry.reshape(2, 4 * tx + 2, n, c)

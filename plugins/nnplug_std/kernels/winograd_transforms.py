@@ -4,14 +4,12 @@ and their transposes for the gradients.
 
 Each transform is two small products per tile, one along its rows and one along its columns,
 written as ``np.matmul`` of the 6x6 (or 4x6) matrix with stacks of (6, K) views whose K is a
-contiguous run of samples times channels. The samples are independent, so the work is shared out
-by ranges of samples (``nnplug_std.kernels.parallel``): each part runs every product on its
-slice of the runs.
+contiguous run of samples times channels. They run on the calling thread: a convolution hands
+each of its threads a range of samples and runs them on it (``nnplug_std.kernels.winograd``).
 """
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from nnplug_std.kernels.parallel import each, split
 from nnplug_std.kernels.workspace import scratch
 
 BT = np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
@@ -25,11 +23,6 @@ def _view(a, shape):
     view = a.view()
     view.shape = shape  # raises where only a copy could have that shape
     return view
-
-
-def _by_samples(n, per_sample, part):
-    """``part(cols)`` for slices ``cols`` of a run of ``n`` samples of ``per_sample`` values, shared out."""
-    each(lambda s: part(slice(s.start * per_sample, s.stop * per_sample)), split(n))
 
 
 def input_transform(x_pad, ty, tx):
@@ -50,19 +43,13 @@ def input_transform(x_pad, ty, tx):
     rows = x_pad.reshape(hp, wp, n * c)
     r = scratch("winograd_stage", (6, ty, wp, n * c), dtype)
     v = np.empty((6, 6, ty, tx, n * c), dtype)
-
-    def part(k):
-        # rows first: each tile row's 6 input rows (tile rows overlap, in the stack's axes only)
-        src = rows[:, :, k]
-        s0, s1, s2 = src.strides
-        np.matmul(bt, as_strided(src, (ty, wp, 6, src.shape[2]), (4 * s0, s1, s0, s2)),
-                  out=r[..., k].transpose(1, 2, 0, 3))
-        # then columns: each tile's 6 columns
-        q = r[..., k].strides
-        cols = as_strided(r[..., k], (6, ty, tx, 6, src.shape[2]), (q[0], q[1], 4 * q[2], q[2], q[3]))
-        np.matmul(bt, cols, out=v[..., k].transpose(0, 2, 3, 1, 4))
-
-    _by_samples(n, c, part)
+    # rows first: each tile row's 6 input rows (tile rows overlap, in the stack's axes only)
+    s0, s1, s2 = rows.strides
+    np.matmul(bt, as_strided(rows, (ty, wp, 6, n * c), (4 * s0, s1, s0, s2)), out=r.transpose(1, 2, 0, 3))
+    # then columns: each tile's 6 columns
+    q = r.strides
+    cols = as_strided(r, (6, ty, tx, 6, n * c), (q[0], q[1], 4 * q[2], q[2], q[3]))
+    np.matmul(bt, cols, out=v.transpose(0, 2, 3, 1, 4))
     return v.reshape(36, ty * tx * n, c)
 
 
@@ -71,9 +58,9 @@ def output_transform(m, ty, tx, n, out=None, each_row_block=None):
 
     ``out`` (optional) receives the result: an array of that shape whose last two axes are C-contiguous
     (a range of a batch's samples, say).
-    ``each_row_block`` (optional) is called with each row of tiles of a part's samples, (4, 4 TX, n, F)
-    (a strided view), and a key that orders the calls, as soon as it is written, while it is still in
-    cache (batch norm's statistics are taken there); parts run on the kernel's threads.
+    ``each_row_block`` (optional) is called with each row of tiles, (4, 4 TX, N, F) (a view), and a key
+    that orders the calls, ``(tile row, 0)``, as soon as it is written, while it is still in cache
+    (batch norm's statistics are taken there).
     """
     f = m.shape[2]
     dtype = m.dtype
@@ -83,18 +70,14 @@ def output_transform(m, ty, tx, n, out=None, each_row_block=None):
     if out is None:
         out = np.empty((4 * ty, 4 * tx, n, f), dtype)
     flat = _view(out, (ty, 4, 4 * tx, n * f))
-
-    def part(k):
-        # columns first: (4, 6) @ (6, k) for every tile, written as its 4 output columns
-        np.matmul(at, points[..., k].transpose(0, 2, 3, 1, 4), out=z[..., k])
-        # then rows, tile row by tile row: (4, 6) @ (6, k) for every column of the row
-        by_column = z[..., k].transpose(1, 2, 3, 0, 4).reshape(ty, 4 * tx, 6, -1)
-        for i in range(ty):
-            np.matmul(at, by_column[i], out=flat[i, :, :, k].transpose(1, 0, 2))
-            if each_row_block is not None:
-                each_row_block(out[4 * i:4 * i + 4, :, k.start // f:k.stop // f], (i, k.start))
-
-    _by_samples(n, f, part)
+    # columns first: (4, 6) @ (6, n*f) for every tile, written as its 4 output columns
+    np.matmul(at, points.transpose(0, 2, 3, 1, 4), out=z)
+    # then rows, tile row by tile row: (4, 6) @ (6, n*f) for every column of the row
+    by_column = z.transpose(1, 2, 3, 0, 4).reshape(ty, 4 * tx, 6, -1)
+    for i in range(ty):
+        np.matmul(at, by_column[i], out=flat[i].transpose(1, 0, 2))
+        if each_row_block is not None:
+            each_row_block(out[4 * i:4 * i + 4], (i, 0))
     return out
 
 
@@ -109,12 +92,8 @@ def grad_transform(dy, ty, tx):
     rows = dy.reshape(ty, 4, 4 * tx, n * f)
     d = scratch("winograd_stage", (6, ty, 4 * tx, n * f), dtype)
     dm = scratch("winograd_points", (6, 6, ty, tx, n * f), dtype)
-
-    def part(k):
-        np.matmul(a, rows[..., k].transpose(0, 2, 1, 3), out=d[..., k].transpose(1, 2, 0, 3))
-        np.matmul(a, d[..., k].reshape(6, ty, tx, 4, -1), out=dm[..., k].transpose(0, 2, 3, 1, 4))
-
-    _by_samples(n, f, part)
+    np.matmul(a, rows.transpose(0, 2, 1, 3), out=d.transpose(1, 2, 0, 3))
+    np.matmul(a, d.reshape(6, ty, tx, 4, -1), out=dm.transpose(0, 2, 3, 1, 4))
     return dm.reshape(36, ty * tx * n, f)
 
 
@@ -139,28 +118,22 @@ def input_transform_transpose(dv, ty, tx, n, dx_pad=None, first=0, carry=None):
         dx_pad = np.empty((4 * ty + 2, wp, n, c), dtype)
     rows = _view(dx_pad, (-1, wp, n * c))[4 * first:4 * first + 4 * ty + 2]
     per_tile = dv.reshape(6, 6, ty, tx, n * c).transpose(0, 2, 3, 1, 4)
-    d_rows = scratch("winograd_stage", (6, ty, wp, n * c), dtype)
-    last = np.empty((2, wp, n * c), dtype)
-
-    def part(k):
-        # columns: (6, 6) @ (6, k) for every tile, into the rows-transformed gradient (6, TY, W+2, k)
-        d = d_rows[..., k]
-        np.matmul(b[:4], per_tile[..., k], out=d[:, :, :4 * tx].reshape(6, ty, tx, 4, -1))
-        tail = np.matmul(b[4:], per_tile[..., k], out=scratch("winograd_tail", (6, ty, tx, 2, d.shape[3]), dtype))
-        if tx > 1:
-            d[:, :, 4:4 * tx].reshape(6, ty, tx - 1, 4, -1)[:, :, :, :2] += tail[:, :, :-1]
-        d[:, :, 4 * tx:] = tail[:, :, -1]
-        # rows: (6, 6) @ (6, k) for every column of every tile row
-        by_column = d.transpose(1, 2, 0, 3)
-        np.matmul(b[:4], by_column, out=rows[:4 * ty, :, k].reshape(ty, 4, wp, -1).transpose(0, 2, 1, 3))
-        tail = np.matmul(b[4:], by_column, out=scratch("winograd_tail", (ty, wp, 2, d.shape[3]), dtype))
-        if ty > 1:
-            rows[4:4 * ty, :, k].reshape(ty - 1, 4, wp, -1)[:, :2] += tail[:-1].transpose(0, 2, 1, 3)
-        if carry is not None:
-            rows[:2, :, k] += carry[..., k]
-        last[..., k] = tail[-1].transpose(1, 0, 2)
-
-    _by_samples(n, c, part)
+    # columns: (6, 6) @ (6, n*c) for every tile, into the rows-transformed gradient (6, TY, W+2, n*c)
+    d = scratch("winograd_stage", (6, ty, wp, n * c), dtype)
+    np.matmul(b[:4], per_tile, out=d[:, :, :4 * tx].reshape(6, ty, tx, 4, -1))
+    tail = np.matmul(b[4:], per_tile, out=scratch("winograd_tail", (6, ty, tx, 2, d.shape[3]), dtype))
+    if tx > 1:
+        d[:, :, 4:4 * tx].reshape(6, ty, tx - 1, 4, -1)[:, :, :, :2] += tail[:, :, :-1]
+    d[:, :, 4 * tx:] = tail[:, :, -1]
+    # rows: (6, 6) @ (6, n*c) for every column of every tile row
+    by_column = d.transpose(1, 2, 0, 3)
+    np.matmul(b[:4], by_column, out=rows[:4 * ty].reshape(ty, 4, wp, -1).transpose(0, 2, 1, 3))
+    tail = np.matmul(b[4:], by_column, out=scratch("winograd_tail", (ty, wp, 2, d.shape[3]), dtype))
+    if ty > 1:
+        rows[4:4 * ty].reshape(ty - 1, 4, wp, -1)[:, :2] += tail[:-1].transpose(0, 2, 1, 3)
+    if carry is not None:
+        rows[:2] += carry
+    last = tail[-1].transpose(1, 0, 2).copy()  # the scratch tail is reused by the next chunk
     if alone:
         rows[4 * ty:] = last
         return dx_pad

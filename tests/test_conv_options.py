@@ -307,8 +307,8 @@ def test_the_chain_pools_before_relu_and_adds_biases_late_to_the_same_results():
     assert np.array_equal(fused.loss(X).argmax(axis=1), plain.loss(X).argmax(axis=1))
     (loss_f, grads_f), (loss_p, grads_p) = fused.loss(X, y), plain.loss(X, y)
     assert loss_f == pytest.approx(loss_p, rel=1e-12)
-    for name in grads_p:
-        assert rel_error(grads_f[name], grads_p[name]) < 1e-8, name  # Winograd's rounding on small entries
+    for name in grads_p:  # Winograd's float64 rounding: about 1e-14 of the largest value, more on small entries
+        assert np.abs(grads_f[name] - grads_p[name]).max() < 1e-12 * np.abs(grads_p[name]).max(), name
 
 
 @pytest.mark.parametrize("size, stride, pad", [(3, 2, 1), (1, 2, 0), (5, 1, 2), (2, 3, 1)])

@@ -25,8 +25,7 @@ from nnplug_std.kernels.hwnc_image import image_conv_backward, image_conv_forwar
 from nnplug_std.kernels.hwnc_norm import (ChannelMoments, bn_act_backward_hwnc, bn_act_forward_hwnc,  # noqa: F401
                                           bn_relu_backward_hwnc, bn_relu_forward_hwnc, column_sums)
 from nnplug_std.kernels.parallel import each
-from nnplug_std.kernels.winograd import check_winograd_params, conv3x3_backward_hwnc, conv3x3_hwnc, filter_transform, \
-    tiles
+from nnplug_std.kernels.winograd import check_winograd_params, conv3x3_backward_hwnc, conv3x3_hwnc, filter_transform
 
 
 def _positions_per_block(x):
@@ -61,8 +60,7 @@ def winograd_conv_forward_hwnc(x, w, b, conv_param, moments=None):
     - w: filters (F, C, 3, 3); stride must be 1 and pad 0 to 2 (else ValueError)
     - b: biases (F,) added to the output, or None (none, or left to a batch norm that removes them)
     - conv_param: dict with 'stride' and 'pad'
-    - moments: a ``ChannelMoments`` to hand each row of output tiles to as it is written, or None;
-      taken only where the tiles cover the output exactly (else its ``total`` stays 0)
+    - moments: a ``ChannelMoments`` to hand each row of output tiles to as it is written, or None
 
     Returns a tuple of:
     - out: of shape (H', W', N, F), C-contiguous
@@ -74,11 +72,8 @@ def winograd_conv_forward_hwnc(x, w, b, conv_param, moments=None):
     dtype = np.result_type(x, w)
     out_h, out_w = h + 2 * pad - 2, w_in + 2 * pad - 2
     u = filter_transform(w, dtype)
-    exact = out_h % 4 == out_w % 4 == 0  # else junk rows past the output would be in the statistics
     a, v = conv3x3_hwnc(x.astype(dtype, copy=False), u, pad, out_h, out_w,
-                        each_row_block=moments.add if moments is not None and exact else None)
-    if a.shape[:2] != (out_h, out_w):
-        a = np.ascontiguousarray(a[:out_h, :out_w])
+                        each_row_block=None if moments is None else moments.add)
     if b is not None:
         a += b.astype(dtype, copy=False)
     return a, (w.shape, u, pad, (h, w_in), v, b is not None)
@@ -96,15 +91,9 @@ def winograd_conv_backward_hwnc(da, cache, input_grad=True):
     db (F,), None where the forward pass added no biases).
     """
     w_shape, u, pad, (h, w_in), v, has_bias = cache
-    out_h, out_w, n, f = da.shape
-    ty, tx = tiles(out_h), tiles(out_w)
-    if (4 * ty, 4 * tx) != (out_h, out_w):
-        da_tiles = np.zeros((4 * ty, 4 * tx, n, f), da.dtype)  # the tiles past the output get no gradient
-        da_tiles[:out_h, :out_w] = da
-    else:
-        da_tiles = np.ascontiguousarray(da)
-    dx, dw = conv3x3_backward_hwnc(da_tiles, v, u, w_shape, pad, h, w_in, input_grad)
-    return dx, dw.astype(da.dtype, copy=False), column_sums(da_tiles.reshape(-1, f)) if has_bias else None
+    dx, dw = conv3x3_backward_hwnc(da, v, u, w_shape, pad, h, w_in, input_grad)
+    db = column_sums(np.ascontiguousarray(da).reshape(-1, da.shape[-1])) if has_bias else None
+    return dx, dw.astype(da.dtype, copy=False), db
 
 
 def conv_bn_relu_forward_hwnc(x, w, b, gamma, beta, conv_param, bn_param):

@@ -75,8 +75,8 @@ class ChannelMoments:
     """Per-channel sums of x and of x**2 over the rows of an HWNC map, added up in float64.
 
     ``add`` takes blocks of the map (h, W, n, C), a block of rows or of rows and samples (a strided
-    view), as they are produced, so that a convolution can hand each over while it is still in
-    cache, from any of the kernel's threads; ``key`` orders the blocks (their sums are added up in
+    view whose last two axes are contiguous), as they are produced, so that a convolution can hand
+    each over while it is still in cache, from any of the kernel's threads; ``key`` orders the blocks (their sums are added up in
     that order, whatever thread produced them); ``total`` is the number of pixels seen.
     """
 
@@ -84,17 +84,15 @@ class ChannelMoments:
         self.parts = {}
 
     def add(self, block, key=0):
-        c = block.shape[-1]
-        if block.flags.c_contiguous:
-            wide, k = _wide(block)
-            # partial sums in float32, block by block, added up in float64
-            found = each(lambda r: (column_sums(wide[r]), _column_dots(wide[r], wide[r])),
-                         [rows for _, rows in _blocks(block, k)])
-            sums, squares = (_per_channel([f[i] for f in found], k, c) for i in (0, 1))
-        else:
-            sums = np.einsum("hwnc->c", block).astype(np.float64)
-            squares = np.einsum("hwnc,hwnc->c", block, block).astype(np.float64)
-        self.parts[key] = (sums, squares, block.size // c)
+        h, w, n, c = block.shape
+        rows = block.reshape(h * w, n * c)  # a view where the block's last two axes are contiguous
+        step = max(1, _BLOCK // (n * c))
+        # partial sums in float32, a block of rows at a time (the same blocks whatever the threads)
+        found = each(lambda r: (column_sums(rows[r]), _column_dots(rows[r], rows[r])),
+                     [slice(start, start + step) for start in range(0, h * w, step)])
+        sums, squares = (np.sum([f[i] for f in found], axis=0, dtype=np.float64).reshape(n, c).sum(axis=0)
+                         for i in (0, 1))
+        self.parts[key] = (sums, squares, h * w * n)
 
     @property
     def total(self):

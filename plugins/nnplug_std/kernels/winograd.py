@@ -94,13 +94,13 @@ def conv3x3_hwnc(x, u, pad, out_h, out_w, each_row_block=None):
     - each_row_block: passed on to ``output_transform`` (its keys count columns over the whole batch)
 
     Returns a tuple of:
-    - out: (4 TY, 4 TX, N, F) with TY = tiles(out_h), TX = tiles(out_w); rows and columns past
-      (out_h, out_w) are junk to be cut off
+    - out: (out_h, out_w, N, F), C-contiguous (the tiles' values past it are never computed)
     - v: the transformed input tiles of each range of samples, a list of (36, TY*TX*n, C) arrays
+      with TY = tiles(out_h), TX = tiles(out_w)
     """
     ty, tx = tiles(out_h), tiles(out_w)
     n, f = x.shape[2], u.shape[2]
-    out = np.empty((4 * ty, 4 * tx, n, f), np.result_type(x, u))
+    out = np.empty((out_h, out_w, n, f), np.result_type(x, u))
 
     def part(samples):
         block = None if each_row_block is None else \
@@ -131,7 +131,7 @@ def conv3x3_backward_hwnc(dy, v, u, w_shape, pad, in_h, in_w, input_grad=True):
     parts in order. Within a range, by chunks of tile rows (``tile_row_chunks``).
 
     Inputs:
-    - dy: output gradient (4 TY, 4 TX, N, F), zero past the real output
+    - dy: output gradient (out_h, out_w, N, F); a strided view is fine
     - v, u: the forward pass's transformed tiles (its list of ranges) and filters (36, C, F)
     - w_shape: (F, C, 3, 3)
     - pad, in_h, in_w: the forward pass's padding and input size
@@ -141,7 +141,7 @@ def conv3x3_backward_hwnc(dy, v, u, w_shape, pad, in_h, in_w, input_grad=True):
     - dx: (H, W, N, C), a view into a new padded array (or None)
     - dw: (F, C, 3, 3)
     """
-    ty, tx, n = dy.shape[0] // 4, dy.shape[1] // 4, dy.shape[2]
+    ty, tx, n = tiles(dy.shape[0]), tiles(dy.shape[1]), dy.shape[2]
     f, c = w_shape[:2]
     dx_pad = np.empty((4 * ty + 2, 4 * tx + 2, n, c), dy.dtype) if input_grad else None
     ends = np.cumsum([0] + [part.shape[1] // (ty * tx) for part in v])

@@ -6,8 +6,7 @@ which costs about as much as the convolution's transforms: nets should stay in H
 """
 import numpy as np
 
-from nnplug_std.kernels.winograd import check_winograd_params, conv3x3_backward_hwnc, conv3x3_hwnc, filter_transform, \
-    tiles
+from nnplug_std.kernels.winograd import check_winograd_params, conv3x3_backward_hwnc, conv3x3_hwnc, filter_transform
 
 
 def conv_forward_winograd(x, w, b, conv_param):
@@ -34,7 +33,7 @@ def conv_forward_winograd(x, w, b, conv_param):
     out_h, out_w = h + 2 * pad - 2, w_in + 2 * pad - 2
     out, v = conv3x3_hwnc(x.transpose(2, 3, 0, 1).astype(dtype, copy=False), filter_transform(w, dtype), pad,
                           out_h, out_w)
-    out = np.ascontiguousarray(out[:out_h, :out_w].transpose(2, 3, 0, 1))  # channels-first in memory too
+    out = np.ascontiguousarray(out.transpose(2, 3, 0, 1))  # channels-first in memory too
     out += b.astype(dtype, copy=False)[:, None, None]
     return out, (w, pad, (h, w_in), v)
 
@@ -52,11 +51,6 @@ def conv_backward_winograd(dout, cache):
     - db: gradient with respect to b, of shape (F,)
     """
     w, pad, (h, w_in), v = cache
-    f = w.shape[0]
     dtype = v[0].dtype
-    n, _, out_h, out_w = dout.shape
-    ty, tx = tiles(out_h), tiles(out_w)
-    dy = np.zeros((4 * ty, 4 * tx, n, f), dtype)  # past (out_h, out_w) the tiles' gradient is zero
-    dy[:out_h, :out_w] = dout.transpose(2, 3, 0, 1)
-    dx, dw = conv3x3_backward_hwnc(dy, v, filter_transform(w, dtype), w.shape, pad, h, w_in)
+    dx, dw = conv3x3_backward_hwnc(dout.transpose(2, 3, 0, 1).astype(dtype, copy=False), v, filter_transform(w, dtype), w.shape, pad, h, w_in)
     return np.ascontiguousarray(dx.transpose(2, 3, 0, 1)), dw.astype(dtype, copy=False), dout.sum(axis=(0, 2, 3))

@@ -10,7 +10,7 @@ each of its threads a range of samples and runs them on it (``nnplug_std.kernels
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from nnplug_std.kernels.workspace import scratch
+from nnplug_std.kernels.workspace import scratch, zero_border
 
 BT = np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
                [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], dtype=float)
@@ -56,11 +56,12 @@ def input_transform(x_pad, ty, tx):
 def output_transform(m, ty, tx, n, out=None, each_row_block=None):
     """Y = A^T M A of every tile: the HWNC output (4 TY, 4 TX, N, F) from the products M (36, TY*TX*N, F).
 
-    ``out`` (optional) receives the result: an array of that shape whose last two axes are C-contiguous
-    (a range of a batch's samples, say).
-    ``each_row_block`` (optional) is called with each row of tiles, (4, 4 TX, N, F) (a view), and a key
-    that orders the calls, ``(tile row, 0)``, as soon as it is written, while it is still in cache
-    (batch norm's statistics are taken there).
+    ``out`` (optional) receives the result: an array of shape (H, W, N, F), H and W no more than the
+    tiles cover (4 TY, 4 TX) and more than the tiles but the last do, whose last two axes are
+    C-contiguous (a range of a batch's samples, say); the tiles' values past H and W are not computed.
+    ``each_row_block`` (optional) is called with each row of tiles, (4, W, N, F) (a view; fewer rows
+    for the last), and a key that orders the calls, ``(tile row, 0)``, as soon as it is written, while
+    it is still in cache (batch norm's statistics are taken there).
     """
     f = m.shape[2]
     dtype = m.dtype
@@ -69,25 +70,33 @@ def output_transform(m, ty, tx, n, out=None, each_row_block=None):
     z = scratch("winograd_stage", (6, ty, tx, 4, n * f), dtype)
     if out is None:
         out = np.empty((4 * ty, 4 * tx, n, f), dtype)
-    flat = _view(out, (ty, 4, 4 * tx, n * f))
+    h, w = out.shape[:2]
+    flat = _view(out, (h, w, n * f))
     # columns first: (4, 6) @ (6, n*f) for every tile, written as its 4 output columns
     np.matmul(at, points.transpose(0, 2, 3, 1, 4), out=z)
-    # then rows, tile row by tile row: (4, 6) @ (6, n*f) for every column of the row
-    by_column = z.transpose(1, 2, 3, 0, 4).reshape(ty, 4 * tx, 6, -1)
+    # then rows, tile row by tile row: (4, 6) @ (6, n*f) for every column of the row (up to W)
+    by_column = z.transpose(1, 2, 3, 0, 4).reshape(ty, 4 * tx, 6, -1)[:, :w]
     for i in range(ty):
-        np.matmul(at, by_column[i], out=flat[i].transpose(1, 0, 2))
+        rows = flat[4 * i:4 * i + 4]
+        np.matmul(at[:len(rows)], by_column[i], out=rows.transpose(1, 0, 2))
         if each_row_block is not None:
             each_row_block(out[4 * i:4 * i + 4], (i, 0))
     return out
 
 
 def grad_transform(dy, ty, tx):
-    """dM = A dY A^T of every 4x4 tile of the output gradient dY (4 TY, 4 TX, N, F): shape (36, TY*TX*N, F).
+    """dM = A dY A^T of every 4x4 tile of the output gradient dY: shape (36, TY*TX*N, F).
 
-    The transpose of ``output_transform``; the result is a scratch array.
+    dY is (H, W, N, F), H and W no more than the tiles cover (4 TY, 4 TX): the tiles' gradient past
+    them is zero. The transpose of ``output_transform``; the result is a scratch array.
     """
-    _, _, n, f = dy.shape
+    h, w, n, f = dy.shape
     dtype = dy.dtype
+    if (h, w) != (4 * ty, 4 * tx):
+        full = scratch("winograd_dy", (4 * ty, 4 * tx, n, f), dtype)
+        zero_border(full, 0, 4 * ty - h, 0, 4 * tx - w)
+        full[:h, :w] = dy
+        dy = full
     a = AT.T.astype(dtype)  # (6, 4)
     rows = dy.reshape(ty, 4, 4 * tx, n * f)
     d = scratch("winograd_stage", (6, ty, 4 * tx, n * f), dtype)

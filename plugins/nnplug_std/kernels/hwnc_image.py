@@ -84,10 +84,10 @@ def image_conv_forward(x, w, b, conv_param):
             kept = cols if len(chunks) == 1 else None
         return samples, kept
 
-    kept = each(part, split(n))
+    ranges = each(part, split(n))  # each range of samples with its kept columns, or None
     if b is not None:
         out += b.astype(dtype, copy=False)
-    return out, (w.shape, stride, x_t, kept, b is not None)
+    return out, (w.shape, stride, x_t, ranges, b is not None)
 
 
 def image_conv_backward(dout, cache):
@@ -104,7 +104,7 @@ def image_conv_backward(dout, cache):
     - dw: of shape (F, C, HH, WW)
     - db: of shape (F,); None for a convolution without biases
     """
-    w_shape, stride, x_t, kept, has_bias = cache
+    w_shape, stride, x_t, ranges, has_bias = cache
     f, c, hh, ww = w_shape
     h_out, w_out = dout.shape[:2]
     chunks = _chunks(h_out, f, c * hh * ww)
@@ -124,5 +124,5 @@ def image_conv_backward(dout, cache):
             cols = None
         return dw_t
 
-    dw_t = sum(each(part, kept))
+    dw_t = sum(each(part, ranges))
     return None, np.ascontiguousarray(dw_t.T).reshape(w_shape), column_sums(dout.reshape(-1, f)) if has_bias else None

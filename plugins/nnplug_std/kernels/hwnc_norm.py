@@ -28,7 +28,7 @@ _BLOCK = 1 << 18  # values per block: a block of each operand stays in the L2 an
 
 
 def column_sums(a):
-    """Sums of the columns of a C-ordered matrix (P, C): one streaming pass (float32 gemv is slower here)."""
+    """Sums of the columns of a matrix (P, C) of contiguous rows: one streaming pass (float32 gemv is slower here)."""
     return np.einsum("pc->c", a)
 
 
@@ -76,8 +76,9 @@ class ChannelMoments:
 
     ``add`` takes blocks of the map (h, W, n, C), a block of rows or of rows and samples (a strided
     view whose last two axes are contiguous), as they are produced, so that a convolution can hand
-    each over while it is still in cache, from any of the kernel's threads; ``key`` orders the blocks (their sums are added up in
-    that order, whatever thread produced them); ``total`` is the number of pixels seen.
+    each over while it is still in cache, from any of the kernel's threads; ``key`` orders the
+    blocks (their sums are added up in that order, whatever thread produced them); ``total`` is the
+    number of pixels seen.
     """
 
     def __init__(self):

@@ -52,5 +52,6 @@ def conv_backward_winograd(dout, cache):
     """
     w, pad, (h, w_in), v = cache
     dtype = v[0].dtype
-    dx, dw = conv3x3_backward_hwnc(dout.transpose(2, 3, 0, 1).astype(dtype, copy=False), v, filter_transform(w, dtype), w.shape, pad, h, w_in)
+    dy = dout.transpose(2, 3, 0, 1).astype(dtype, copy=False)  # HWNC, a view
+    dx, dw = conv3x3_backward_hwnc(dy, v, filter_transform(w, dtype), w.shape, pad, h, w_in)
     return np.ascontiguousarray(dx.transpose(2, 3, 0, 1)), dw.astype(dtype, copy=False), dout.sum(axis=(0, 2, 3))

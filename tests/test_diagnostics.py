@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from nnplug import Network, Solver
-from nnplug.core.diagnostics import HIGH_RATIO, Diagnostics
+from nnplug.core.diagnostics import HIGH_RATIO, Diagnostics, blocks, ratio_warning
 from nnplug.data import load
 from nnplug.display.plots import training_diagnostics
 
@@ -131,6 +131,15 @@ def test_a_learning_rate_far_too_low_warns_at_the_end(data, caplog):
     [warning] = [r.getMessage() for r in caplog.records]
     assert warning.startswith("update/weight ratio below 1e-05 over the epochs (median): W1 ")
     assert "too low" in warning
+
+
+def test_a_warning_names_the_parameter_a_layer_was_measured_on_where_it_is_not_the_layers_name():
+    net = Network([8], input_dim=5, num_classes=3, block=BN)
+    layer_blocks = blocks(net, trainable={"W1", "beta1", "W2"})  # batch norm's scale frozen
+    record = {name: {"update_ratio": 0.5} for name in layer_blocks}
+    line = ratio_warning(list(record), record, "above", HIGH_RATIO, "at epoch 1", layer_blocks)
+    assert line.startswith(f"update/weight ratio above {HIGH_RATIO:g} at epoch 1: W1 5.0e-01, gamma1 (beta1) "
+                           "5.0e-01, W2 5.0e-01;")
 
 
 def test_frozen_parameters_are_not_measured_and_draw_no_warning(data, caplog):

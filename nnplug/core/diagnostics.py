@@ -106,7 +106,7 @@ class Diagnostics:
         too_high = [name for name, values in record.items() if values.get("update_ratio", 0) > HIGH_RATIO]
         if too_high and not self.warned:
             self.warned = True
-            log.warning(ratio_warning(too_high, record, "above", HIGH_RATIO, f"at epoch {epoch}"))
+            log.warning(ratio_warning(too_high, record, "above", HIGH_RATIO, f"at epoch {epoch}", self._blocks))
         for sink in self.sinks:
             sink.on_diagnostics(epoch, record)
 
@@ -119,7 +119,7 @@ class Diagnostics:
         medians = {name: {"update_ratio": float(np.median(values))} for name, values in ratios.items()}
         too_low = [name for name, values in medians.items() if values["update_ratio"] < LOW_RATIO]
         if too_low:
-            log.warning(ratio_warning(too_low, medians, "below", LOW_RATIO, "over the epochs (median)"))
+            log.warning(ratio_warning(too_low, medians, "below", LOW_RATIO, "over the epochs (median)", self._blocks))
 
     def _keep_weights(self, solver, iteration):
         """Copy the weights if the step ``iteration`` is one the Solver checks after."""
@@ -192,9 +192,15 @@ def activations(network, layer_blocks, X):
     return record
 
 
-def ratio_warning(names, record, side, bound, when):
-    """One line naming the layers whose update/weight ratio is far off, with their values."""
-    values = ", ".join(f"{name} {record[name]['update_ratio']:.1e}" for name in names)
+def ratio_warning(names, record, side, bound, when, layer_blocks=None):
+    """One line naming the layers whose update/weight ratio is far off, with their values; a layer
+    measured on another parameter than the one it is named by says which (batch norm with its scale
+    frozen: ``gamma3 (beta3)``)."""
+    def label(name):
+        measured = layer_blocks[name].param if layer_blocks else name
+        return name if measured == name else f"{name} ({measured})"
+
+    values = ", ".join(f"{label(name)} {record[name]['update_ratio']:.1e}" for name in names)
     cause = "too high (the loss may diverge)" if side == "above" else "too low (training crawls)"
     return (f"update/weight ratio {side} {bound:g} {when}: {values}; CS231n's rule of thumb is ~1e-3, so the "
             f"learning rate is likely {cause}")

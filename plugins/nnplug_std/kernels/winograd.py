@@ -95,8 +95,8 @@ def conv3x3_hwnc(x, u, pad, out_h, out_w, each_row_block=None):
 
     Returns a tuple of:
     - out: (out_h, out_w, N, F), C-contiguous (the tiles' values past it are never computed)
-    - v: the transformed input tiles of each range of samples, a list of (36, TY*TX*n, C) arrays
-      with TY = tiles(out_h), TX = tiles(out_w)
+    - v: each range of samples with its transformed input tiles, a list of (slice, (36, TY*TX*n, C)
+      array) with TY = tiles(out_h), TX = tiles(out_w)
     """
     ty, tx = tiles(out_h), tiles(out_w)
     n, f = x.shape[2], u.shape[2]
@@ -105,7 +105,7 @@ def conv3x3_hwnc(x, u, pad, out_h, out_w, each_row_block=None):
     def part(samples):
         block = None if each_row_block is None else \
             lambda rows, key: each_row_block(rows, (key[0], key[1] + samples.start * f))
-        return _conv3x3_samples(x[:, :, samples], u, pad, ty, tx, out[:, :, samples], block)
+        return samples, _conv3x3_samples(x[:, :, samples], u, pad, ty, tx, out[:, :, samples], block)
 
     return out, each(part, split(n))
 
@@ -144,14 +144,13 @@ def conv3x3_backward_hwnc(dy, v, u, w_shape, pad, in_h, in_w, input_grad=True):
     ty, tx, n = tiles(dy.shape[0]), tiles(dy.shape[1]), dy.shape[2]
     f, c = w_shape[:2]
     dx_pad = np.empty((4 * ty + 2, 4 * tx + 2, n, c), dy.dtype) if input_grad else None
-    ends = np.cumsum([0] + [part.shape[1] // (ty * tx) for part in v])
 
-    def part(i):
-        samples = slice(ends[i], ends[i + 1])
-        return _conv3x3_backward_samples(dy[:, :, samples], v[i], u, ty, tx,
+    def part(range_and_tiles):
+        samples, tiles_v = range_and_tiles
+        return _conv3x3_backward_samples(dy[:, :, samples], tiles_v, u, ty, tx,
                                          None if dx_pad is None else dx_pad[:, :, samples])
 
-    du = sum(each(part, range(len(v))))
+    du = sum(each(part, v))
     dw = filter_grad(du, f, c)
     if not input_grad:
         return None, dw
@@ -168,7 +167,7 @@ def _conv3x3_backward_samples(dy, v, u, ty, tx, dx_pad):
         du += np.matmul(by_row[:, rows.start:rows.stop].reshape(36, -1, c).transpose(0, 2, 1), dm)
         if dx_pad is not None:
             dv = np.matmul(dm, u.transpose(0, 2, 1), out=scratch("winograd_dv", (36, dm.shape[1], c), v.dtype))
-            dx_pad, carry = input_transform_transpose(dv, len(rows), tx, n, dx_pad, rows.start, carry)
+            carry = input_transform_transpose(dv, len(rows), tx, n, dx_pad, rows.start, carry)
     if dx_pad is not None:
         dx_pad[4 * ty:] = carry.reshape(2, 4 * tx + 2, n, c)
     return du

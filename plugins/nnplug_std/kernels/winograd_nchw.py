@@ -51,7 +51,7 @@ def conv_backward_winograd(dout, cache):
     - db: gradient with respect to b, of shape (F,)
     """
     w, pad, (h, w_in), v = cache
-    dtype = v[0].dtype
+    dtype = v[0][1].dtype  # the forward pass's: its first range's transformed tiles
     dy = dout.transpose(2, 3, 0, 1).astype(dtype, copy=False)  # HWNC, a view
     dx, dw = conv3x3_backward_hwnc(dy, v, filter_transform(w, dtype), w.shape, pad, h, w_in)
     return np.ascontiguousarray(dx.transpose(2, 3, 0, 1)), dw.astype(dtype, copy=False), dout.sum(axis=(0, 2, 3))

@@ -53,10 +53,10 @@ def input_transform(x_pad, ty, tx):
     return v.reshape(36, ty * tx * n, c)
 
 
-def output_transform(m, ty, tx, n, out=None, each_row_block=None):
-    """Y = A^T M A of every tile: the HWNC output (4 TY, 4 TX, N, F) from the products M (36, TY*TX*N, F).
+def output_transform(m, ty, tx, n, out, each_row_block=None):
+    """Y = A^T M A of every tile: the HWNC output from the products M (36, TY*TX*N, F), into ``out``.
 
-    ``out`` (optional) receives the result: an array of shape (H, W, N, F), H and W no more than the
+    ``out`` receives the result: an array of shape (H, W, N, F), H and W no more than the
     tiles cover (4 TY, 4 TX) and more than the tiles but the last do, whose last two axes are
     C-contiguous (a range of a batch's samples, say); the tiles' values past H and W are not computed.
     ``each_row_block`` (optional) is called with each row of tiles, (4, W, N, F) (a view; fewer rows
@@ -68,8 +68,6 @@ def output_transform(m, ty, tx, n, out=None, each_row_block=None):
     at = AT.astype(dtype)
     points = m.reshape(6, 6, ty, tx, n * f)
     z = scratch("winograd_stage", (6, ty, tx, 4, n * f), dtype)
-    if out is None:
-        out = np.empty((4 * ty, 4 * tx, n, f), dtype)
     h, w = out.shape[:2]
     flat = _view(out, (h, w, n * f))
     # columns first: (4, 6) @ (6, n*f) for every tile, written as its 4 output columns
@@ -106,25 +104,22 @@ def grad_transform(dy, ty, tx):
     return dm.reshape(36, ty * tx * n, f)
 
 
-def input_transform_transpose(dv, ty, tx, n, dx_pad=None, first=0, carry=None):
+def input_transform_transpose(dv, ty, tx, n, dx_pad, first, carry):
     """The transpose of ``input_transform``: dL/d(x_pad) (4 TY + 2, 4 TX + 2, N, C) from dL/dV (36, TY*TX*N, C).
 
     Each tile's gradient B dV B^T is 6x6 and neighbouring tiles overlap by 2 rows or columns:
     the first 4 rows (columns) of every tile go straight into their place, the last 2 into a
-    scratch array that is then added onto the next tile's first 2. Returns a new array.
+    scratch array that is then added onto the next tile's first 2.
 
     By chunks of tile rows: ``dv`` holds the tile rows from ``first`` on (``ty`` of them), written into
-    ``dx_pad`` (the whole array, from a first call without it); ``carry`` is the last 2 rows the chunk
-    before left for this one's first 2 (None for the first chunk). Returns ``(dx_pad, carry)``: the
-    last chunk's carry goes into the last 2 rows. Without ``dx_pad``, the one chunk's result alone.
+    ``dx_pad`` (the whole array's view; last two axes C-contiguous); ``carry`` is the last 2 rows the
+    chunk before left for this one's first 2 (None for the first chunk). Returns this chunk's carry:
+    the last chunk's goes into the last 2 rows.
     """
     c = dv.shape[2]
     dtype = dv.dtype
     b = BT.T.astype(dtype)  # (6, 6): a = b @ a' for each tile
     wp = 4 * tx + 2
-    alone = dx_pad is None
-    if alone:
-        dx_pad = np.empty((4 * ty + 2, wp, n, c), dtype)
     rows = _view(dx_pad, (-1, wp, n * c))[4 * first:4 * first + 4 * ty + 2]
     per_tile = dv.reshape(6, 6, ty, tx, n * c).transpose(0, 2, 3, 1, 4)
     # columns: (6, 6) @ (6, n*c) for every tile, into the rows-transformed gradient (6, TY, W+2, n*c)
@@ -142,8 +137,4 @@ def input_transform_transpose(dv, ty, tx, n, dx_pad=None, first=0, carry=None):
         rows[4:4 * ty].reshape(ty - 1, 4, wp, -1)[:, :2] += tail[:-1].transpose(0, 2, 1, 3)
     if carry is not None:
         rows[:2] += carry
-    last = tail[-1].transpose(1, 0, 2).copy()  # the scratch tail is reused by the next chunk
-    if alone:
-        rows[4 * ty:] = last
-        return dx_pad
-    return dx_pad, last
+    return tail[-1].transpose(1, 0, 2).copy()  # the scratch tail is reused by the next chunk

@@ -142,7 +142,12 @@ def open_experiment(uri, name):
                 f"tracking.experiment={name}: the experiment is deleted in {uri}; restore it "
                 f"(mlflow experiments restore --experiment-id {experiment.experiment_id}) or pick another name")
         if experiment.tags.get(EXPERIMENT_KIND) != MODEL_TRAINING:
-            client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND, MODEL_TRAINING)
+            try:
+                client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND, MODEL_TRAINING)
+            except MlflowException:  # another process tagged it after we looked (SQLite: a UNIQUE clash)
+                tags = client.get_experiment(experiment.experiment_id).tags
+                if tags.get(EXPERIMENT_KIND) != MODEL_TRAINING:
+                    raise
         return client, experiment.experiment_id
     except TrackingUnavailable:
         raise

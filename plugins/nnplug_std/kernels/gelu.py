@@ -12,14 +12,18 @@ Two forms, as PyTorch's ``approximate`` names them:
 
 The work runs block by block (``BLOCK`` values), so that a dozen passes of numpy over a block stay
 in cache, and the blocks go to as many threads as BLAS may use (``nnplug_std.kernels.parallel``);
-the derivative is ``Phi(x) + x * phi(x)`` (tanh form: its own derivative).
+the derivative is ``Phi(x) + x * phi(x)`` (tanh form: its own derivative). A block's temporaries
+are the thread's scratch arrays (``nnplug_std.kernels.workspace``), not new ones: temporaries of a
+block's size are big enough for the C library to map afresh and hand back on every call, and those
+page faults cost several times the arithmetic.
 """
 import numpy as np
 
 from nnplug_std.kernels.parallel import each
+from nnplug_std.kernels.workspace import scratch
 
 FORMS = ("none", "tanh")
-BLOCK = 1 << 16  # values per block: a block and its few temporaries stay in a core's L2 cache
+BLOCK = 1 << 18  # values per block: see the module docstring
 
 # |x| past which the normal density and tail are 0 and tanh's term is +-1 in the dtype: capped there, no
 # square or cube overflows (a net in test mode before its batch norms saw any data divides by sqrt(eps),
@@ -46,13 +50,20 @@ def _blocks(x, *others):
     return [[a[start:start + BLOCK] for a in flat] for start in range(0, flat[0].size, BLOCK)]
 
 
+def _temp(name, like, dtype=None):
+    """This thread's scratch array ``name`` of the shape (and dtype) of block ``like``."""
+    return scratch("gelu_" + name, like.shape, like.dtype if dtype is None else dtype)
+
+
 def _half_erfc_float32(z, out):
-    """``0.5 * erfc(|z|)`` of a float32 block into ``out``."""
-    az = np.minimum(np.abs(z), SATURATED[np.float32])
-    t = np.multiply(az, np.float32(0.5))
+    """``0.5 * erfc(|z|)`` of a float32 block into ``out`` (which may be z)."""
+    az = np.abs(z, out=_temp("az", z))
+    np.minimum(az, SATURATED[np.float32], out=az)
+    t = np.multiply(az, np.float32(0.5), out=_temp("t", z))
     t += np.float32(1)
     np.reciprocal(t, out=t)
-    p = np.full_like(t, np.float32(_ERFC[-1]))
+    p = _temp("p", z)
+    p.fill(np.float32(_ERFC[-1]))
     for c in _ERFC[-2::-1]:  # Horner, in float32
         p *= t
         p += np.float32(c)
@@ -67,10 +78,10 @@ def _half_erfc_float32(z, out):
 def _cdf_block(x, out):
     """Phi(x) of one block into ``out``."""
     if x.dtype == np.float32:
-        q = _half_erfc_float32(x * np.float32(_SQRT_HALF), out)  # 0.5 erfc(|x| / sqrt 2) = Phi(-|x|)
-        flip = np.multiply(q, np.float32(-2))  # Phi(x) = 1 - Phi(-x) for x >= 0: q + (1 - 2q)
+        q = _half_erfc_float32(np.multiply(x, np.float32(_SQRT_HALF), out=out), out)  # Phi(-|x|)
+        flip = np.multiply(q, np.float32(-2), out=_temp("flip", x))  # Phi(x) = 1 - Phi(-x) for x >= 0: q + (1 - 2q)
         flip += np.float32(1)
-        flip *= x >= 0  # a multiply by the mask: numpy's where= is many times slower
+        flip *= np.greater_equal(x, 0, out=_temp("sign", x, bool))  # a multiply by the mask: where= is many times slower
         out += flip
         return out
     from scipy.special import ndtr  # SciPy's import is slow: only float64 work pays for it
@@ -80,9 +91,9 @@ def _cdf_block(x, out):
 def _tanh_inner(x):
     """``tanh(sqrt(2/pi) * (x + 0.044715 x^3))`` of one block, and ``x^2``, both of x capped at +-SATURATED."""
     bound = SATURATED[x.dtype.type]
-    x = np.clip(x, -bound, bound)
-    x2 = x * x
-    u = x2 * x.dtype.type(_TANH_K0 * _TANH_K1)
+    x = np.clip(x, -bound, bound, out=_temp("capped", x))
+    x2 = np.multiply(x, x, out=_temp("x2", x))
+    u = np.multiply(x2, x.dtype.type(_TANH_K0 * _TANH_K1), out=_temp("u", x))
     u += x.dtype.type(_TANH_K0)
     u *= x
     return np.tanh(u, out=u), x2
@@ -110,7 +121,7 @@ def gelu(x, approximate="none", out=None):
             th *= xb.dtype.type(0.5)
             np.multiply(xb, th, out=ob)
         else:
-            cdf = _cdf_block(xb, np.empty_like(xb))
+            cdf = _cdf_block(xb, _temp("cdf", xb))
             np.multiply(xb, cdf, out=ob)
 
     each(block, _blocks(x, out))
@@ -144,7 +155,7 @@ def _grad_block(xb, db, ob, approximate):
         x2 *= xb.dtype.type(3 * _TANH_K1)
         x2 += xb.dtype.type(1)
         x2 *= xb.dtype.type(0.5 * _TANH_K0)
-        sech2 = np.multiply(th, th)
+        sech2 = np.multiply(th, th, out=_temp("sech2", th))
         np.subtract(xb.dtype.type(1), sech2, out=sech2)
         x2 *= sech2
         x2 *= xb  # last: where tanh saturates, 0 times x, whatever x's size
@@ -153,9 +164,9 @@ def _grad_block(xb, db, ob, approximate):
         th += x2
         np.multiply(db, th, out=ob)
     else:
-        grad = _cdf_block(xb, np.empty_like(xb))
+        grad = _cdf_block(xb, _temp("cdf", xb))
         bound = SATURATED[xb.dtype.type]
-        pdf = np.clip(xb, -bound, bound)
+        pdf = np.clip(xb, -bound, bound, out=_temp("pdf", xb))
         pdf *= pdf
         pdf *= xb.dtype.type(-0.5)
         np.exp(pdf, out=pdf)

@@ -99,21 +99,30 @@ def conv3x3_hwnc(x, u, pad, out_h, out_w, each_row_block=None):
       array) with TY = tiles(out_h), TX = tiles(out_w)
     """
     ty, tx = tiles(out_h), tiles(out_w)
-    n, f = x.shape[2], u.shape[2]
-    out = np.empty((out_h, out_w, n, f), np.result_type(x, u))
+    n, c, f = x.shape[2], u.shape[1], u.shape[2]
+    dtype = np.result_type(x, u)
+    out = np.empty((out_h, out_w, n, f), dtype)
+    # what outlives the call is allocated here, on the calling thread, and the parts fill it: memory a
+    # part allocated would come from its own thread's heap, which the C library hands back to the
+    # system when it is freed, to page-fault it in again the next call
+    ranges = split(n)
+    v = np.empty((36 * ty * tx * n * c,), dtype)
+    per_sample = 36 * ty * tx * c
 
     def part(samples):
         block = None if each_row_block is None else \
             lambda rows, key: each_row_block(rows, (key[0], key[1] + samples.start * f))
-        return samples, _conv3x3_samples(x[:, :, samples], u, pad, ty, tx, out[:, :, samples], block)
+        tiles_v = v[samples.start * per_sample:samples.stop * per_sample]
+        return samples, _conv3x3_samples(x[:, :, samples], u, pad, ty, tx, out[:, :, samples], tiles_v, block)
 
-    return out, each(part, split(n))
+    return out, each(part, ranges)
 
 
-def _conv3x3_samples(x, u, pad, ty, tx, out, each_row_block):
-    """``conv3x3_hwnc`` of some samples, into ``out`` (a view of the batch's output); returns their V."""
+def _conv3x3_samples(x, u, pad, ty, tx, out, v, each_row_block):
+    """``conv3x3_hwnc`` of some samples, into ``out`` (a view of the batch's output); returns their V,
+    written into ``v`` (a flat array of their size)."""
     n, c = x.shape[2], u.shape[1]
-    v = input_transform(pad_into(x, pad, ty, tx, "winograd_pad"), ty, tx)
+    v = input_transform(pad_into(x, pad, ty, tx, "winograd_pad"), ty, tx, v)
     by_row = v.reshape(36, ty, tx * n, c)
     for rows in tile_row_chunks(ty):
         m = scratch("winograd_points", (36, len(rows) * tx * n, u.shape[2]), v.dtype)
@@ -145,32 +154,40 @@ def conv3x3_backward_hwnc(dy, v, u, w_shape, pad, in_h, in_w, input_grad=True):
     f, c = w_shape[:2]
     dx_pad = np.empty((4 * ty + 2, 4 * tx + 2, n, c), dy.dtype) if input_grad else None
 
-    def part(range_and_tiles):
-        samples, tiles_v = range_and_tiles
-        return _conv3x3_backward_samples(dy[:, :, samples], tiles_v, u, ty, tx,
-                                         None if dx_pad is None else dx_pad[:, :, samples])
+    du = np.empty((len(v), 36, c, f), dy.dtype)  # each range's part, allocated here as in the forward pass
 
-    du = sum(each(part, v))
-    dw = filter_grad(du, f, c)
+    def part(range_and_tiles):
+        (samples, tiles_v), range_du = range_and_tiles
+        _conv3x3_backward_samples(dy[:, :, samples], tiles_v, u, ty, tx,
+                                  None if dx_pad is None else dx_pad[:, :, samples], range_du)
+
+    each(part, zip(v, du))
+    for range_du in du[1:]:  # in order, whatever the threads
+        du[0] += range_du
+    dw = filter_grad(du[0], f, c)
     if not input_grad:
         return None, dw
     return dx_pad[pad:pad + in_h, pad:pad + in_w], dw
 
 
-def _conv3x3_backward_samples(dy, v, u, ty, tx, dx_pad):
-    """dU of some samples, and their dx into ``dx_pad`` (a view of the batch's, or None for none)."""
-    n, c, f = dy.shape[2], u.shape[1], u.shape[2]
+def _conv3x3_backward_samples(dy, v, u, ty, tx, dx_pad, du):
+    """dU of some samples into ``du`` (36, C, F), and their dx into ``dx_pad`` (a view of the batch's, or
+    None for none)."""
+    n, c = dy.shape[2], u.shape[1]
     by_row = v.reshape(36, ty, tx * n, c)
-    du, carry = np.zeros((36, c, f), v.dtype), None
-    for rows in tile_row_chunks(ty):
+    carry = None
+    for k, rows in enumerate(tile_row_chunks(ty)):
         dm = grad_transform(dy[4 * rows.start:4 * rows.stop], len(rows), tx)
-        du += np.matmul(by_row[:, rows.start:rows.stop].reshape(36, -1, c).transpose(0, 2, 1), dm)
+        v_rows = by_row[:, rows.start:rows.stop].reshape(36, -1, c).transpose(0, 2, 1)
+        if k == 0:
+            np.matmul(v_rows, dm, out=du)
+        else:
+            du += np.matmul(v_rows, dm, out=scratch("winograd_du", du.shape, du.dtype))
         if dx_pad is not None:
             dv = np.matmul(dm, u.transpose(0, 2, 1), out=scratch("winograd_dv", (36, dm.shape[1], c), v.dtype))
             carry = input_transform_transpose(dv, len(rows), tx, n, dx_pad, rows.start, carry)
     if dx_pad is not None:
         dx_pad[4 * ty:] = carry.reshape(2, 4 * tx + 2, n, c)
-    return du
 
 
 def check_winograd_params(w, conv_param):

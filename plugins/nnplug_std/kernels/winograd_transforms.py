@@ -25,24 +25,25 @@ def _view(a, shape):
     return view
 
 
-def input_transform(x_pad, ty, tx):
+def input_transform(x_pad, ty, tx, out):
     """V = B^T d B of every 6x6 tile of a padded HWNC input, shape (36, TY*TX*N, C).
 
     Inputs:
     - x_pad: (4 TY + 2, 4 TX + 2, N, C), the input with its zero border; tile (i, j) starts at
       row 4i and column 4j
     - ty, tx: the number of tile rows and columns
+    - out: a C-contiguous array of 36 * TY * TX * N * C values for V (the weight gradient needs it
+      again, so it is not scratch)
 
     Returns:
-    - V, a new array (the weight gradient needs it again): one (tiles, C) matrix per point, tiles
-      in (row, column, sample) order
+    - V in ``out``: one (tiles, C) matrix per point, tiles in (row, column, sample) order
     """
     hp, wp, n, c = x_pad.shape
     dtype = x_pad.dtype
     bt = BT.astype(dtype)
     rows = x_pad.reshape(hp, wp, n * c)
     r = scratch("winograd_stage", (6, ty, wp, n * c), dtype)
-    v = np.empty((6, 6, ty, tx, n * c), dtype)
+    v = _view(out, (6, 6, ty, tx, n * c))
     # rows first: each tile row's 6 input rows (tile rows overlap, in the stack's axes only)
     s0, s1, s2 = rows.strides
     np.matmul(bt, as_strided(rows, (ty, wp, 6, n * c), (4 * s0, s1, s0, s2)), out=r.transpose(1, 2, 0, 3))

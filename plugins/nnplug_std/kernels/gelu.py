@@ -11,7 +11,9 @@ Two forms, as PyTorch's ``approximate`` names them:
   either dtype through numpy's tanh.
 
 The work runs block by block (``BLOCK`` values), so that a dozen passes of numpy over a block stay
-in cache, and the blocks go to as many threads as BLAS may use (``nnplug_std.kernels.parallel``);
+in cache (a megabyte each, in the L2 and L3 caches: blocks of a tenth of that make calls so short
+that two threads queue on the GIL between them), and the blocks go to as many threads as BLAS may
+use (``nnplug_std.kernels.parallel``);
 the derivative is ``Phi(x) + x * phi(x)`` (tanh form: its own derivative). A block's temporaries
 are the thread's scratch arrays (``nnplug_std.kernels.workspace``), not new ones: temporaries of a
 block's size are big enough for the C library to map afresh and hand back on every call, and those

@@ -13,6 +13,13 @@ stage, and each keeps its own slices in its own cache. How many that is follows 
 (``threadpool_limits(1)``, ``OMP_NUM_THREADS=1`` or a sweep's one thread per job all mean one, and
 no threads are started); how the work is cut follows from its shape. Nothing is tuned to a machine.
 
+Two habits keep the threads' work as cheap as one thread's. A part's numpy calls are long (a
+megabyte, not kilobytes): each call releases the GIL only for its loop, and two threads making
+short calls queue on it. And what outlives a call (an output, a cache, a part's result) is
+allocated before ``each``, on the calling thread, and the parts fill it: what a pool thread
+allocates comes from its own heap, which the C library hands back to the system when it is freed,
+so it would be page-faulted in again at every call.
+
 Outside ``spread`` (and inside a part) ``each`` runs its parts in order on the calling thread. The
 threads are started on first use (again in a forked child), one fewer than the parts run at
 once: the calling thread takes the first share itself. A part must write only its own slice of

@@ -127,6 +127,20 @@ def test_a_sweep_registers_its_best_childs_model_and_evaluate_reproduces_its_tes
                                                                 "predictions.npz", "evaluation.json"}
 
 
+def test_evaluate_defaults_to_the_data_set_the_models_run_trained_on(workdir):
+    # generated with a seed of its own: neither the config's default data set (digits) nor mnist1d's default seed
+    check(run_nnplug(workdir, "data=mnist1d", "data.seed=7", "tracking.register=waves", *QUICK))
+    _, run = only_run(workdir)
+
+    for uri in (f"runs:/{run.info.run_id}/model", "models:/waves/1"):
+        evaluated = check(run_nnplug(workdir, "evaluate", uri, "--log"))
+        assert evaluated.stdout.startswith(f"test accuracy {run.data.metrics['test_acc']:.4f} (")
+        assert evaluated.stdout.split("\n")[0].endswith(f"of {uri} on mnist1d")
+    _, after = runs(default_store(workdir))
+    evaluations = [r for r in after if "nnplug.evaluation" in r.data.tags]
+    assert [r.data.params["data.seed"] for r in evaluations] == ["7", "7"]
+
+
 def test_predict_writes_the_models_classes_for_the_raw_samples_of_a_file(default_run, tmp_path):
     folder, client, run, _ = default_run
     y_pred, _ = run_test_predictions(client, run, tmp_path)

@@ -1,10 +1,12 @@
 """``nnplug evaluate URI data=...``: a logged model's accuracy on the test split of any data set it fits.
 
-    nnplug evaluate models:/digits/1                              # the default data set, digits
+    nnplug evaluate models:/digits/1                              # the data set it was trained on
     nnplug evaluate runs:/<run id>/model data=npz data.path=other.npz --log
 
-The data set is chosen as for training (``data=NAME`` and ``data.KEY=VALUE`` overrides, composed by
-Hydra from the same config tree); its raw test samples go through the model's own preprocessing
+The data set is the one the model's run trained on (its logged config's ``data``), or chosen as for
+training (``data=NAME`` and ``data.KEY=VALUE`` overrides, composed by Hydra from the same config
+tree; a model folder that no run logged gets the config's default, digits); its raw test samples go
+through the model's own preprocessing
 (the statistics of the split it was trained on), not the data set's. It prints the accuracy and
 writes ``confusion_matrix.png``, ``confusion.csv``, ``predictions.npz`` and ``evaluation.json``
 into ``--output`` (default ``outputs/evaluate/<date>/<time>``); ``--log`` also records them as an
@@ -29,7 +31,7 @@ def parser():
     p.add_argument("uri", metavar="URI", help="runs:/<run id>/model, models:/<name>/<version>, "
                                               "models:/<name>@<alias>, or a model folder")
     p.add_argument("overrides", nargs="*", metavar="data=NAME|data.KEY=VALUE",
-                   help="the data set, as for training (default: the config's, digits)")
+                   help="the data set, as for training (default: the one the model's run trained on)")
     p.add_argument("--log", action="store_true", help="also log the evaluation as an MLflow run")
     p.add_argument("--tta", choices=("flip", "flip_shift"),
                    help="also the accuracy with test-time augmentation: each image with its mirror "
@@ -49,8 +51,10 @@ def evaluate(args):
     from nnplug.app.model_commands import open_for_command
 
     evaluation.check_output(args.output)
-    data = evaluation.data_settings(args.overrides)
+    data = evaluation.data_settings(args.overrides) if args.overrides else None  # checked before the model is read
     found = open_for_command(args.uri, args.tracking_uri)
+    if data is None:
+        data = evaluation.data_settings([], evaluation.trained_on(found, args.tracking_uri))
     raw = evaluation.test_split(data, found)
     evaluation.check_tta(args.tta, found)
     logging_to = evaluation.open_store(args.tracking_uri, args.experiment) if args.log else None

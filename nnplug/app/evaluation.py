@@ -6,6 +6,7 @@ import os
 import sys
 
 import numpy as np
+from omegaconf import OmegaConf
 
 from nnplug.app import schema
 from nnplug.app.errors import ConfigError, hydra_one_line
@@ -20,11 +21,13 @@ from nnplug.tracking import evaluation_runs
 FILES = ("confusion_matrix.png", "confusion.csv", "predictions.npz", "evaluation.json")
 
 
-def data_settings(overrides):
+def data_settings(overrides, trained_on=None):
     """The ``data`` section composed from nnplug's config tree with ``overrides`` (``data=...``, ``data.KEY=...``).
 
     Hydra composes and nnplug validates it as for training; ``ConfigError`` in one line for an
-    override that is not about the data, or a value that is not allowed.
+    override that is not about the data, or a value that is not allowed. With no overrides,
+    ``trained_on`` (the ``data`` section of the config a model was trained with, or None) is the data
+    set: its name chooses the config, and its values replace the config's.
     """
     from hydra import compose, initialize_config_module
     from hydra.errors import HydraException
@@ -37,12 +40,24 @@ def data_settings(overrides):
                            f"(data=NAME, data.KEY=VALUE)"])
     schema.register()
     plugin_configs.register()
+    trained_on = None if overrides else trained_on
     try:
         with initialize_config_module("nnplug.conf", version_base="1.3"):
-            cfg = compose("config", overrides=list(overrides))
+            cfg = compose("config", overrides=list(overrides) or ([f"data={trained_on['name']}"] if trained_on else []))
     except HydraException as error:
         raise ConfigError([hydra_one_line(error)]) from None
+    if trained_on:
+        cfg.data = OmegaConf.merge(cfg.data, {key: value for key, value in trained_on.items() if key in cfg.data})
     return validate(cfg, default_registry())["data"]
+
+
+def trained_on(found, store=None):
+    """The ``data`` section of the config the run that logged model ``found`` trained with; None for a
+    model folder (its run, if any, is in a store nobody named) or a run that logged no config."""
+    from nnplug.tracking.models import run_config
+
+    config = None if found.run_id is None or os.path.isdir(found.uri) else run_config(found.run_id, store)
+    return (config or {}).get("data")
 
 
 def test_split(data, found):

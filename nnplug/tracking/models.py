@@ -237,6 +237,23 @@ def download(uri, store=None, destination=None):
     return Path(path)
 
 
+def run_config(run_id, store=None):
+    """The resolved config the run ``run_id`` logged (its ``config.yaml``), a dict; None when it logged none.
+
+    ``nnplug evaluate`` takes the data set a model was trained on from it.
+    """
+    import mlflow.artifacts
+    import yaml
+
+    with tempfile.TemporaryDirectory(prefix="nnplug-config-") as scratch:
+        try:
+            path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="config.yaml", dst_path=scratch,
+                                                       tracking_uri=store or tracking_uri())
+        except Exception:  # noqa: BLE001  MLflow's not-found errors: a run that logged no config
+            return None
+        return yaml.safe_load(Path(path).read_text())
+
+
 def nnplug_folder(folder, uri):
     """``(nnplug folder, mlflow Model or None)`` of an MLflow Model folder, or of the nnplug folder itself.
 

@@ -10,14 +10,15 @@ Two forms, as PyTorch's ``approximate`` names them:
 - ``"tanh"``: ``0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3)))``, exact to rounding in
   either dtype through numpy's tanh.
 
+The derivative is ``Phi(x) + x * phi(x)`` (tanh form: its own derivative).
+
 The work runs block by block (``BLOCK`` values), so that a dozen passes of numpy over a block stay
 in cache (a megabyte each, in the L2 and L3 caches: blocks of a tenth of that make calls so short
 that two threads queue on the GIL between them), and the blocks go to as many threads as BLAS may
-use (``nnplug_std.kernels.parallel``);
-the derivative is ``Phi(x) + x * phi(x)`` (tanh form: its own derivative). A block's temporaries
-are the thread's scratch arrays (``nnplug_std.kernels.workspace``), not new ones: temporaries of a
-block's size are big enough for the C library to map afresh and hand back on every call, and those
-page faults cost several times the arithmetic.
+use (``nnplug_std.kernels.parallel``). A block's temporaries are the thread's scratch arrays
+(``nnplug_std.kernels.workspace``), not new ones: temporaries of a block's size are big enough for
+the C library to map afresh and hand back on every call, and those page faults cost several times
+the arithmetic.
 """
 import numpy as np
 

@@ -21,7 +21,7 @@ the largest error is a few 1e-6 of the output's largest value, about 6 times im2
 import numpy as np
 
 from nnplug_std.kernels.parallel import each, split
-from nnplug_std.kernels.winograd_transforms import (grad_transform, input_transform,  # noqa: F401
+from nnplug_std.kernels.winograd_transforms import (grad_transform, input_transform,
                                                     input_transform_transpose, output_transform)
 from nnplug_std.kernels.workspace import scratch, zero_border
 
